@@ -1,0 +1,3 @@
+from puresound_cli.cli import main
+
+main()
