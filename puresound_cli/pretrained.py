@@ -1,0 +1,132 @@
+"""Registry of the shipped pretrained models, and their lookup with a sha256 check.
+
+Each shipped model is ``models/<name>/model.pt`` plus ``MODEL_CARD.md`` in the repository, and
+``puresound_cli/_models/<name>/...`` inside an installed wheel. Adding a model is one line in
+:data:`REGISTRY` (and, if it becomes the default for its task, one in :data:`DEFAULTS`)::
+
+    "extract-convtasnet-16k": PretrainedModel(
+        "extract-convtasnet-16k", "extract", "extract-convtasnet-16k/model.pt",
+        "<sha256>", 16000, 1_234_567, {"si_sdri_db": 12.3}),
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from puresound_cli.errors import PuresoundError
+
+TASKS = ("extract", "enhance")
+
+
+@dataclass(frozen=True)
+class PretrainedModel:
+    """One shipped model.
+
+    Attributes:
+        name: registry name, also the folder under ``models/``.
+        task: ``"extract"`` or ``"enhance"``.
+        file: path relative to ``models/`` (e.g. ``"<name>/model.pt"``).
+        sha256: hex digest of the file.
+        sample_rate: the model's sample rate in Hz.
+        params: number of parameters.
+        metrics: dev-set scores from the model card (name -> value).
+    """
+
+    name: str
+    task: str
+    file: str
+    sha256: str
+    sample_rate: int = 16000
+    params: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+REGISTRY: dict[str, PretrainedModel] = {}
+"""Shipped models by name (empty until trained models are committed)."""
+
+DEFAULTS: dict[str, str | None] = {"extract": None, "enhance": None}
+"""The model each task uses when ``--model`` is not given (None: nothing shipped yet)."""
+
+
+def available_models() -> list[PretrainedModel]:
+    """The registered models, sorted by task then name."""
+    return sorted(REGISTRY.values(), key=lambda m: (m.task, m.name))
+
+
+def default_model(task: str) -> str | None:
+    """The registered default model name for a task, or None if there is none."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    name = DEFAULTS.get(task)
+    return name if name in REGISTRY else None
+
+
+def search_roots() -> list[Path]:
+    """Folders searched for model files, in order: the installed wheel's, then the checkout's."""
+    roots: list[Path] = []
+    try:
+        packaged = importlib.resources.files("puresound_cli") / "_models"
+        roots.append(Path(str(packaged)))
+    except (ModuleNotFoundError, TypeError):  # pragma: no cover - zipped installs
+        pass
+    roots.append(Path(__file__).resolve().parent.parent / "models")
+    return roots
+
+
+def sha256sum(path: Path, block: int = 1 << 20) -> str:
+    """Hex sha256 digest of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(path: Path, expected_sha256: str) -> None:
+    """Check a model file's sha256.
+
+    Raises:
+        PuresoundError: the digest differs, with a hint about Git LFS pointers and truncation.
+    """
+    actual = sha256sum(path)
+    if actual != expected_sha256.lower():
+        size = path.stat().st_size
+        hint = (
+            "it looks like a Git LFS pointer, not the weights (run `git lfs pull` or reinstall)"
+            if size < 1024 and path.read_bytes().startswith(b"version https://git-lfs")
+            else "the file is corrupt or truncated (re-download or reinstall)"
+        )
+        raise PuresoundError(
+            f"{path}: sha256 mismatch (expected {expected_sha256[:12]}…, got {actual[:12]}…, "
+            f"{size} bytes): {hint}"
+        )
+
+
+def resolve(name: str) -> Path:
+    """Find a registered model's file and verify its sha256.
+
+    Args:
+        name: a registry name.
+
+    Returns:
+        The path of the verified checkpoint file.
+
+    Raises:
+        PuresoundError: unknown name, missing file, or hash mismatch.
+    """
+    entry = REGISTRY.get(name)
+    if entry is None:
+        known = ", ".join(sorted(REGISTRY)) or "none shipped yet"
+        raise PuresoundError(
+            f"unknown model {name!r} (registered models: {known}); pass a checkpoint path instead"
+        )
+    for root in search_roots():
+        candidate = root / entry.file
+        if candidate.is_file():
+            verify(candidate, entry.sha256)
+            return candidate
+    searched = ", ".join(str(r) for r in search_roots())
+    raise PuresoundError(f"model {name!r}: file {entry.file} not found (searched {searched})")
