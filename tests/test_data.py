@@ -1,0 +1,217 @@
+"""Data: scanning, bad-file counts, the passage rule, disjoint enrollment, determinism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import synth_noise, synth_voice
+
+from puresound_cli import data as D
+from puresound_cli.errors import PuresoundError
+
+SR = 16000
+
+
+def make_speech(
+    root: Path, speakers: list[tuple[str, float, list[str]]], seconds: float = 2.5
+) -> Path:
+    """Write ``root/speakers.tsv`` and one file per (speaker, f0, passages) passage entry."""
+    root.mkdir(parents=True, exist_ok=True)
+    rows = ["path\tspeaker\tpassage"]
+    for s, (speaker, f0, passages) in enumerate(speakers):
+        (root / speaker).mkdir(exist_ok=True)
+        for u, passage in enumerate(passages):
+            rel = f"{speaker}/{u}.wav"
+            sf.write(root / rel, synth_voice(seconds, f0, seed=100 * s + u), SR)
+            rows.append(f"{rel}\t{speaker}\t{passage}")
+    (root / "speakers.tsv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_speakers_tsv_and_folder_fallback(tmp_path):
+    tsv_root = make_speech(tmp_path / "a", [("x", 120, ["p1", "p2"]), ("y", 200, ["p1"])])
+    plain = tmp_path / "b" / "alice"
+    plain.mkdir(parents=True)
+    sf.write(plain / "one.flac", synth_voice(1.2, 150), SR)
+    utts = D.scan_speech([tsv_root, tmp_path / "b"])
+    by_path = {u.path.name: u for u in utts}
+    assert len(utts) == 4
+    assert {u.speaker for u in utts} == {"x", "y", "alice"}
+    assert by_path["one.flac"].speaker == "alice"
+    assert sorted(u.passage for u in utts if u.speaker != "alice") == ["p1", "p1", "p2"]
+
+
+def test_bad_files_are_skipped_and_counted(tmp_path):
+    root = make_speech(tmp_path / "s", [("x", 120, ["p1"]), ("y", 200, ["p2"])])
+    (root / "x" / "broken.wav").write_bytes(b"RIFF not really a wav file")
+    sf.write(root / "x" / "short.wav", synth_voice(0.2, 120), SR)
+    with open(root / "speakers.tsv", "a") as f:
+        f.write("x/broken.wav\tx\tp3\nx/short.wav\tx\tp4\nx/missing.wav\tx\tp5\n")
+    (tmp_path / "empty").mkdir()
+    report = D.DataReport()
+    bank = D.load_speech([root, tmp_path / "empty", tmp_path / "nowhere"], SR, 1.0, report)
+    assert len(bank) == 2
+    assert report.skipped == {
+        "unreadable file": 1,
+        "too short file": 1,
+        "missing file": 1,
+        "empty folder": 1,
+        "missing folder": 1,
+    }
+    assert report.n_skipped == 5 and "skipped" in report.summary()
+
+
+def test_resampled_on_load(tmp_path):
+    folder = tmp_path / "s" / "spk"
+    folder.mkdir(parents=True)
+    sf.write(folder / "a.wav", synth_voice(1.5, 150, sample_rate=22050), 22050)
+    bank = D.load_speech([tmp_path / "s"], SR)
+    assert bank.audio[0].dtype == np.int16
+    assert abs(bank.audio[0].size - int(1.5 * SR)) <= 2
+
+
+def _mixer(tmp_path, speakers, task="extract", **kw) -> D.DynamicMixer:
+    bank = D.load_speech([make_speech(tmp_path / "s", speakers)], SR)
+    noises = [(synth_noise(1.0, seed=3) * 20000).astype(np.int16)]
+    mix = D.MixConfig(
+        task=task, segment_seconds=1.0, enroll_seconds=0.8, enroll_min_seconds=0.5, **kw
+    )
+    return D.DynamicMixer(bank, noises, mix, seed=7)
+
+
+def test_passage_rule_never_pairs_same_words(tmp_path):
+    # Four voices read passage "A", two read "B": an A target may only meet a B interferer.
+    speakers = [(f"a{i}", 100 + 30 * i, ["A"]) for i in range(4)]
+    speakers += [("b0", 260, ["B"]), ("b1", 300, ["B"])]
+    mixer = _mixer(tmp_path, speakers)
+    utts = mixer.bank.utterances
+    for i in range(200):
+        ex = mixer.example(i)
+        target, interferer = (utts[k] for k in ex.sources)
+        assert target.passage != interferer.passage
+        assert target.speaker != interferer.speaker
+
+
+def test_enrollment_disjoint_from_target_in_single_file(tmp_path):
+    mixer = _mixer(tmp_path, [("x", 120, ["p"]), ("y", 200, ["q"])], speed_prob=0.0)
+    x = D._to_float(mixer.bank.audio[0])
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        utt, target, enroll, t_span, e_span = mixer.target_and_enrollment("x", rng)
+        assert t_span is not None and e_span is not None
+        assert t_span[1] <= e_span[0] or e_span[1] <= t_span[0]
+        assert e_span[1] - e_span[0] >= mixer.enroll_min
+        assert target.shape == (mixer.segment,) and enroll.shape == (mixer.enroll,)
+        # the target samples really come from the target span
+        piece = x[t_span[0] : t_span[1]]
+        assert np.allclose(target[np.flatnonzero(target)][:10], piece[np.flatnonzero(piece)][:10])
+
+
+def test_speaker_without_enough_audio_is_skipped_and_counted(tmp_path):
+    root = make_speech(tmp_path / "s", [("x", 120, ["p"]), ("y", 200, ["q"])])
+    sf.write(root / "z.wav", synth_voice(1.2, 260), SR)
+    with open(root / "speakers.tsv", "a") as f:
+        f.write("z.wav\tz\tr\n")
+    report = D.DataReport()
+    bank = D.load_speech([root], SR, report=report)
+    mix = D.MixConfig(segment_seconds=1.0, enroll_seconds=1.0, enroll_min_seconds=0.5)
+    mixer = D.DynamicMixer(bank, [], mix, report=report)
+    assert "z" not in mixer.targets and set(mixer.targets) == {"x", "y"}
+    assert report.skipped["speaker with too little audio for enrollment plus target"] == 1
+
+
+def test_examples_are_deterministic_and_well_formed(tmp_path):
+    mixer = _mixer(tmp_path, [("x", 120, ["p", "q"]), ("y", 200, ["r"]), ("z", 260, ["s"])])
+    a, b = mixer.example(5), mixer.example(5)
+    assert np.array_equal(a.mixture, b.mixture) and np.array_equal(a.enrollment, b.enrollment)
+    assert not np.array_equal(a.mixture, mixer.example(6).mixture)
+    for i in range(30):
+        ex = mixer.example(i)
+        assert ex.mixture.shape == ex.reference.shape == (SR,)
+        assert ex.mixture.dtype == np.float32 and np.abs(ex.mixture).max() <= 1.0
+        assert 0 <= ex.speaker < 3
+
+
+def test_sir_range_and_target_absent(tmp_path):
+    speakers = [("x", 120, ["p"]), ("y", 200, ["q"]), ("z", 260, ["r"])]
+    mixer = _mixer(tmp_path, speakers, noise_prob=0.0, speed_prob=0.0, absent_prob=0.5)
+    absent = 0
+    for i in range(60):
+        ex = mixer.example(i)
+        if not ex.present:
+            absent += 1
+            assert np.array_equal(ex.reference, ex.mixture)
+            continue
+        rest = ex.mixture - ex.reference
+        sir = 10 * np.log10(np.sum(ex.reference**2) / np.sum(rest**2))
+        assert -5.1 <= sir <= 5.1
+    assert 15 <= absent <= 45
+
+
+def test_enhance_examples_have_noise_and_no_enrollment(tmp_path):
+    mixer = _mixer(
+        tmp_path, [("x", 120, ["p"]), ("y", 200, ["q"])], task="enhance", absent_prob=0.0
+    )
+    ex = mixer.example(0)
+    assert ex.enrollment is None and ex.present
+    assert not np.allclose(ex.mixture, ex.reference)
+    assert ex.sources[1] == -1
+
+
+def test_batch_stream_resumes_exactly(tmp_path):
+    mixer = _mixer(tmp_path, [("x", 120, ["p"]), ("y", 200, ["q"])])
+    full = iter(D.BatchStream(mixer, batch_size=2))
+    batches = [next(full) for _ in range(4)]
+    resumed = next(iter(D.BatchStream(mixer, batch_size=2, start_step=3)))
+    assert batches[3]["mixture"].shape == (2, 1, SR)
+    assert batches[3]["enrollment"].shape == (2, 1, int(0.8 * SR))
+    assert (batches[3]["mixture"] == resumed["mixture"]).all()
+    # ranks draw different shards of the same stream
+    other = D.BatchStream(mixer, batch_size=2, rank=1, world_size=2).batch(0)
+    mine = D.BatchStream(mixer, batch_size=2, rank=0, world_size=2).batch(0)
+    assert not (other["mixture"] == mine["mixture"]).all()
+
+
+def test_split_speakers(tmp_path):
+    root = make_speech(tmp_path / "s", [(f"s{i}", 100 + 20 * i, [f"p{i}"]) for i in range(5)], 1.2)
+    bank = D.load_speech([root], SR)
+    train, valid = D.split_speakers(bank, valid_fraction=0.2, seed=1)
+    assert len(valid) == 1 and len(train) == 4 and not train & valid
+    assert D.split_speakers(bank, ["s3"])[1] == {"s3"}
+    with pytest.raises(PuresoundError):
+        D.split_speakers(bank, ["nobody"])
+
+
+def test_kaldi_lists(tmp_path):
+    folder = tmp_path / "lists"
+    folder.mkdir()
+    scp, ref, lst, spk = [], [], [], []
+    for k in range(3):
+        target, other = synth_voice(1.5, 120 + 40 * k, seed=k), synth_voice(1.5, 300, seed=9)
+        sf.write(folder / f"m{k}.wav", target + other, SR)
+        sf.write(folder / f"t{k}.wav", target, SR)
+        sf.write(folder / f"e{k}.wav", synth_voice(1.0, 120 + 40 * k, seed=k + 50), SR)
+        scp.append(f"m{k}_1 m{k}.wav")
+        ref.append(f"m{k}_1 t{k}.wav")
+        lst.append(f"m{k}_1 e{k}.wav")
+        spk.append(f"m{k}_1 spk{k}")
+    scp.append("m9_1 m9.wav")  # not in the other lists: skipped and counted
+    for name, lines in (("wav2scp", scp), ("wav2ref", ref), ("ref2list", lst), ("ref2spk", spk)):
+        (folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    assert D.is_kaldi_folder(folder)
+    report = D.DataReport()
+    entries = D.read_kaldi_lists(folder, report)
+    assert len(entries) == 3 and report.skipped["key missing from a list"] == 1
+    source = D.KaldiListSource(entries, "extract", SR, segment_seconds=1.0, enroll_seconds=0.5)
+    ex = source.example(0)
+    assert ex.mixture.shape == (SR,) and ex.enrollment.shape == (SR // 2,) and ex.present
+    assert 0 <= ex.speaker < 3
+
+
+def test_convolve_matches_numpy():
+    x = np.random.default_rng(0).standard_normal(500).astype(np.float32)
+    h = np.random.default_rng(1).standard_normal(40).astype(np.float32)
+    assert np.allclose(D.convolve(x, h), np.convolve(x, h)[:500], atol=1e-4)
