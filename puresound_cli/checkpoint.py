@@ -1,0 +1,161 @@
+"""Single-file checkpoints: format version, architecture, config, weights and metadata.
+
+Files hold only primitives and tensors and are always read with
+``torch.load(weights_only=True)``, so loading never runs code from the file.
+
+Schema::
+
+    {"format": 1, "arch": "convtasnet" | "extractor", "config": asdict(cfg),
+     "state_dict": {...}, "sample_rate": int,
+     "meta": {"puresound_version", "torch_version", "task", ...},
+     "train_state": {...}  # optional, resume only}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from puresound_cli.errors import PuresoundError
+
+FORMAT = 1
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """Strip DataParallel/DDP (``.module``) and torch.compile (``._orig_mod``) wrappers."""
+    while True:
+        if isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod  # type: ignore[assignment]
+        elif isinstance(model, nn.DataParallel | nn.parallel.DistributedDataParallel):
+            model = model.module
+        else:
+            return model
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    meta: dict[str, Any] | None = None,
+    train_state: dict[str, Any] | None = None,
+) -> None:
+    """Write a checkpoint atomically (temporary file in the same folder, then ``os.replace``).
+
+    Args:
+        path: destination file.
+        model: a ConvTasNet or Extractor (wrappers are unwrapped).
+        meta: extra metadata (train_config, step, metrics ...); primitives only.
+        train_state: optimizer / scheduler state for resuming; left out of release files.
+    """
+    from puresound_cli import __version__
+    from puresound_cli.nets import arch_name
+
+    model = _unwrap(model)
+    arch = arch_name(model)
+    config = model.config  # type: ignore[attr-defined]
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    ckpt: dict[str, Any] = {
+        "format": FORMAT,
+        "arch": arch,
+        "config": dataclasses.asdict(config),
+        "state_dict": state,
+        "sample_rate": int(model.sample_rate),  # type: ignore[arg-type]
+        "meta": {
+            "puresound_version": __version__,
+            "torch_version": str(torch.__version__),
+            "task": model.task,  # type: ignore[attr-defined]
+            **(meta or {}),
+        },
+    }
+    if train_state is not None:
+        ckpt["train_state"] = train_state
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(ckpt, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read and validate a checkpoint (weights only, on the CPU).
+
+    Raises:
+        PuresoundError: missing file, unreadable file, a pickle that needs code, or a file that
+            is not a format-1 puresound checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PuresoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError, RuntimeError, EOFError, zipfile errors ...
+        raise PuresoundError(
+            f"{path} is not a loadable puresound checkpoint "
+            f"(weights-only load refused it: {_reason(exc)})"
+        ) from exc
+    if not isinstance(ckpt, dict) or "format" not in ckpt:
+        raise PuresoundError(f"{path} is not a puresound checkpoint (no 'format' key)")
+    if ckpt["format"] != FORMAT:
+        raise PuresoundError(
+            f"{path} has checkpoint format {ckpt['format']!r}; this puresound reads format {FORMAT}"
+        )
+    from puresound_cli.nets import ARCHITECTURES
+
+    missing = [k for k in ("arch", "config", "state_dict", "sample_rate") if k not in ckpt]
+    if missing:
+        raise PuresoundError(f"{path} lacks checkpoint keys: {', '.join(missing)}")
+    if ckpt["arch"] not in ARCHITECTURES:
+        raise PuresoundError(f"{path} has unknown architecture {ckpt['arch']!r}")
+    ckpt.setdefault("meta", {})
+    return ckpt
+
+
+def _reason(exc: BaseException) -> str:
+    """The informative line of a torch.load error (the unpickler's, when there is one)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if "WeightsUnpickler error" in line:
+            return line.split("error:", 1)[1].strip()
+    return lines[0] if lines else type(exc).__name__
+
+
+def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
+    """Build the model a checkpoint describes, load its weights and put it in eval mode.
+
+    Raises:
+        PuresoundError: a config or state_dict that does not fit the architecture.
+    """
+    from puresound_cli.nets import build
+
+    try:
+        model = build(ckpt["arch"], ckpt["config"])
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise PuresoundError(f"checkpoint does not match its architecture: {exc}") from exc
+    return model.eval()
+
+
+def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """Load a model from a checkpoint path or a registered pretrained name (eval mode).
+
+    Raises:
+        PuresoundError: not a file and not a known model name, or a bad checkpoint.
+    """
+    path = Path(name_or_path)
+    if not path.exists():
+        try:
+            from puresound_cli import pretrained
+        except ImportError:
+            raise PuresoundError(f"no such model file: {name_or_path}") from None
+        path = pretrained.resolve(str(name_or_path))
+    return model_from_checkpoint(load_checkpoint(path)).to(device)

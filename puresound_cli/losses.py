@@ -1,0 +1,152 @@
+"""Training losses: SI-SDR, the signal loss with a target-absent term, and AAM-softmax.
+
+References:
+    Le Roux et al., "SDR - half-baked or well done?", ICASSP 2019 (SI-SDR).
+    Deng et al., "ArcFace: Additive angular margin loss for deep face recognition", CVPR 2019.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _flatten(x: torch.Tensor, name: str) -> torch.Tensor:
+    if x.dim() == 3:
+        if x.shape[1] != 1:
+            raise ValueError(f"{name} must be mono (B, 1, T), got {tuple(x.shape)}")
+        return x[:, 0]
+    if x.dim() != 2:
+        raise ValueError(f"{name} must be (B, 1, T) or (B, T), got {tuple(x.shape)}")
+    return x
+
+
+def si_sdr(estimate: torch.Tensor, reference: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Scale-invariant SDR in dB of zero-mean signals, one value per row.
+
+    ``s = <e, r> r / |r|^2``, ``SI-SDR = 10 log10(|s|^2 / |e - s|^2)``.
+
+    Args:
+        estimate: (B, 1, T) or (B, T).
+        reference: same shape as estimate.
+        eps: keeps the ratio finite for silent signals.
+
+    Returns:
+        (B,) SI-SDR in dB.
+    """
+    est = _flatten(estimate, "estimate")
+    ref = _flatten(reference, "reference")
+    if est.shape != ref.shape:
+        raise ValueError(f"shapes differ: {tuple(estimate.shape)} vs {tuple(reference.shape)}")
+    est = est - est.mean(dim=-1, keepdim=True)
+    ref = ref - ref.mean(dim=-1, keepdim=True)
+    scale = (est * ref).sum(-1, keepdim=True) / (ref.pow(2).sum(-1, keepdim=True) + eps)  # (B, 1)
+    target = scale * ref  # (B, T)
+    noise = est - target  # (B, T)
+    return 10 * torch.log10((target.pow(2).sum(-1) + eps) / (noise.pow(2).sum(-1) + eps))
+
+
+def energy_ratio_db(
+    estimate: torch.Tensor, mixture: torch.Tensor, floor: float = 0.0, eps: float = 1e-8
+) -> torch.Tensor:
+    """10 log10(|est|^2 / |mix|^2 + floor) per row (zero-mean): output level relative to input."""
+    est = _flatten(estimate, "estimate")
+    mix = _flatten(mixture, "mixture")
+    est = est - est.mean(dim=-1, keepdim=True)
+    mix = mix - mix.mean(dim=-1, keepdim=True)
+    ratio = est.pow(2).sum(-1) / (mix.pow(2).sum(-1) + eps)
+    return 10 * torch.log10(ratio + floor + eps)
+
+
+class SignalLoss:
+    """Negative SI-SDR for rows with the target present; an energy term for target-absent rows.
+
+    For absent rows the reference holds the mixture and the term is
+    ``10 log10(|est|^2 / |mix|^2 + absent_floor)``, which pushes the output towards silence
+    (down to about ``10 log10(absent_floor)`` dB). All kept rows are averaged.
+
+    Args:
+        threshold: the seed's option: present rows whose loss (-SI-SDR) is already <= threshold
+            (e.g. -30 for items above 30 dB) are left out; if none remain, all rows are used.
+        absent_floor: floor of the absent term (0.01 = -20 dB, the seed's regulariser).
+        eps: numerical floor.
+    """
+
+    def __init__(
+        self, threshold: float | None = None, absent_floor: float = 0.01, eps: float = 1e-8
+    ) -> None:
+        self.threshold = threshold
+        self.absent_floor = absent_floor
+        self.eps = eps
+
+    def __call__(
+        self,
+        estimate: torch.Tensor,
+        reference: torch.Tensor,
+        target_present: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        batch = estimate.shape[0]
+        if target_present is None:
+            target_present = torch.ones(batch, dtype=torch.bool, device=estimate.device)
+        present = target_present.to(device=estimate.device, dtype=torch.bool).reshape(-1)
+        if present.numel() != batch:
+            raise ValueError(f"target_present must be (B,) with B={batch}, got {present.numel()}")
+        losses = torch.empty(batch, dtype=estimate.dtype, device=estimate.device)
+        keep = torch.ones(batch, dtype=torch.bool, device=estimate.device)
+        if present.any():
+            sdr_loss = -si_sdr(estimate[present], reference[present], self.eps)
+            losses[present] = sdr_loss
+            if self.threshold is not None:
+                keep[present] = sdr_loss.detach() > self.threshold
+        if (~present).any():
+            losses[~present] = energy_ratio_db(
+                estimate[~present], reference[~present], self.absent_floor, self.eps
+            )
+        if not keep.any():
+            keep = torch.ones_like(keep)
+        return losses[keep].mean()
+
+
+class AAMSoftmax(nn.Module):
+    """Additive angular margin softmax (ArcFace) for speaker classification.
+
+    Args:
+        embed_dim: embedding size D.
+        n_classes: number of training speakers.
+        margin: angular margin m in radians.
+        scale: logit scale s.
+
+    Shape:
+        embeddings (B, D), labels (B,) int64 -> scalar cross-entropy
+    """
+
+    def __init__(
+        self, embed_dim: int, n_classes: int, margin: float = 0.2, scale: float = 30.0
+    ) -> None:
+        super().__init__()
+        self.margin = margin
+        self.scale = scale
+        self.weight = nn.Parameter(torch.empty(n_classes, embed_dim))
+        nn.init.xavier_normal_(self.weight, gain=1.0)
+        self.cos_m, self.sin_m = math.cos(margin), math.sin(margin)
+        self.threshold = math.cos(math.pi - margin)  # beyond it cos(theta + m) is not monotonic
+        self.fallback = math.sin(math.pi - margin) * margin
+
+    def logits(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Scaled cosine logits with the margin added to the true class: (B, n_classes)."""
+        if embeddings.dim() != 2 or embeddings.shape[1] != self.weight.shape[1]:
+            raise ValueError(
+                f"embeddings must be (B, {self.weight.shape[1]}), got {tuple(embeddings.shape)}"
+            )
+        cosine = F.linear(F.normalize(embeddings, dim=1), F.normalize(self.weight, dim=1))
+        sine = torch.sqrt((1.0 - cosine.pow(2)).clamp(1e-7, 1.0))
+        with_margin = cosine * self.cos_m - sine * self.sin_m  # cos(theta + m)
+        with_margin = torch.where(cosine > self.threshold, with_margin, cosine - self.fallback)
+        one_hot = F.one_hot(labels, cosine.shape[1]).to(cosine.dtype)  # (B, n_classes)
+        return self.scale * (one_hot * with_margin + (1.0 - one_hot) * cosine)
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self.logits(embeddings, labels), labels)

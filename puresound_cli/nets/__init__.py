@@ -1,0 +1,131 @@
+"""The networks: ConvTasNet (enhancer / conditioned separator), SpeakerNet and Extractor.
+
+Architectures are chosen through the explicit ``ARCHITECTURES`` dict; ``build(arch, config)``
+turns a checkpoint's ``config`` dict (``dataclasses.asdict`` of the config) back into a model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any
+
+import torch
+from torch import nn
+
+from puresound_cli.nets.convtasnet import ConvTasNet, ConvTasNetConfig
+from puresound_cli.nets.extractor import Extractor, ExtractorConfig
+from puresound_cli.nets.speaker import SpeakerNet, SpeakerNetConfig
+
+__all__ = [
+    "ARCHITECTURES",
+    "ConvTasNet",
+    "ConvTasNetConfig",
+    "Extractor",
+    "ExtractorConfig",
+    "SpeakerNet",
+    "SpeakerNetConfig",
+    "arch_name",
+    "build",
+    "config_from_dict",
+    "count_parameters",
+    "flops_per_second",
+]
+
+ARCHITECTURES: dict[str, tuple[type[nn.Module], type[Any]]] = {
+    "convtasnet": (ConvTasNet, ConvTasNetConfig),
+    "extractor": (Extractor, ExtractorConfig),
+}
+
+
+def config_from_dict(cls: type[Any], values: dict[str, Any]) -> Any:
+    """Rebuild a (possibly nested) frozen config dataclass from ``dataclasses.asdict`` output.
+
+    Raises:
+        ValueError: unknown keys or invalid values.
+    """
+    if not isinstance(values, dict):
+        raise ValueError(f"{cls.__name__} needs a dict, got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {', '.join(unknown)}")
+    kwargs = {}
+    for key, value in values.items():
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+            value = config_from_dict(hint, value)  # type: ignore[arg-type]
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def build(arch: str, config: dict[str, Any]) -> nn.Module:
+    """Build a model from an architecture name and a config dict.
+
+    Args:
+        arch: a key of ``ARCHITECTURES``.
+        config: ``dataclasses.asdict(cfg)`` of the matching config class.
+
+    Raises:
+        ValueError: unknown architecture or invalid config.
+    """
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    model_cls, config_cls = ARCHITECTURES[arch]
+    return model_cls(config_from_dict(config_cls, config))
+
+
+def arch_name(model: nn.Module) -> str:
+    """The ``ARCHITECTURES`` key of a model (raises ValueError for other modules)."""
+    for name, (model_cls, _) in ARCHITECTURES.items():
+        if type(model) is model_cls:
+            return name
+    raise ValueError(f"{type(model).__name__} is not a registered architecture")
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def flops_per_second(model: nn.Module) -> float:
+    """FLOP (2 x multiply-accumulates of Conv1d, ConvTranspose1d and Linear) per second of audio.
+
+    Counted with forward hooks on one second of audio at the model's sample rate. For an
+    Extractor this is the separation path (the embedding is computed once per enrollment);
+    FFTs, norms and activations are not counted.
+    """
+    macs = 0
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal macs
+        if isinstance(module, nn.Conv1d):
+            macs += output.numel() * (module.in_channels // module.groups) * module.kernel_size[0]
+        elif isinstance(module, nn.ConvTranspose1d):
+            per_input = (module.out_channels // module.groups) * module.kernel_size[0]
+            macs += inputs[0].numel() * per_input
+        elif isinstance(module, nn.Linear):
+            macs += output.numel() * module.in_features
+
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, nn.Conv1d | nn.ConvTranspose1d | nn.Linear)
+    ]
+    sample_rate = int(model.sample_rate)  # type: ignore[arg-type]
+    wav = torch.zeros(1, 1, sample_rate)
+    try:
+        with torch.inference_mode():
+            if isinstance(model, Extractor):
+                embedding = torch.ones(1, model.embed_dim)
+                macs = 0
+                model.separate(wav, embedding)
+            elif isinstance(model, ConvTasNet) and model.config.speaker_dim is not None:
+                model(wav, torch.ones(1, model.config.speaker_dim))
+            else:
+                model(wav)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return 2.0 * macs

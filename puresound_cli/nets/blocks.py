@@ -1,0 +1,150 @@
+"""Building blocks shared by the separator and the speaker net: layer norms and the TCN block.
+
+References:
+    Luo & Mesgarani, "Conv-TasNet: Surpassing ideal time-frequency magnitude masking for
+    speech separation", IEEE/ACM TASLP 2019 (gLN, cLN, the 1-D conv block).
+    Perez et al., "FiLM: Visual reasoning with a general conditioning layer", AAAI 2018.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+EPS = 1e-8
+
+
+class GlobalLayerNorm(nn.Module):
+    """gLN: normalise over channels and frames of each example, then a per-channel gain and bias.
+
+    Args:
+        channels: number of channels C.
+
+    Shape:
+        (B, C, frames) -> (B, C, frames)
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.gain = nn.Parameter(torch.ones(1, channels, 1))
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        var, mean = torch.var_mean(x, dim=(1, 2), keepdim=True, correction=0)  # (B, 1, 1)
+        scale = self.gain * torch.rsqrt(var + EPS)  # (B, C, 1)
+        return torch.addcmul(self.bias - mean * scale, x, scale)  # (B, C, frames)
+
+
+class CumulativeLayerNorm(nn.Module):
+    """cLN: normalise frame t with the statistics of all channels over frames 0..t (causal).
+
+    Args:
+        channels: number of channels C.
+
+    Shape:
+        (B, C, frames) -> (B, C, frames)
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.gain = nn.Parameter(torch.ones(1, channels, 1))
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels, frames = x.shape[1], x.shape[2]
+        count = torch.arange(1, frames + 1, device=x.device, dtype=x.dtype) * channels  # (frames,)
+        mean = x.sum(dim=1, keepdim=True).cumsum(dim=2) / count  # (B, 1, frames)
+        power = x.pow(2).sum(dim=1, keepdim=True).cumsum(dim=2) / count  # (B, 1, frames)
+        var = (power - mean.pow(2)).clamp_min(0.0)
+        return (x - mean) * torch.rsqrt(var + EPS) * self.gain + self.bias
+
+
+def make_norm(channels: int, causal: bool) -> nn.Module:
+    """cLN for causal models, gLN otherwise."""
+    return CumulativeLayerNorm(channels) if causal else GlobalLayerNorm(channels)
+
+
+class TCNBlock(nn.Module):
+    """One dilated 1-D conv block of Conv-TasNet, with optional speaker conditioning.
+
+    1x1 conv (B -> H, no bias) -> norm -> PReLU -> depthwise conv (P, dilation) -> norm -> PReLU
+    -> pointwise 1x1 (H -> H) -> norm -> PReLU -> 1x1 (H -> B) -> residual add.
+
+    Concatenation conditioning ("concat") is computed as ``W_x x + W_e e``, which equals a 1x1 conv
+    over ``[x; e tiled over time]`` without ever tiling the embedding. FiLM ("film") scales and
+    shifts the hidden activations after the first norm: ``h * (1 + gamma(e)) + beta(e)``.
+
+    Args:
+        in_channels: residual width B.
+        hidden_channels: hidden width H.
+        kernel_size: depthwise kernel P.
+        dilation: depthwise dilation (2**x inside a repeat).
+        causal: left-only padding and cLN instead of symmetric padding and gLN.
+        embed_dim: speaker embedding size D; 0 for an unconditioned block.
+        conditioning: "concat" or "film" (only used when embed_dim > 0).
+
+    Shape:
+        x (B, in_channels, frames), embedding (B, D) or None -> (B, in_channels, frames)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        kernel_size: int,
+        dilation: int,
+        causal: bool,
+        embed_dim: int = 0,
+        conditioning: str = "concat",
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.embed_dim = embed_dim
+        self.conditioning = conditioning
+        self.causal = causal
+        self.pad = (kernel_size - 1) * dilation
+        self.conv_in = nn.Conv1d(in_channels, hidden_channels, 1, bias=False)
+        self.embed_proj: nn.Linear | None = None
+        self.film_scale: nn.Linear | None = None
+        self.film_shift: nn.Linear | None = None
+        if embed_dim > 0 and conditioning == "concat":
+            self.embed_proj = nn.Linear(embed_dim, hidden_channels, bias=False)
+        elif embed_dim > 0:
+            self.film_scale = nn.Linear(embed_dim, hidden_channels, bias=False)
+            self.film_shift = nn.Linear(embed_dim, hidden_channels, bias=False)
+        self.norm_in = make_norm(hidden_channels, causal)
+        self.act_in = nn.PReLU()
+        self.depthwise = nn.Conv1d(
+            hidden_channels,
+            hidden_channels,
+            kernel_size,
+            dilation=dilation,
+            groups=hidden_channels,
+            padding=0 if causal else self.pad // 2,
+        )
+        self.norm_dw = make_norm(hidden_channels, causal)
+        self.act_dw = nn.PReLU()
+        self.pointwise = nn.Conv1d(hidden_channels, hidden_channels, 1)
+        self.norm_pw = make_norm(hidden_channels, causal)
+        self.act_pw = nn.PReLU()
+        self.conv_out = nn.Conv1d(hidden_channels, in_channels, 1)
+
+    def forward(self, x: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.conv_in(x)  # (B, H, frames)
+        if self.embed_proj is not None:
+            if embedding is None:
+                raise ValueError("this block is speaker-conditioned: an embedding is required")
+            h = h + self.embed_proj(embedding).unsqueeze(-1)  # (B, H, frames) + (B, H, 1)
+        h = self.norm_in(h)
+        if self.film_scale is not None and self.film_shift is not None:
+            if embedding is None:
+                raise ValueError("this block is speaker-conditioned: an embedding is required")
+            scale = 1.0 + self.film_scale(embedding).unsqueeze(-1)  # (B, H, 1)
+            h = torch.addcmul(self.film_shift(embedding).unsqueeze(-1), h, scale)
+        h = self.act_in(h)
+        if self.causal and self.pad:
+            h = F.pad(h, (self.pad, 0))  # (B, H, frames + (P-1)*dilation)
+        h = self.act_dw(self.norm_dw(self.depthwise(h)))  # (B, H, frames)
+        h = self.act_pw(self.norm_pw(self.pointwise(h)))  # (B, H, frames)
+        return x + self.conv_out(h)  # (B, B_ch, frames)

@@ -1,0 +1,280 @@
+"""Conv-TasNet: encoder -> TCN masker (optionally speaker-conditioned) -> mask -> decoder.
+
+References:
+    Luo & Mesgarani, "Conv-TasNet: Surpassing ideal time-frequency magnitude masking for
+    speech separation", IEEE/ACM TASLP 2019.
+    Williamson et al., "Complex ratio masking for monaural speech separation", TASLP 2016.
+    Hu et al., "DCCRN: Deep complex convolution recurrent network", Interspeech 2020 (polar mask).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from puresound_cli.nets.blocks import TCNBlock, make_norm
+from puresound_cli.nets.filterbanks import LearnedFilterbank, STFTFilterbank
+
+ENCODERS = ("learned", "stft")
+MASK_KINDS = ("magnitude", "magnitude_reim", "complex_reim", "complex_polar")
+CONSTRAINTS = ("relu", "sigmoid", "none")
+
+
+@dataclass(frozen=True)
+class ConvTasNetConfig:
+    """Every architecture number of a ConvTasNet.
+
+    Args:
+        sample_rate: sample rate in Hz.
+        encoder: "learned" (1-D conv filterbank) or "stft" (re/im of a Hann STFT).
+        encoder_channels: N, learned filters (ignored by "stft", whose width is window // 2 + 1).
+        window: L, encoder window (FFT size for "stft") in samples.
+        hop: encoder hop in samples.
+        bottleneck_channels: B, residual width; None keeps the encoder width with no input
+            norm, no bottleneck conv and (when widths match) no output conv, like the seed.
+        hidden_channels: H, channels inside each TCN block.
+        kernel_size: P, depthwise kernel size.
+        blocks_per_repeat: X, blocks per repeat with dilations 1 ... 2**(X-1).
+        repeats: R, number of repeats.
+        causal: cLN and left-only padding, so output depends only on the past (+ one window).
+        mask_kind: "magnitude" (masker sees |features|, mask scales the magnitude, phase is kept;
+            for learned features |x| and sign(x)), "magnitude_reim" (masker sees re/im, one real
+            mask per bin), "complex_reim" (complex ratio mask), "complex_polar" (tanh-bounded
+            magnitude and a phase rotation). The two "_reim" kinds need the STFT encoder.
+        mask_constraint: "relu", "sigmoid" or "none" (complex_polar needs "none").
+        speaker_dim: D, embedding size for speaker conditioning; None for an enhancer.
+        conditioning: "concat" (seed) or "film", applied at the first block of each repeat.
+    """
+
+    sample_rate: int = 16000
+    encoder: str = "learned"
+    encoder_channels: int = 512
+    window: int = 32
+    hop: int = 16
+    bottleneck_channels: int | None = None
+    hidden_channels: int = 256
+    kernel_size: int = 3
+    blocks_per_repeat: int = 8
+    repeats: int = 3
+    causal: bool = False
+    mask_kind: str = "magnitude"
+    mask_constraint: str = "relu"
+    speaker_dim: int | None = None
+    conditioning: str = "concat"
+
+    def __post_init__(self) -> None:
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
+        if self.mask_kind not in MASK_KINDS:
+            raise ValueError(f"mask_kind must be one of {MASK_KINDS}, got {self.mask_kind!r}")
+        if self.mask_constraint not in CONSTRAINTS:
+            raise ValueError(f"mask_constraint must be one of {CONSTRAINTS}")
+        if self.conditioning not in ("concat", "film"):
+            raise ValueError(f"conditioning must be 'concat' or 'film', got {self.conditioning!r}")
+        if self.mask_kind.endswith("_reim") and self.encoder != "stft":
+            raise ValueError(f"mask_kind {self.mask_kind!r} needs encoder='stft'")
+        if self.mask_kind == "complex_polar" and self.mask_constraint != "none":
+            raise ValueError(
+                "complex_polar bounds its magnitude with tanh: use mask_constraint='none'"
+            )
+        if not (0 < self.hop <= self.window):
+            raise ValueError(f"need 0 < hop <= window, got hop={self.hop}, window={self.window}")
+        if not self.causal and self.kernel_size % 2 == 0:
+            raise ValueError("a non-causal model needs an odd kernel_size")
+        if min(self.encoder_channels, self.hidden_channels, self.kernel_size, self.repeats) < 1:
+            raise ValueError("channel counts, kernel_size and repeats must be positive")
+
+    @property
+    def feature_channels(self) -> int:
+        """Channels of the masker input (magnitude: F; re/im kinds: 2F; learned: N)."""
+        if self.encoder == "learned":
+            return self.encoder_channels
+        bins = self.window // 2 + 1
+        return bins if self.mask_kind == "magnitude" else 2 * bins
+
+    @property
+    def mask_channels(self) -> int:
+        """Channels of the mask the masker outputs."""
+        base = self.encoder_channels if self.encoder == "learned" else self.window // 2 + 1
+        return 2 * base if self.mask_kind in ("complex_reim", "complex_polar") else base
+
+    @property
+    def context_frames(self) -> int:
+        """Frames of context one output frame sees through the dilated convs: (P-1) R sum 2^x."""
+        return (self.kernel_size - 1) * self.repeats * (2**self.blocks_per_repeat - 1)
+
+    @classmethod
+    def seed(cls, speaker_dim: int | None = None) -> ConvTasNetConfig:
+        """The seed's TSE masker: N 512 (L 32, hop 16), no bottleneck, R 3 x X 8 blocks, H 256."""
+        return cls(speaker_dim=speaker_dim)
+
+    @classmethod
+    def small(cls, speaker_dim: int | None = None) -> ConvTasNetConfig:
+        """A fast CPU size (about 2.2 GFLOP per s of audio): N 256 (L 64, hop 32), B 128, 2 x 8."""
+        return cls(
+            encoder_channels=256,
+            window=64,
+            hop=32,
+            bottleneck_channels=128,
+            hidden_channels=256,
+            blocks_per_repeat=8,
+            repeats=2,
+            speaker_dim=speaker_dim,
+        )
+
+    @classmethod
+    def tiny(cls, speaker_dim: int | None = None) -> ConvTasNetConfig:
+        """A test size that runs in milliseconds."""
+        return cls(
+            encoder_channels=16,
+            window=16,
+            hop=8,
+            bottleneck_channels=16,
+            hidden_channels=24,
+            blocks_per_repeat=3,
+            repeats=2,
+            speaker_dim=speaker_dim,
+        )
+
+
+class ConvTasNet(nn.Module):
+    """Mask-based enhancer (speaker_dim None) or speaker-conditioned separator.
+
+    Args:
+        config: the architecture, see ConvTasNetConfig.
+
+    Shape:
+        forward: mixture (B, 1, T), embedding (B, D) or None -> (B, 1, T) for any T >= 1.
+    """
+
+    def __init__(self, config: ConvTasNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        if c.encoder == "learned":
+            self.filterbank: LearnedFilterbank | STFTFilterbank = LearnedFilterbank(
+                c.encoder_channels, c.window, c.hop
+            )
+        else:
+            self.filterbank = STFTFilterbank(c.window, c.hop)
+        width = c.bottleneck_channels or c.feature_channels
+        self.input_norm = make_norm(c.feature_channels, c.causal) if c.bottleneck_channels else None
+        self.bottleneck = nn.Conv1d(c.feature_channels, width, 1) if c.bottleneck_channels else None
+        embed_dim = c.speaker_dim or 0
+        self.blocks = nn.ModuleList(
+            TCNBlock(
+                width,
+                c.hidden_channels,
+                c.kernel_size,
+                dilation=2**x,
+                causal=c.causal,
+                embed_dim=embed_dim if x == 0 else 0,
+                conditioning=c.conditioning,
+            )
+            for _ in range(c.repeats)
+            for x in range(c.blocks_per_repeat)
+        )
+        needs_output = c.bottleneck_channels is not None or width != c.mask_channels
+        self.output = (
+            nn.Sequential(nn.PReLU(), nn.Conv1d(width, c.mask_channels, 1))
+            if needs_output
+            else None
+        )
+
+    @property
+    def task(self) -> str:
+        return "enhance" if self.config.speaker_dim is None else "extract"
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def receptive_field_samples(self) -> int:
+        """Input span of the dilated convs plus one window (gLN statistics are global anyway)."""
+        return self.config.context_frames * self.config.hop + self.config.window
+
+    @property
+    def lookahead_samples(self) -> int:
+        """Future samples one output sample may depend on (causal: window - 1)."""
+        c = self.config
+        future_frames = 0 if c.causal else c.context_frames // 2
+        return future_frames * c.hop + c.window - 1
+
+    def valid_length(self, n: int) -> int:
+        """Smallest length >= n that the encoder takes without padding."""
+        return self.filterbank.valid_length(max(1, n))
+
+    def _encode(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(padded waveform) -> (representation, masker input features)."""
+        rep = self.filterbank.encode(wav)  # learned (B, N, frames) | complex (B, F, frames)
+        if self.config.encoder == "learned":
+            return rep, rep
+        if self.config.mask_kind == "magnitude":
+            return rep, rep.abs()  # (B, F, frames)
+        return rep, torch.cat([rep.real, rep.imag], dim=1)  # (B, 2F, frames)
+
+    def features(self, wav: torch.Tensor) -> torch.Tensor:
+        """Masker input features of a waveform (the shared front end of the speaker net).
+
+        Shape:
+            (B, 1, T) -> (B, feature_channels, frames)
+        """
+        _check_wave(wav, "wav")
+        pad = self.valid_length(wav.shape[-1]) - wav.shape[-1]
+        return self._encode(F.pad(wav, (0, pad)))[1]
+
+    def mask(self, features: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
+        """TCN masker. (B, feature_channels, frames), (B, D) -> (B, mask_channels, frames)."""
+        x = features
+        if self.input_norm is not None and self.bottleneck is not None:
+            x = self.bottleneck(self.input_norm(x))  # (B, B_ch, frames)
+        for block in self.blocks:
+            x = block(x, embedding)  # (B, B_ch, frames)
+        if self.output is not None:
+            x = self.output(x)  # (B, mask_channels, frames)
+        if self.config.mask_constraint == "relu":
+            return F.relu(x)
+        return torch.sigmoid(x) if self.config.mask_constraint == "sigmoid" else x
+
+    def apply_mask(self, rep: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Apply the mask to the encoder representation (real learned or complex STFT)."""
+        kind = self.config.mask_kind
+        if kind in ("magnitude", "magnitude_reim"):
+            return rep * mask  # |x| m e^{j angle x} = m x  (learned: |x| m sign x = m x)
+        m_re, m_im = mask.chunk(2, dim=1)  # (B, C, frames) each
+        if kind == "complex_polar":
+            norm = torch.sqrt(m_re.pow(2) + m_im.pow(2) + 1e-8)
+            scale = torch.tanh(norm) / norm  # tanh|m| e^{j angle m} = scale * m
+            m_re, m_im = m_re * scale, m_im * scale
+        if torch.is_complex(rep):
+            return rep * torch.complex(m_re, m_im)  # complex multiplication
+        return rep * m_re  # real features: real part of the rotated value
+
+    def forward(self, mixture: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
+        _check_wave(mixture, "mixture")
+        if (embedding is None) != (self.config.speaker_dim is None):
+            raise ValueError(
+                "an embedding is required iff the model is speaker-conditioned "
+                f"(speaker_dim={self.config.speaker_dim}, embedding given: {embedding is not None})"
+            )
+        if embedding is not None:
+            if embedding.dim() != 2 or embedding.shape[1] != self.config.speaker_dim:
+                raise ValueError(
+                    f"embedding must be (B, {self.config.speaker_dim}), "
+                    f"got {tuple(embedding.shape)}"
+                )
+            embedding = F.normalize(embedding, dim=1)  # L2-normalised d-vector (seed embed_norm)
+        length = mixture.shape[-1]
+        padded = F.pad(mixture, (0, self.valid_length(length) - length))  # (B, 1, T')
+        rep, feats = self._encode(padded)
+        masked = self.apply_mask(rep, self.mask(feats, embedding))
+        return self.filterbank.decode(masked, length)  # (B, 1, T)
+
+
+def _check_wave(wav: torch.Tensor, name: str) -> None:
+    if wav.dim() != 3 or wav.shape[1] != 1 or wav.shape[2] < 1:
+        raise ValueError(f"{name} must be (batch, 1, time) with time >= 1, got {tuple(wav.shape)}")

@@ -1,0 +1,113 @@
+"""Target-speaker extractor: speaker net (enrollment -> d-vector) + speaker-conditioned ConvTasNet.
+
+References:
+    Ge et al., "SpEx+: A complete time domain speaker extraction network", Interspeech 2020.
+    Wang et al., "VoiceFilter", Interspeech 2019 (d-vector conditioning of a masker).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from puresound_cli.nets.convtasnet import ConvTasNet, ConvTasNetConfig
+from puresound_cli.nets.speaker import SpeakerNet, SpeakerNetConfig
+
+
+@dataclass(frozen=True)
+class ExtractorConfig:
+    """A separator and a speaker net; ``separator.speaker_dim`` must equal ``speaker.embed_dim``.
+
+    Args:
+        separator: the speaker-conditioned masker.
+        speaker: the speaker net.
+    """
+
+    separator: ConvTasNetConfig = field(default_factory=lambda: ConvTasNetConfig.seed(192))
+    speaker: SpeakerNetConfig = field(default_factory=SpeakerNetConfig.seed)
+
+    def __post_init__(self) -> None:
+        if self.separator.speaker_dim != self.speaker.embed_dim:
+            raise ValueError(
+                f"separator.speaker_dim ({self.separator.speaker_dim}) must equal "
+                f"speaker.embed_dim ({self.speaker.embed_dim})"
+            )
+
+    @classmethod
+    def seed(cls) -> ExtractorConfig:
+        """The seed TSE model (about 10.1 M parameters)."""
+        speaker = SpeakerNetConfig.seed()
+        return cls(ConvTasNetConfig.seed(speaker.embed_dim), speaker)
+
+    @classmethod
+    def small(cls) -> ExtractorConfig:
+        """The fast CPU size."""
+        speaker = SpeakerNetConfig.small()
+        return cls(ConvTasNetConfig.small(speaker.embed_dim), speaker)
+
+    @classmethod
+    def tiny(cls) -> ExtractorConfig:
+        """The test size."""
+        speaker = SpeakerNetConfig.tiny()
+        return cls(ConvTasNetConfig.tiny(speaker.embed_dim), speaker)
+
+
+class Extractor(nn.Module):
+    """Extract the enrolled speaker from a mixture.
+
+    Args:
+        config: see ExtractorConfig.
+
+    Shape:
+        embed: enrollment (B, 1, T_e) -> (B, D)
+        separate: mixture (B, 1, T), embedding (B, D) -> (B, 1, T)
+        forward: mixture (B, 1, T), enrollment (B, 1, T_e) -> (B, 1, T)
+    """
+
+    def __init__(self, config: ExtractorConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.separator = ConvTasNet(config.separator)
+        shared = config.speaker.frontend == "shared"
+        in_channels = config.separator.feature_channels if shared else None
+        self.speaker = SpeakerNet(config.speaker, in_channels)
+
+    @property
+    def task(self) -> str:
+        return "extract"
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.separator.sample_rate
+
+    @property
+    def embed_dim(self) -> int:
+        return self.config.speaker.embed_dim
+
+    @property
+    def receptive_field_samples(self) -> int:
+        return self.separator.receptive_field_samples
+
+    @property
+    def lookahead_samples(self) -> int:
+        return self.separator.lookahead_samples
+
+    def valid_length(self, n: int) -> int:
+        return self.separator.valid_length(n)
+
+    def embed(self, enrollment: torch.Tensor) -> torch.Tensor:
+        """Speaker embedding of an enrollment utterance: (B, 1, T_e) -> (B, D)."""
+        if enrollment.dim() != 3 or enrollment.shape[1] != 1 or enrollment.shape[2] < 1:
+            raise ValueError(f"enrollment must be (batch, 1, time), got {tuple(enrollment.shape)}")
+        if self.speaker.frontend is None:
+            return self.speaker(self.separator.features(enrollment))  # shared encoder
+        return self.speaker(enrollment)
+
+    def separate(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        """Masked mixture for the speaker of ``embedding``: (B, 1, T), (B, D) -> (B, 1, T)."""
+        return self.separator(mixture, embedding)
+
+    def forward(self, mixture: torch.Tensor, enrollment: torch.Tensor) -> torch.Tensor:
+        return self.separate(mixture, self.embed(enrollment))

@@ -1,0 +1,104 @@
+"""Losses: SI-SDR closed form, the target-absent term, AAM-softmax learning."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from puresound_cli.losses import AAMSoftmax, SignalLoss, energy_ratio_db, si_sdr
+
+
+def _orthogonal_pair(n: int = 4000) -> tuple[torch.Tensor, torch.Tensor]:
+    """A zero-mean reference and zero-mean noise exactly orthogonal to it."""
+    g = torch.Generator().manual_seed(1)
+    ref = torch.randn(n, generator=g, dtype=torch.float64)
+    ref -= ref.mean()
+    noise = torch.randn(n, generator=g, dtype=torch.float64)
+    noise -= noise.mean()
+    noise -= (noise @ ref) / (ref @ ref) * ref
+    return ref, noise
+
+
+@pytest.mark.parametrize("a", [0.5, 1.0, 3.0])
+def test_si_sdr_closed_form(a: float) -> None:
+    ref, noise = _orthogonal_pair()
+    noise = 0.3 * noise
+    estimate = a * ref + noise
+    expected = 10 * math.log10(a**2 * float(ref @ ref) / float(noise @ noise))
+    got = si_sdr(estimate[None, None], ref[None, None])
+    assert got.shape == (1,)
+    assert got.item() == pytest.approx(expected, abs=1e-6)
+    # scale invariance and (B, T) input
+    assert si_sdr((7 * estimate)[None], ref[None]).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_si_sdr_rejects_bad_shapes() -> None:
+    with pytest.raises(ValueError, match="shapes differ"):
+        si_sdr(torch.zeros(2, 1, 10), torch.zeros(2, 1, 11))
+    with pytest.raises(ValueError, match="mono"):
+        si_sdr(torch.zeros(2, 2, 10), torch.zeros(2, 2, 10))
+
+
+def test_signal_loss_present_is_negative_si_sdr() -> None:
+    ref, noise = _orthogonal_pair()
+    est = (ref + 0.1 * noise).float()[None, None].repeat(2, 1, 1)
+    ref3 = ref.float()[None, None].repeat(2, 1, 1)
+    loss = SignalLoss()(est, ref3, torch.tensor([True, True]))
+    assert loss.item() == pytest.approx(-si_sdr(est, ref3).mean().item(), abs=1e-4)
+
+
+def test_signal_loss_absent_term_pushes_to_silence() -> None:
+    mixture = torch.randn(1, 1, 1000)
+    loss_fn = SignalLoss(absent_floor=0.0)
+    absent = torch.tensor([False])
+    assert loss_fn(mixture, mixture, absent).item() == pytest.approx(0.0, abs=1e-4)
+    assert loss_fn(0.1 * mixture, mixture, absent).item() == pytest.approx(-20.0, abs=1e-3)
+    floored = SignalLoss(absent_floor=0.01)(torch.zeros(1, 1, 1000), mixture, absent)
+    assert floored.item() == pytest.approx(-20.0, abs=1e-3)
+    # gradient descent on a gain lowers the output level
+    gain = torch.tensor(1.0, requires_grad=True)
+    opt = torch.optim.SGD([gain], lr=0.01)
+    before = loss_fn(gain * mixture, mixture, absent)
+    before.backward()
+    opt.step()
+    assert 0.0 < gain.item() < 0.95
+    assert loss_fn(gain * mixture, mixture, absent).item() < before.item()
+    assert energy_ratio_db(0.1 * mixture, mixture).item() == pytest.approx(-20.0, abs=1e-3)
+
+
+def test_signal_loss_mixed_batch_and_threshold() -> None:
+    ref, noise = _orthogonal_pair(1000)
+    ref, noise = ref.float(), noise.float()
+    good = (ref + 0.001 * noise)[None, None]  # about 60 dB
+    bad = (ref + 1.0 * noise)[None, None]
+    est = torch.cat([good, bad, bad])
+    reference = torch.cat([ref[None, None]] * 2 + [bad])  # row 2 absent: reference = mixture
+    present = torch.tensor([True, True, False])
+    per_row = [-si_sdr(good, ref[None, None]), -si_sdr(bad, ref[None, None]), torch.zeros(1)]
+    plain = SignalLoss(absent_floor=0.0)(est, reference, present)
+    assert plain.item() == pytest.approx(torch.cat(per_row).mean().item(), abs=1e-3)
+    thresholded = SignalLoss(threshold=-30.0, absent_floor=0.0)(est, reference, present)
+    assert thresholded.item() == pytest.approx((per_row[1] + 0).mean().item() / 2, abs=1e-3)
+    # every row above the threshold: fall back to all rows
+    assert SignalLoss(threshold=100.0)(good, ref[None, None]).item() < -50
+
+
+def test_aam_softmax_learns_toy_problem() -> None:
+    torch.manual_seed(0)
+    centres = torch.randn(4, 16)
+    labels = torch.arange(4).repeat_interleave(8)
+    embeddings = centres[labels] + 0.3 * torch.randn(32, 16)
+    head = AAMSoftmax(16, 4, margin=0.2, scale=30.0)
+    opt = torch.optim.Adam(head.parameters(), lr=0.05)
+    losses = []
+    for _ in range(30):
+        opt.zero_grad()
+        loss = head(embeddings, labels)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    with pytest.raises(ValueError, match="embeddings"):
+        head(torch.zeros(2, 15), torch.zeros(2, dtype=torch.long))
