@@ -274,6 +274,16 @@ def read_audio(path: PathLike) -> tuple[np.ndarray, int, dict[str, str]]:
     return wav, rate, info
 
 
+def _file_mode(dest: Path) -> int:
+    """Permissions for a new output: the existing file's, else 0o666 minus the umask."""
+    try:
+        return dest.stat().st_mode & 0o777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
 class AudioWriter:
     """Write an audio file block by block, atomically.
 
@@ -309,6 +319,7 @@ class AudioWriter:
             raise ValueError(f"soundfile cannot write format {fmt} with subtype {sub}")
         self.format, self.subtype = fmt, sub
         self.channels = channels
+        self.sample_rate = sample_rate
         self._clamp = clip == "clamp" and sub not in _FLOAT_SUBTYPES
         self._tmp: str | None = None
         self._target: Any
@@ -356,6 +367,7 @@ class AudioWriter:
             out.flush()
         else:
             assert self._tmp is not None
+            os.chmod(self._tmp, _file_mode(Path(self.path)))
             os.replace(self._tmp, self.path)
             self._tmp = None
 

@@ -1,0 +1,472 @@
+"""The ``puresound`` command line (the only module that imports typer).
+
+Commands: ``extract``, ``enhance``, ``models`` (and ``train``/``evaluate`` from the training
+module, in their marked section at the end). Heavy imports (torch, the nets) happen inside the
+command bodies so that ``puresound --help`` stays instant.
+
+Output streams: stdout carries only audio (``-o -``) or the ``--json`` lines; logs, the
+progress bar and error lines go to stderr. Exit codes: 0 all done, 1 some file failed,
+2 usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from puresound_cli import __version__
+from puresound_cli.errors import PuresoundError
+
+app = typer.Typer(
+    name="puresound",
+    help="Speech enhancement and target-speaker extraction.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+logger = logging.getLogger("puresound_cli")
+
+
+class Device(str, Enum):
+    """Where the network runs."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+# --- shared options (defined once, used by extract and enhance) ---
+Inputs = Annotated[
+    list[str],
+    typer.Argument(
+        help="Audio files, folders (searched recursively) or '-' for a WAV on stdin.",
+        show_default=False,
+    ),
+]
+OutputOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Output file, folder (mirrors input folders) or '-' for a WAV on stdout.",
+        show_default=False,
+    ),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Registered model name or checkpoint path [default: the shipped model for the task].",
+        show_default=False,
+    ),
+]
+DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to run the network.")]
+SegmentOpt = Annotated[
+    float, typer.Option("--segment", min=0.01, help="Chunk length in seconds (long inputs).")
+]
+OverlapOpt = Annotated[
+    float, typer.Option("--overlap", min=0.0, help="Overlap between chunks in seconds.")
+]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]
+SuffixOpt = Annotated[
+    str, typer.Option("--suffix", help="Append to output file names, e.g. '_enhanced'.")
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Only errors on stderr; no progress bar.")
+]
+DebugOpt = Annotated[
+    bool, typer.Option("--debug", help="Debug logging and full tracebacks on errors.")
+]
+JsonOpt = Annotated[
+    bool,
+    typer.Option("--json", help="Print one JSON summary line per file on stdout."),
+]
+PlotOpt = Annotated[
+    bool,
+    typer.Option(
+        "--plot", help="Save OUTPUT.png spectrograms before/after (needs puresound[plot])."
+    ),
+]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"puresound {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_callback(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Speech enhancement and target-speaker extraction from the command line."""
+
+
+# --- reporting helpers ---
+
+
+class _Reporter:
+    """Error lines, logging and the progress bar, all on stderr."""
+
+    def __init__(self, quiet: bool, debug: bool) -> None:
+        from rich.console import Console
+        from rich.logging import RichHandler
+
+        self.quiet = quiet
+        self.debug = debug
+        self.console = Console(stderr=True)
+        handler = RichHandler(
+            console=self.console,
+            show_time=False,
+            show_path=False,
+            rich_tracebacks=debug,
+            markup=False,
+        )
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.handlers[:] = [handler]
+        logger.propagate = False
+        logger.setLevel(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
+        self.failed = 0
+
+    def error(self, name: str | None, reason: str, exc: BaseException | None = None) -> None:
+        """One line on stderr (plus the traceback with --debug)."""
+        message = f"error: {name}: {reason}" if name else f"error: {reason}"
+        self.console.print(message, soft_wrap=True, markup=False, highlight=False, style="red")
+        if self.debug and exc is not None:
+            import traceback
+
+            self.console.print(
+                "".join(traceback.format_exception(exc)), soft_wrap=True, markup=False
+            )
+
+    def progress(self) -> Any:
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        return Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TextColumn("RTF {task.fields[rtf]}"),
+            console=self.console,
+            transient=True,
+            disable=self.quiet or not self.console.is_terminal,
+        )
+
+
+def _usage_error(reporter: _Reporter, message: str) -> typer.Exit:
+    reporter.error(None, message)
+    return typer.Exit(2)
+
+
+def _describe_exception(exc: BaseException) -> str:
+    if isinstance(exc, PuresoundError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _split_name(message: str, name: str) -> str:
+    """Drop a leading 'name: ' that library messages carry, so the line names the file once."""
+    for prefix in (f"{name}: ", "<stdin>: "):
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message
+
+
+def _pick_device(reporter: _Reporter, device: Device) -> str:
+    import torch
+
+    if device is Device.cuda and not torch.cuda.is_available():
+        raise _usage_error(reporter, "--device cuda: CUDA is not available here")
+    if device is Device.auto:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device.value
+
+
+def _set_threads() -> None:
+    """Use every core (unless OMP_NUM_THREADS says otherwise)."""
+    import torch
+
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    threads = int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+
+
+def _run(
+    task: str,
+    inputs: list[str],
+    output: str | None,
+    enroll: Path | None,
+    model_name: str | None,
+    device: Device,
+    segment: float,
+    overlap: float,
+    overwrite: bool,
+    suffix: str,
+    quiet: bool,
+    debug: bool,
+    as_json: bool,
+    plot: bool,
+) -> None:
+    """Shared body of extract and enhance."""
+    reporter = _Reporter(quiet, debug)
+    # Usage checks: cheap, before anything heavy.
+    if output is None:
+        raise _usage_error(reporter, "missing -o/--output (a file, a folder or '-' for stdout)")
+    if task == "extract" and enroll is None:
+        raise _usage_error(reporter, "missing --enroll SPK: a recording of the target speaker")
+    if overlap >= segment:
+        raise _usage_error(
+            reporter, f"--overlap ({overlap} s) must be below --segment ({segment} s)"
+        )
+    if plot:
+        if output == "-":
+            raise _usage_error(reporter, "--plot needs a file or folder output, not stdout")
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise _usage_error(
+                reporter, "--plot needs matplotlib: pip install 'puresound[plot]'"
+            ) from None
+    from puresound_cli import pretrained
+
+    if model_name is None:
+        model_name = pretrained.default_model(task)
+        if model_name is None:
+            raise _usage_error(
+                reporter,
+                f"no default {task} model is shipped yet: pass a checkpoint with --model PATH",
+            )
+    from puresound_cli.inference import plan_jobs
+
+    try:
+        plan = plan_jobs(inputs, output, suffix=suffix, overwrite=overwrite)
+    except ValueError as err:
+        raise _usage_error(reporter, str(err)) from None
+    as_json = as_json and output != "-"
+    failed = 0
+    for name, reason in plan.failures:
+        reporter.error(name, reason)
+        failed += 1
+        if as_json:
+            _json_line({"input": name, "status": "error", "error": reason})
+    if not plan.jobs:
+        raise typer.Exit(1 if failed else 0)
+
+    # Heavy part: torch, the model, the enrollment embedding (once per run).
+    device_name = _pick_device(reporter, device)
+    _set_threads()
+    import torch
+
+    from puresound_cli.checkpoint import load_model
+    from puresound_cli.inference import Processor, check_task
+
+    try:
+        model = load_model(model_name, device=device_name)
+        check_task(model, task)
+        embedding = None
+        if enroll is not None and task == "extract":
+            embedding = _load_embedding(model, enroll)
+        processor = Processor(model, embedding, segment=segment, overlap=overlap)
+    except (PuresoundError, ValueError, OSError, RuntimeError) as err:
+        reporter.error(None, _describe_exception(err), err)
+        raise typer.Exit(1) from None
+    logger.debug("model %s on %s, %d threads", model_name, device_name, torch.get_num_threads())
+
+    with reporter.progress() as progress:
+        for job in plan.jobs:
+            name = "<stdin>" if job.source == "-" else str(job.source)
+            task_id = progress.add_task(Path(name).name, total=None, rtf="-")
+            started = time.perf_counter()
+
+            def on_progress(
+                done: float, total: float, task_id: Any = task_id, started: float = started
+            ) -> None:
+                rtf = (time.perf_counter() - started) / done if done > 0 else 0.0
+                progress.update(task_id, completed=done, total=total, rtf=f"{rtf:.3f}")
+
+            try:
+                result = processor.process_file(job.source, job.dest, progress=on_progress)
+            except KeyboardInterrupt:
+                reporter.error(name, "interrupted (no partial output was written)")
+                raise typer.Exit(130) from None
+            except Exception as err:  # noqa: BLE001 - one line per failed file, keep going
+                failed += 1
+                reason = _split_name(_describe_exception(err), name)
+                reporter.error(name, reason, err)
+                if as_json:
+                    _json_line(
+                        {"input": name, "output": str(job.dest), "status": "error", "error": reason}
+                    )
+                continue
+            finally:
+                progress.remove_task(task_id)
+            logger.info(
+                "%s -> %s (%.1f s, RTF %.3f)",
+                name,
+                "<stdout>" if job.dest == "-" else job.dest,
+                result.seconds,
+                result.rtf,
+            )
+            if plot and job.source != "-":
+                _plot(reporter, job.source, job.dest)
+            if as_json:
+                _json_line(result.as_dict())
+    raise typer.Exit(1 if failed else 0)
+
+
+def _load_embedding(model: Any, enroll: Path) -> Any:
+    from puresound_cli import audio
+    from puresound_cli.inference import embed_speaker
+
+    try:
+        wav, rate, _ = audio.read_audio(enroll)
+        return embed_speaker(model, wav, rate)
+    except PuresoundError as err:
+        message = str(err)
+        if message.startswith(str(enroll)):
+            raise PuresoundError(f"enrollment {message}") from err
+        raise PuresoundError(f"{enroll}: {message}") from err
+
+
+def _plot(reporter: _Reporter, source: Any, dest: Any) -> None:
+    from puresound_cli.inference import plot_spectrograms
+
+    png = Path(dest).with_suffix(".png")
+    try:
+        plot_spectrograms(source, dest, png)
+        logger.info("spectrograms -> %s", png)
+    except Exception as err:  # noqa: BLE001 - a failed plot does not fail the file
+        reporter.error(str(source), f"could not plot ({_describe_exception(err)})", err)
+
+
+def _json_line(record: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(record) + "\n")
+    sys.stdout.flush()
+
+
+@app.command()
+def extract(
+    inputs: Inputs,
+    output: OutputOpt = None,
+    enroll: Annotated[
+        Path | None,
+        typer.Option(
+            "--enroll",
+            "-e",
+            help="A recording of the target speaker (a few seconds of their voice).",
+            show_default=False,
+        ),
+    ] = None,
+    model: ModelOpt = None,
+    device: DeviceOpt = Device.auto,
+    segment: SegmentOpt = 10.0,
+    overlap: OverlapOpt = 2.5,
+    overwrite: OverwriteOpt = False,
+    suffix: SuffixOpt = "",
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+    json_lines: JsonOpt = False,
+    plot: PlotOpt = False,
+) -> None:
+    """Keep only the enrolled speaker's voice: puresound extract MIX --enroll SPK -o OUT."""
+    _run(
+        "extract", inputs, output, enroll, model, device, segment, overlap,
+        overwrite, suffix, quiet, debug, json_lines, plot,
+    )  # fmt: skip
+
+
+@app.command()
+def enhance(
+    inputs: Inputs,
+    output: OutputOpt = None,
+    model: ModelOpt = None,
+    device: DeviceOpt = Device.auto,
+    segment: SegmentOpt = 10.0,
+    overlap: OverlapOpt = 2.5,
+    overwrite: OverwriteOpt = False,
+    suffix: SuffixOpt = "",
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+    json_lines: JsonOpt = False,
+    plot: PlotOpt = False,
+) -> None:
+    """Remove noise from speech: puresound enhance IN... -o OUT."""
+    _run(
+        "enhance", inputs, output, None, model, device, segment, overlap,
+        overwrite, suffix, quiet, debug, json_lines, plot,
+    )  # fmt: skip
+
+
+@app.command("models")
+def models_command(
+    json_lines: JsonOpt = False,
+) -> None:
+    """List the shipped pretrained models: name, task, sample rate, size and scores."""
+    from puresound_cli import pretrained
+
+    entries = pretrained.available_models()
+    if json_lines:
+        for m in entries:
+            record = {
+                "name": m.name,
+                "task": m.task,
+                "sample_rate": m.sample_rate,
+                "params": m.params,
+                "metrics": m.metrics,
+                "default": pretrained.DEFAULTS.get(m.task) == m.name,
+            }
+            _json_line(record)
+        return
+    if not entries:
+        typer.echo("No pretrained models are shipped yet; pass a checkpoint with --model PATH.")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "task", "sample rate", "size", "scores", "default")
+    for m in entries:
+        scores = ", ".join(f"{k} {v:g}" for k, v in m.metrics.items())
+        default = "yes" if pretrained.DEFAULTS.get(m.task) == m.name else ""
+        size = f"{m.params / 1e6:.2f} M params" if m.params else "?"
+        table.add_row(m.name, m.task, f"{m.sample_rate} Hz", size, scores, default)
+    Console().print(table)
+
+
+# --- train / evaluate commands (owned by the training module) ---
+# The training engineer adds `train` and `evaluate` here; the cli owner does not edit below.
+
+
+# --- end of train / evaluate commands ---
+
+
+def main() -> None:
+    """Console-script entry point (``puresound``)."""
+    app()

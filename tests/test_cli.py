@@ -1,0 +1,641 @@
+"""The real command line, driven with CliRunner (and a few subprocesses), on tiny random models."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import mix_at_snr, synth_noise, synth_voice
+from typer.testing import CliRunner
+
+from puresound_cli import pretrained
+from puresound_cli.cli import app
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _pin_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fixed rich width, no colours, one thread: stable output and a light CPU load."""
+    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setenv("TERMINAL_WIDTH", "120")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random enhance and extract checkpoints, saved as real format-1 files."""
+    from puresound_cli.checkpoint import save_checkpoint
+    from puresound_cli.nets import ConvTasNetConfig, ExtractorConfig, build
+
+    folder = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    paths = {}
+    for task, arch, cfg in [
+        ("enhance", "convtasnet", ConvTasNetConfig.tiny()),
+        ("extract", "extractor", ExtractorConfig.tiny()),
+    ]:
+        paths[task] = folder / f"{task}.pt"
+        save_checkpoint(paths[task], build(arch, dataclasses.asdict(cfg)))
+    return paths
+
+
+class Identity(torch.nn.Module):
+    """A stand-in enhance 'network' that returns its input."""
+
+    task = "enhance"
+    sample_rate = 16000
+    receptive_field_samples = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def valid_length(self, n: int) -> int:
+        return -(-n // 8) * 8
+
+    def forward(self, x: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
+        assert x.shape[-1] % 8 == 0
+        return x.clone()
+
+
+Run = Callable[..., "RunResult"]
+
+
+class RunResult:
+    def __init__(self, result) -> None:  # noqa: ANN001 - typer's Result
+        self.exit_code: int = result.exit_code
+        self.stdout_bytes: bytes = result.stdout_bytes
+        self.stderr: str = result.stderr
+        self.exception = result.exception
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_bytes.decode()
+
+    def error_lines(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if line.startswith("error:")]
+
+
+@pytest.fixture
+def run() -> Run:
+    """run(*args, input=None) -> RunResult via CliRunner (stdout and stderr kept apart)."""
+    runner = CliRunner()
+
+    def _run(*args: str | Path, input: bytes | None = None) -> RunResult:
+        result = runner.invoke(app, [str(a) for a in args], input=input)
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return RunResult(result)
+
+    return _run
+
+
+def write(path: Path, data: np.ndarray, rate: int = 16000, subtype: str | None = None) -> Path:
+    """Write (frames,) or (frames, channels) audio, creating parent folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, data, rate, subtype=subtype)
+    return path
+
+
+def noisy(seconds: float = 0.5, rate: int = 16000, seed: int = 0) -> np.ndarray:
+    return mix_at_snr(synth_voice(seconds, 130.0, rate, seed), synth_noise(seconds, rate, seed), 5)
+
+
+def read(path: Path | bytes) -> tuple[np.ndarray, int]:
+    source = io.BytesIO(path) if isinstance(path, bytes) else path
+    data, rate = sf.read(source, dtype="float32", always_2d=True)
+    return data, rate
+
+
+# --------------------------------------------------------------------------- help, version
+
+
+def test_no_args_shows_help(run: Run) -> None:
+    result = run()
+    assert result.exit_code == 2
+    assert "Usage" in result.stdout + result.stderr
+
+
+def test_help_and_version(run: Run) -> None:
+    for flag in ("-h", "--help"):
+        result = run(flag)
+        assert result.exit_code == 0
+        for command in ("extract", "enhance", "models"):
+            assert command in result.stdout
+    for command in ("extract", "enhance"):
+        result = run(command, "--help")
+        assert result.exit_code == 0
+        for option in ("--model", "--device", "--segment", "--overlap", "--overwrite", "--json"):
+            assert option in result.stdout
+    result = run("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip().startswith("puresound 0.")
+
+
+def test_module_entry_point_and_lazy_imports() -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, "-m", "puresound_cli", "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        check=True,
+    )
+    assert out.stdout.startswith("puresound ")
+    code = "import sys, puresound_cli.cli; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, check=True)
+
+
+# --------------------------------------------------------------------------- audio in, audio out
+
+
+def test_enhance_44k_stereo_pcm16(run: Run, models: dict[str, Path], tmp_path: Path) -> None:
+    left = noisy(0.7, 44100, seed=1)
+    stereo = np.stack([left, 0.5 * noisy(0.7, 44100, seed=2)], axis=1)
+    stereo = stereo[:30011]  # odd length
+    src = write(tmp_path / "in.wav", stereo, 44100, "PCM_16")
+    out = tmp_path / "out.wav"
+    result = run("enhance", src, "-o", out, "--model", models["enhance"])
+    assert result.exit_code == 0, result.stderr
+    info = sf.info(out)
+    assert (info.samplerate, info.channels, info.frames) == (44100, 2, 30011)
+    assert (info.format, info.subtype) == ("WAV", "PCM_16")
+    data, _ = read(out)
+    assert np.isfinite(data).all() and np.abs(data).max() > 0
+    assert result.stdout == ""  # stdout is for audio and --json only
+
+
+def test_every_channel_processed_independently(
+    run: Run, models: dict[str, Path], tmp_path: Path
+) -> None:
+    a, b = noisy(0.4, seed=3), noisy(0.4, seed=4)
+    src = write(tmp_path / "ab.wav", np.stack([a, b, a], axis=1), subtype="FLOAT")
+    out = tmp_path / "ab_out.wav"
+    assert run("enhance", src, "-o", out, "--model", models["enhance"]).exit_code == 0
+    data, _ = read(out)
+    assert data.shape == (a.shape[0], 3)
+    np.testing.assert_allclose(data[:, 0], data[:, 2], atol=1e-6)
+    assert not np.allclose(data[:, 0], data[:, 1])
+
+
+@pytest.mark.parametrize(
+    ("fmt_suffix", "subtype", "out_name", "expected"),
+    [
+        (".flac", "PCM_24", "o.flac", ("FLAC", "PCM_24")),
+        (".aiff", "PCM_16", "o.aiff", ("AIFF", "PCM_16")),
+        (".wav", "FLOAT", "o.flac", ("FLAC", "PCM_24")),  # FLAC holds no floats: fallback
+        (".ogg", "VORBIS", "o.ogg", ("OGG", "VORBIS")),
+    ],
+)
+def test_formats_and_subtypes(
+    run: Run,
+    models: dict[str, Path],
+    tmp_path: Path,
+    fmt_suffix: str,
+    subtype: str,
+    out_name: str,
+    expected: tuple[str, str],
+) -> None:
+    src = write(tmp_path / f"in{fmt_suffix}", noisy(0.3, 8000), 8000, subtype)
+    out = tmp_path / out_name
+    result = run("enhance", src, "-o", out, "--model", models["enhance"])
+    assert result.exit_code == 0, result.stderr
+    info = sf.info(out)
+    assert (info.format, info.subtype) == expected
+    assert info.samplerate == 8000
+    assert info.frames == sf.info(src).frames
+
+
+def test_extract_with_enrollment(run: Run, models: dict[str, Path], tmp_path: Path) -> None:
+    mixture = synth_voice(0.6, 110.0, seed=1) + synth_voice(0.6, 220.0, seed=2)
+    src = write(tmp_path / "mix.wav", mixture)
+    enroll = write(tmp_path / "spk.flac", synth_voice(1.0, 110.0, 22050, seed=3), 22050)
+    out = tmp_path / "target.wav"
+    result = run("extract", src, "--enroll", enroll, "-o", out, "--model", models["extract"])
+    assert result.exit_code == 0, result.stderr
+    data, rate = read(out)
+    assert rate == 16000 and data.shape == (mixture.shape[0], 1)
+
+
+def test_enrollment_embedded_once(
+    run: Run, models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from puresound_cli import checkpoint
+
+    calls = {"embed": 0, "separate": 0}
+    real_load = checkpoint.load_model
+
+    def counting_load(name: str, device: str = "cpu") -> torch.nn.Module:
+        model = real_load(name, device)
+        embed, separate = model.embed, model.separate
+
+        def counted_embed(x: torch.Tensor) -> torch.Tensor:
+            calls["embed"] += 1
+            return embed(x)
+
+        def counted_separate(x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+            calls["separate"] += 1
+            return separate(x, e)
+
+        model.embed, model.separate = counted_embed, counted_separate
+        return model
+
+    monkeypatch.setattr(checkpoint, "load_model", counting_load)
+    for name in ("a.wav", "b.wav", "c.wav"):
+        write(tmp_path / "in" / name, noisy(0.5))
+    enroll = write(tmp_path / "spk.wav", synth_voice(0.8, 110.0))
+    result = run(
+        "extract", tmp_path / "in", "-e", enroll, "-o", tmp_path / "out",
+        "--model", models["extract"], "--segment", "0.2", "--overlap", "0.05",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert calls["embed"] == 1
+    assert calls["separate"] >= 3 * 3  # several chunks per file, one embedding for all
+
+
+def test_stdin_to_stdout(run: Run, models: dict[str, Path]) -> None:
+    buf = io.BytesIO()
+    sf.write(buf, noisy(0.4, 22050), 22050, format="WAV", subtype="PCM_16")
+    result = run(
+        "enhance", "-", "-o", "-", "--model", models["enhance"], "--json", input=buf.getvalue()
+    )
+    assert result.exit_code == 0, result.stderr
+    data, rate = read(result.stdout_bytes)  # stdout holds only the WAV (no JSON lines)
+    assert rate == 22050 and data.shape == (int(0.4 * 22050), 1)
+    assert sf.info(io.BytesIO(result.stdout_bytes)).subtype == "PCM_16"
+
+
+def test_stdin_to_file_and_pipe_subprocess(models: dict[str, Path], tmp_path: Path) -> None:
+    """A real shell-style pipeline: bytes in on stdin, WAV bytes out on stdout."""
+    buf = io.BytesIO()
+    sf.write(buf, noisy(0.3), 16000, format="WAV", subtype="FLOAT")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "puresound_cli",
+        "enhance",
+        "-",
+        "-o",
+        "-",
+        "-m",
+        str(models["enhance"]),
+    ]
+    proc = subprocess.run(cmd, input=buf.getvalue(), capture_output=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    data, rate = read(proc.stdout)
+    assert rate == 16000 and data.shape == (4800, 1)
+
+
+# --------------------------------------------------------------------------- chunking
+
+
+@pytest.mark.parametrize(
+    ("seconds", "segment", "overlap"),
+    [
+        (0.05, 1.0, 0.25),
+        (0.3, 0.1, 0.02),
+        (0.3001, 0.0123, 0.005),
+        (1.0, 0.25, 0.0),
+        (0.77, 0.2, 0.19),
+    ],
+)
+def test_identity_network_through_cli_is_exact(
+    run: Run,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    seconds: float,
+    segment: float,
+    overlap: float,
+) -> None:
+    from puresound_cli import checkpoint
+
+    monkeypatch.setattr(checkpoint, "load_model", lambda name, device="cpu": Identity())
+    wav = np.random.default_rng(0).uniform(-0.8, 0.8, (int(seconds * 16000), 2)).astype(np.float32)
+    src = write(tmp_path / "x.wav", wav, subtype="FLOAT")
+    out = tmp_path / "y.wav"
+    result = run(
+        "enhance",
+        src,
+        "-o",
+        out,
+        "-m",
+        "identity",
+        "--segment",
+        str(segment),
+        "--overlap",
+        str(overlap),
+    )
+    assert result.exit_code == 0, result.stderr
+    back, _ = read(out)
+    np.testing.assert_array_equal(back, wav)
+
+
+def test_identity_processor_many_lengths_and_blocks(tmp_path: Path) -> None:
+    """The streaming file path (blocks, gain, overlap-add) reconstructs exactly."""
+    from puresound_cli.inference import Processor
+
+    rng = np.random.default_rng(1)
+    for length in (1, 7, 160, 1599, 1600, 1601, 4097):
+        wav = rng.uniform(-0.5, 0.5, (length, 1)).astype(np.float32)
+        src = write(tmp_path / f"x{length}.wav", wav, subtype="FLOAT")
+        for segment, overlap, block in [(0.1, 0.025, 333), (0.01, 0.0, 50), (0.05, 0.049, 4096)]:
+            proc = Processor(Identity(), segment=segment, overlap=overlap, block_frames=block)
+            out = tmp_path / f"y{length}.wav"
+            proc.process_file(src, out)
+            back, _ = read(out)
+            np.testing.assert_array_equal(back, wav)
+            out.unlink()
+
+
+def test_short_input_equals_one_pass(models: dict[str, Path]) -> None:
+    from puresound_cli.checkpoint import load_model
+    from puresound_cli.inference import enhance, normalising_gain
+
+    model = load_model(models["enhance"])
+    wav = torch.from_numpy(noisy(0.3))[None]  # (1, T), shorter than one segment
+    gain = normalising_gain(float(wav.double().pow(2).mean().sqrt()))
+    with torch.inference_mode():
+        one_pass = model((wav * gain)[None])[0] / gain
+    out = enhance(model, wav, 16000, segment=10.0, overlap=2.5)
+    assert out.shape == wav.shape
+    torch.testing.assert_close(out, one_pass, atol=1e-6, rtol=1e-5)
+
+
+def test_warns_when_overlap_below_receptive_field(
+    run: Run, models: dict[str, Path], tmp_path: Path
+) -> None:
+    src = write(tmp_path / "x.wav", noisy(0.3))
+    result = run(
+        "enhance", src, "-o", tmp_path / "y.wav", "-m", models["enhance"], "--overlap", "0"
+    )
+    assert result.exit_code == 0
+    assert "receptive field" in result.stderr
+
+
+# --------------------------------------------------------------------------- batches and bad input
+
+
+def test_folder_with_bad_files(run: Run, models: dict[str, Path], tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    write(root / "good.wav", noisy(0.3))
+    write(root / "sub" / "deep.flac", noisy(0.3, seed=5), subtype="PCM_16")
+    write(root / "silent.wav", np.zeros(3000, dtype=np.float32), subtype="PCM_16")
+    write(root / "empty.wav", np.zeros(0, dtype=np.float32))
+    write(root / "nan.wav", np.array([0.1, np.nan, 0.3] * 100, dtype=np.float32), subtype="FLOAT")
+    (root / "junk.wav").write_bytes(b"definitely not a RIFF file" * 20)
+    (root / "notes.txt").write_text("not audio, and not an audio suffix: ignored")
+    good = (root / "good.wav").read_bytes()
+    truncated = root / "trunc.wav"
+    truncated.write_bytes(good[: len(good) // 2])
+    out = tmp_path / "out"
+    result = run("enhance", root, "-o", out, "-m", models["enhance"], "--json")
+    assert result.exit_code == 1
+    errors = result.error_lines()
+    assert "Traceback" not in result.stderr
+    for bad in ("empty.wav", "nan.wav", "junk.wav"):
+        assert sum(bad in line for line in errors) == 1, result.stderr
+    assert len(errors) == 3
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    assert written == ["good.wav", "silent.wav", "sub", "sub/deep.flac", "trunc.wav"]
+    silent, _ = read(out / "silent.wav")
+    assert silent.shape == (3000, 1) and not silent.any()
+    assert sf.info(out / "sub" / "deep.flac").subtype == "PCM_16"
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 7
+    assert {r["status"] for r in records} == {"ok", "error"}
+    assert sum(r["status"] == "error" for r in records) == 3
+    ok = [r for r in records if r["status"] == "ok"]
+    assert all(r["frames"] > 0 and r["rtf"] >= 0 for r in ok)
+
+
+def test_folder_without_audio(run: Run, models: dict[str, Path], tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "readme.txt").write_text("hi")
+    result = run("enhance", tmp_path / "docs", "-o", tmp_path / "out", "-m", models["enhance"])
+    assert result.exit_code == 1
+    assert result.error_lines() == [
+        f"error: {tmp_path / 'docs'}: no audio files found in this folder"
+    ]
+
+
+def test_missing_input_other_files_processed(
+    run: Run, models: dict[str, Path], tmp_path: Path
+) -> None:
+    src = write(tmp_path / "a.wav", noisy(0.2))
+    result = run(
+        "enhance", tmp_path / "missing.wav", src, "-o", tmp_path / "out", "-m", models["enhance"]
+    )
+    assert result.exit_code == 1
+    assert len(result.error_lines()) == 1 and "missing.wav: file not found" in result.stderr
+    assert (tmp_path / "out" / "a.wav").is_file()
+
+
+def test_overwrite_refused_then_allowed(run: Run, models: dict[str, Path], tmp_path: Path) -> None:
+    src = write(tmp_path / "a.wav", noisy(0.2))
+    out = tmp_path / "b.wav"
+    out.write_bytes(b"precious")
+    result = run("enhance", src, "-o", out, "-m", models["enhance"])
+    assert result.exit_code == 1
+    assert "--overwrite" in result.error_lines()[0]
+    assert out.read_bytes() == b"precious"
+    result = run("enhance", src, "-o", out, "-m", models["enhance"], "--overwrite")
+    assert result.exit_code == 0
+    assert sf.info(out).frames == 3200
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "b.wav"]  # no temp files left
+
+
+def test_output_that_is_an_input_is_refused(
+    run: Run, models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = write(tmp_path / "tree" / "a.wav", noisy(0.2))
+    write(tmp_path / "tree" / "sub" / "b.wav", noisy(0.2, seed=1))
+    before = {p: p.read_bytes() for p in (tmp_path / "tree").rglob("*.wav")}
+    result = run("enhance", src, "-o", src, "-m", models["enhance"], "--overwrite")
+    assert result.exit_code == 1 and "refusing to write over an input" in result.stderr
+    monkeypatch.chdir(tmp_path)
+    result = run("enhance", "tree", "-o", "./tree/../tree", "-m", models["enhance"], "--overwrite")
+    assert result.exit_code == 1
+    assert len(result.error_lines()) == 2
+    assert all("refusing" in line for line in result.error_lines())
+    assert before == {p: p.read_bytes() for p in (tmp_path / "tree").rglob("*.wav")}
+    result = run(
+        "enhance", "tree", "-o", "tree", "-m", models["enhance"], "--suffix", "_enh", "--quiet"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "tree" / "sub" / "b_enh.wav").is_file()
+    assert result.stderr == ""
+
+
+def test_several_inputs_make_a_folder(run: Run, models: dict[str, Path], tmp_path: Path) -> None:
+    a = write(tmp_path / "a.wav", noisy(0.2))
+    b = write(tmp_path / "x" / "b.flac", noisy(0.2, seed=1))
+    result = run("enhance", a, b, "-o", tmp_path / "out", "-m", models["enhance"])
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.wav", "b.flac"]
+    result = run("enhance", a, b, "-o", "-", "-m", models["enhance"])
+    assert result.exit_code == 2
+    assert result.error_lines() and "stdout" in result.error_lines()[0]
+
+
+def test_usage_errors(run: Run, models: dict[str, Path], tmp_path: Path) -> None:
+    src = write(tmp_path / "a.wav", noisy(0.2))
+    cases = [
+        (("extract", src, "-o", tmp_path / "o.wav", "-m", models["extract"]), "--enroll"),
+        (("enhance", src, "-m", models["enhance"]), "--output"),
+        (("enhance", src, "-o", tmp_path / "o.wav"), "--model"),  # empty registry: no default
+        (("enhance", src, "-o", tmp_path / "o.wav", "-m", models["enhance"],
+          "--segment", "1", "--overlap", "1"), "--overlap"),
+    ]  # fmt: skip
+    for args, needle in cases:
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert len(result.error_lines()) == 1 and needle in result.error_lines()[0]
+    result = run(
+        "enhance", src, "-o", tmp_path / "o.wav", "-m", models["enhance"], "--device", "tpu"
+    )
+    assert result.exit_code == 2
+    if not torch.cuda.is_available():
+        result = run(
+            "enhance", src, "-o", tmp_path / "o.wav", "-m", models["enhance"], "--device", "cuda"
+        )
+        assert result.exit_code == 2 and "CUDA" in result.stderr
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_bad_models(run: Run, models: dict[str, Path], tmp_path: Path) -> None:
+    src = write(tmp_path / "a.wav", noisy(0.2))
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(os.urandom(500))
+    enroll = write(tmp_path / "spk.wav", synth_voice(0.5, 100.0))
+    cases = [
+        (("enhance", src, "-o", tmp_path / "o.wav", "-m", "no-such-model"), "no-such-model"),
+        (("enhance", src, "-o", tmp_path / "o.wav", "-m", corrupt), "corrupt.pt"),
+        (("enhance", src, "-o", tmp_path / "o.wav", "-m", models["extract"]), "extract"),
+        (
+            ("extract", src, "-e", enroll, "-o", tmp_path / "o.wav", "-m", models["enhance"]),
+            "enhance",
+        ),
+    ]
+    for args, needle in cases:
+        result = run(*args)
+        assert result.exit_code == 1, (args, result.stderr)
+        assert len(result.error_lines()) == 1 and needle in result.error_lines()[0], result.stderr
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_bad_enrollments(run: Run, models: dict[str, Path], tmp_path: Path) -> None:
+    src = write(tmp_path / "a.wav", noisy(0.2))
+    silent = write(tmp_path / "silent.wav", np.zeros(8000, dtype=np.float32))
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"junk" * 100)
+    for enroll, needle in [
+        (silent, "silent"),
+        (junk, "not a readable audio file"),
+        (tmp_path / "nope.wav", "not found"),
+    ]:
+        result = run(
+            "extract", src, "-e", enroll, "-o", tmp_path / "o.wav", "-m", models["extract"]
+        )
+        assert result.exit_code == 1, result.stderr
+        lines = result.error_lines()
+        assert len(lines) == 1 and needle in lines[0] and enroll.name in lines[0], result.stderr
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_debug_shows_traceback(run: Run, models: dict[str, Path], tmp_path: Path) -> None:
+    (tmp_path / "junk.wav").write_bytes(b"junk" * 100)
+    result = run(
+        "enhance",
+        tmp_path / "junk.wav",
+        "-o",
+        tmp_path / "o.wav",
+        "-m",
+        models["enhance"],
+        "--debug",
+    )
+    assert result.exit_code == 1
+    assert "Traceback" in result.stderr
+
+
+def test_interrupt_leaves_no_partial_output(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from puresound_cli import checkpoint
+
+    class Interrupting(Identity):
+        def forward(self, x: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "load_model", lambda name, device="cpu": Interrupting())
+    src = write(tmp_path / "a.wav", noisy(0.5))
+    result = run(
+        "enhance",
+        src,
+        "-o",
+        tmp_path / "out" / "b.wav",
+        "-m",
+        "x",
+        "--segment",
+        "0.1",
+        "--overlap",
+        "0.01",
+    )
+    assert result.exit_code == 130
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_default_model_from_registry(
+    run: Run, models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = pretrained.PretrainedModel(
+        "tiny-enhance", "enhance", models["enhance"].name, pretrained.sha256sum(models["enhance"]),
+        16000, 1234, {"si_sdri_db": 1.5},
+    )  # fmt: skip
+    monkeypatch.setitem(pretrained.REGISTRY, entry.name, entry)
+    monkeypatch.setitem(pretrained.DEFAULTS, "enhance", entry.name)
+    monkeypatch.setattr(pretrained, "search_roots", lambda: [models["enhance"].parent])
+    src = write(tmp_path / "a.wav", noisy(0.2))
+    result = run("enhance", src, "-o", tmp_path / "o.wav")
+    assert result.exit_code == 0, result.stderr
+    result = run("models")
+    assert result.exit_code == 0
+    assert "tiny-enhance" in result.stdout and "si_sdri_db 1.5" in result.stdout
+    record = json.loads(run("models", "--json").stdout.splitlines()[0])
+    assert record["name"] == "tiny-enhance" and record["default"] is True
+
+
+def test_models_empty_registry(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pretrained, "REGISTRY", {})
+    result = run("models")
+    assert result.exit_code == 0
+    assert "No pretrained models" in result.stdout
+
+
+def test_plot(run: Run, models: dict[str, Path], tmp_path: Path) -> None:
+    src = write(tmp_path / "a.wav", noisy(0.3))
+    out = tmp_path / "o.wav"
+    result = run("enhance", src, "-o", out, "-m", models["enhance"], "--plot")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert result.exit_code == 2
+        assert len(result.error_lines()) == 1 and "matplotlib" in result.error_lines()[0]
+        assert not out.exists()
+        return
+    assert result.exit_code == 0, result.stderr
+    assert out.with_suffix(".png").stat().st_size > 1000
