@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from puresound_cli.nets.blocks import TCNBlock, make_norm
+from puresound_cli.nets.blocks import Pointwise, TCNBlock, make_norm
 from puresound_cli.nets.filterbanks import LearnedFilterbank, STFTFilterbank
 
 ENCODERS = ("learned", "stft")
@@ -162,7 +162,7 @@ class ConvTasNet(nn.Module):
             self.filterbank = STFTFilterbank(c.window, c.hop)
         width = c.bottleneck_channels or c.feature_channels
         self.input_norm = make_norm(c.feature_channels, c.causal) if c.bottleneck_channels else None
-        self.bottleneck = nn.Conv1d(c.feature_channels, width, 1) if c.bottleneck_channels else None
+        self.bottleneck = Pointwise(c.feature_channels, width) if c.bottleneck_channels else None
         embed_dim = c.speaker_dim or 0
         self.blocks = nn.ModuleList(
             TCNBlock(
@@ -179,9 +179,7 @@ class ConvTasNet(nn.Module):
         )
         needs_output = c.bottleneck_channels is not None or width != c.mask_channels
         self.output = (
-            nn.Sequential(nn.PReLU(), nn.Conv1d(width, c.mask_channels, 1))
-            if needs_output
-            else None
+            nn.Sequential(nn.PReLU(), Pointwise(width, c.mask_channels)) if needs_output else None
         )
 
     @property
