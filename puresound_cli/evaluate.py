@@ -1,0 +1,246 @@
+"""Scoring a model on a list of (input, reference[, enrollment]) files.
+
+The list is a tab-separated file: columns ``input``, ``reference`` and, for extraction,
+``enrollment`` (more columns are ignored). A header row naming these columns is optional; paths
+are relative to the list's folder unless absolute. An empty reference marks a target-absent item.
+
+For every item: SI-SDR of the output and of the input against the reference and their difference
+(SI-SDRi), plus wide-band PESQ and STOI when the optional ``eval`` extra (``pesq``, ``pystoi``) is
+installed. SI-SDR is undefined without a target, so target-absent items report the output level
+relative to the input in dB instead (lower is better: the output should be silence).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from puresound_cli.errors import PuresoundError
+
+log = logging.getLogger(__name__)
+
+METRICS = ("si_sdr", "si_sdr_input", "si_sdri", "pesq", "stoi", "absent_db")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One list row: model input, clean reference (None: target absent), enrollment."""
+
+    input: Path
+    reference: Path | None
+    enrollment: Path | None = None
+
+
+@dataclass(frozen=True)
+class ItemScore:
+    """Scores of one item (NaN where a metric does not apply or is not installed)."""
+
+    input: str
+    si_sdr: float = math.nan
+    si_sdr_input: float = math.nan
+    si_sdri: float = math.nan
+    pesq: float = math.nan
+    stoi: float = math.nan
+    absent_db: float = math.nan
+    error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly: NaN becomes None."""
+        return {
+            k: (None if isinstance(v, float) and math.isnan(v) else v)
+            for k, v in asdict(self).items()
+        }
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Per-item scores and their means over the items where each metric applies."""
+
+    items: list[ItemScore]
+    mean: dict[str, float]
+    counts: dict[str, int]
+
+
+def read_pairs(path: str | Path, task: str) -> list[Pair]:
+    """Read a pairs list (see the module docstring).
+
+    Raises:
+        PuresoundError: unreadable file, no rows, or extraction rows without enrollment.
+    """
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [r for r in csv.reader(f, delimiter="\t") if r and not r[0].startswith("#")]
+    except OSError as exc:
+        raise PuresoundError(f"cannot read {path}: {exc}") from exc
+    cols = {"input": 0, "reference": 1, "enrollment": 2}
+    if rows and "input" in [c.strip().lower() for c in rows[0]]:
+        header = [c.strip().lower() for c in rows[0]]
+        cols = {name: header.index(name) for name in cols if name in header}
+        rows = rows[1:]
+    if not rows:
+        raise PuresoundError(f"{path}: no items")
+
+    def resolve(row: list[str], name: str) -> Path | None:
+        i = cols.get(name)
+        value = row[i].strip() if i is not None and i < len(row) else ""
+        if not value:
+            return None
+        p = Path(value)
+        return p if p.is_absolute() else path.parent / p
+
+    pairs = []
+    for n, row in enumerate(rows, start=1):
+        item = resolve(row, "input")
+        if item is None:
+            raise PuresoundError(f"{path}: row {n} has no input")
+        enroll = resolve(row, "enrollment")
+        if task == "extract" and enroll is None:
+            raise PuresoundError(f"{path}: row {n} has no enrollment (needed for extraction)")
+        pairs.append(Pair(item, resolve(row, "reference"), enroll))
+    return pairs
+
+
+def si_sdr_db(estimate: np.ndarray, reference: np.ndarray, eps: float = 1e-8) -> float:
+    """Scale-invariant SDR in dB of 1-D signals (zero-mean), as ``losses.si_sdr``."""
+    import torch
+
+    from puresound_cli.losses import si_sdr
+
+    est = torch.from_numpy(np.asarray(estimate, dtype=np.float64))[None]
+    ref = torch.from_numpy(np.asarray(reference, dtype=np.float64))[None]
+    return float(si_sdr(est, ref, eps=eps)[0])
+
+
+def level_db(output: np.ndarray, mixture: np.ndarray) -> float:
+    """Output energy relative to the input's, in dB."""
+    out = float(np.sum(np.square(output, dtype=np.float64)))
+    mix = float(np.sum(np.square(mixture, dtype=np.float64)))
+    return 10 * math.log10((out + 1e-12) / (mix + 1e-12))
+
+
+def perceptual_scores(
+    estimate: np.ndarray, reference: np.ndarray, sample_rate: int
+) -> dict[str, float]:
+    """Wide-band PESQ (at 16 kHz) and STOI when ``pesq`` / ``pystoi`` are installed (else NaN)."""
+    scores = {"pesq": math.nan, "stoi": math.nan}
+    try:
+        from pesq import pesq
+    except ImportError:
+        pesq = None
+    if pesq is not None:
+        from puresound_cli.audio import resample
+
+        ref16 = resample(reference[None].astype(np.float32), sample_rate, 16000)[0]
+        est16 = resample(estimate[None].astype(np.float32), sample_rate, 16000)[0]
+        try:
+            scores["pesq"] = float(pesq(16000, ref16, est16, "wb"))
+        except Exception as exc:  # noqa: BLE001 - e.g. no utterance detected
+            log.warning("PESQ failed: %s", exc)
+    try:
+        from pystoi import stoi
+    except ImportError:
+        stoi = None
+    if stoi is not None:
+        scores["stoi"] = float(stoi(reference, estimate, sample_rate, extended=False))
+    return scores
+
+
+def score_item(
+    output: np.ndarray,
+    mixture: np.ndarray,
+    reference: np.ndarray | None,
+    sample_rate: int,
+    name: str = "",
+) -> ItemScore:
+    """Score one output (1-D arrays at ``sample_rate``; trimmed to a common length)."""
+    if reference is None:
+        return ItemScore(name, absent_db=level_db(output, mixture))
+    n = min(output.size, mixture.size, reference.size)
+    output, mixture, reference = output[:n], mixture[:n], reference[:n]
+    out_sdr, in_sdr = si_sdr_db(output, reference), si_sdr_db(mixture, reference)
+    return ItemScore(
+        name,
+        si_sdr=out_sdr,
+        si_sdr_input=in_sdr,
+        si_sdri=out_sdr - in_sdr,
+        **perceptual_scores(output, reference, sample_rate),
+    )
+
+
+def _mono(path: Path) -> tuple[np.ndarray, int]:
+    from puresound_cli.audio import read_audio
+
+    wav, rate, _ = read_audio(path)
+    return wav.mean(axis=0), rate
+
+
+def evaluate(
+    model: Any,
+    pairs_tsv: str | Path,
+    task: str | None = None,
+    segment: float = 10.0,
+    overlap: float = 2.5,
+    progress: Callable[[int, int, ItemScore], None] | None = None,
+) -> EvalResult:
+    """Run a model over a pairs list and score every item.
+
+    Args:
+        model: an enhancement or extraction model (``model.task`` says which).
+        pairs_tsv: the list (columns input, reference[, enrollment]).
+        task: "extract" | "enhance"; must match the model's task (default: the model's).
+        segment, overlap: chunking of long inputs, in seconds.
+        progress: called as ``progress(done, total, item_score)`` after each item.
+
+    Returns:
+        Per-item scores and means. An item whose files cannot be read is reported with its
+        ``error`` and left out of the means.
+    """
+    from puresound_cli import inference
+
+    task = task or getattr(model, "task", None)
+    if task not in ("extract", "enhance"):
+        raise PuresoundError(f"task must be 'extract' or 'enhance', got {task!r}")
+    inference.check_task(model, task)
+    pairs = read_pairs(pairs_tsv, task)
+    items: list[ItemScore] = []
+    for k, pair in enumerate(pairs, start=1):
+        try:
+            mixture, rate = _mono(pair.input)
+            reference = None
+            if pair.reference is not None:
+                reference, ref_rate = _mono(pair.reference)
+                if ref_rate != rate:
+                    from puresound_cli.audio import resample
+
+                    reference = resample(reference[None], ref_rate, rate)[0]
+            if task == "extract":
+                assert pair.enrollment is not None
+                enroll, enroll_rate = _mono(pair.enrollment)
+                output = inference.extract(
+                    model, mixture, enroll, rate, segment, overlap, enrollment_rate=enroll_rate
+                )
+            else:
+                output = inference.enhance(model, mixture, rate, segment, overlap)
+            item = score_item(output.numpy(), mixture, reference, rate, str(pair.input))
+        except (PuresoundError, OSError, ValueError, RuntimeError) as exc:
+            log.error("%s: %s", pair.input, exc)
+            item = ItemScore(str(pair.input), error=str(exc))
+        items.append(item)
+        if progress is not None:
+            progress(k, len(pairs), item)
+    mean, counts = {}, {}
+    for metric in METRICS:
+        values = [
+            getattr(i, metric) for i in items if not i.error and not math.isnan(getattr(i, metric))
+        ]
+        counts[metric] = len(values)
+        mean[metric] = float(np.mean(values)) if values else math.nan
+    return EvalResult(items, mean, counts)
