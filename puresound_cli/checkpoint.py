@@ -57,7 +57,7 @@ def save_checkpoint(
 
     model = _unwrap(model)
     arch = arch_name(model)
-    config = model.config  # type: ignore[attr-defined]
+    config: Any = model.config
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     ckpt: dict[str, Any] = {
         "format": FORMAT,

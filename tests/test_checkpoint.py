@@ -106,3 +106,16 @@ def test_mismatched_state_dict(tmp_path: Path) -> None:
     ckpt["config"]["hidden_channels"] = 7
     with pytest.raises(PuresoundError, match="does not match"):
         model_from_checkpoint(ckpt)
+
+
+def test_unknown_name_is_a_clear_error() -> None:
+    with pytest.raises(PuresoundError):
+        load_model("no-such-model-name")
+
+
+def test_compiled_wrapper_is_unwrapped(tmp_path: Path) -> None:
+    model = ConvTasNet(ConvTasNetConfig.tiny())
+    wrapper = torch.nn.DataParallel(model)
+    save_checkpoint(tmp_path / "m.pt", wrapper)
+    keys = load_checkpoint(tmp_path / "m.pt")["state_dict"].keys()
+    assert not any(k.startswith(("module.", "_orig_mod.")) for k in keys)

@@ -59,6 +59,8 @@ class STFTFilterbank(nn.Module):
         decode: complex (B, F, frames), length -> (B, 1, length)
     """
 
+    window_fn: torch.Tensor
+
     def __init__(self, window: int, hop: int) -> None:
         super().__init__()
         self.window = window
@@ -130,6 +132,8 @@ class LogMel(nn.Module):
     Shape:
         (B, 1, T) -> (B, n_mels, T // hop + 1)
     """
+
+    mel: torch.Tensor
 
     def __init__(self, sample_rate: int, window: int, hop: int, n_mels: int) -> None:
         super().__init__()
