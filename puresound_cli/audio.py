@@ -172,6 +172,8 @@ class AudioReader:
             raise PuresoundError(f"{self.name}: file not found")
         if isinstance(source, str) and os.path.isdir(source):
             raise PuresoundError(f"{self.name}: is a folder, not an audio file")
+        if isinstance(source, str) and os.path.getsize(source) == 0:
+            raise PuresoundError(f"{self.name}: empty file (0 bytes)")
         try:
             self._file = sf.SoundFile(source)
         except FileNotFoundError as err:

@@ -50,6 +50,7 @@ Inputs = Annotated[
     list[str],
     typer.Argument(
         help="Audio files, folders (searched recursively) or '-' for a WAV on stdin.",
+        metavar="INPUT...",
         show_default=False,
     ),
 ]
@@ -335,7 +336,9 @@ def _run(
                 result.seconds,
                 result.rtf,
             )
-            if plot and job.source != "-":
+            if plot and job.source == "-":
+                logger.warning("--plot: no spectrogram for stdin input (it cannot be re-read)")
+            elif plot:
                 _plot(reporter, job.source, job.dest)
             if as_json:
                 _json_line(result.as_dict())

@@ -1,0 +1,231 @@
+"""Benchmark the whole `puresound extract` process on long 16 kHz mixtures.
+
+For each length (default: 10 minutes and 1 hour) this writes a synthetic mono 16 kHz PCM_16
+mixture into bench/out/ (block by block, reused when present), runs
+``python -m puresound_cli extract MIX --enroll SPK -o OUT --model M --json`` as a subprocess,
+and records wall time, real-time factor (wall time / audio duration, startup and model loading
+included) and peak resident memory of the process (``/usr/bin/time -v`` when available, else
+``resource.getrusage(RUSAGE_CHILDREN)``). The figures, with the machine, the date and the
+command, replace the "## Command line" section of bench/RESULTS.md.
+
+Usage::
+
+    python bench/bench_cli.py                      # random small() extractor as a stand-in
+    python bench/bench_cli.py --model extract-convtasnet-16k --lengths 600,3600
+
+Targets (issue 3): RTF <= 0.05 and peak memory <= 600 MB for both lengths with the default
+model on the 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "bench" / "out"
+RESULTS = REPO / "bench" / "RESULTS.md"
+SECTION = "## Command line"
+RATE = 16000
+RTF_TARGET = 0.05
+RSS_TARGET_MB = 600.0
+
+
+def _voice_block(start: int, n: int, f0: float, seed: int) -> np.ndarray:
+    """A harmonic voice with syllable-rate AM, continuous across blocks (phase from `start`)."""
+    t = (start + np.arange(n)) / RATE
+    rng = np.random.default_rng(seed)
+    wav = np.zeros(n)
+    for k in range(1, 9):
+        wav += np.sin(2 * math.pi * k * f0 * t + rng.uniform(0, 6)) / k
+    syllables = np.clip(np.sin(2 * math.pi * 3.7 * t + seed), 0.0, None)
+    return wav * syllables
+
+
+def write_mixture(path: Path, seconds: int) -> Path:
+    """Write a target + interferer + noise mixture of `seconds` (reused if already there)."""
+    frames = seconds * RATE
+    if path.is_file() and sf.info(path).frames == frames:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    block = 60 * RATE
+    with sf.SoundFile(path, "w", RATE, 1, subtype="PCM_16") as out:
+        for start in range(0, frames, block):
+            n = min(block, frames - start)
+            target = _voice_block(start, n, 120.0, 1)
+            interferer = _voice_block(start, n, 205.0, 2)
+            noise = 0.05 * rng.standard_normal(n)
+            out.write((0.08 * (target + 0.7 * interferer) + noise).astype(np.float32))
+    return path
+
+
+def write_enrollment(path: Path) -> Path:
+    """Five seconds of the target voice alone."""
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, 0.1 * _voice_block(0, 5 * RATE, 120.0, 3), RATE, subtype="PCM_16")
+    return path
+
+
+def random_small_checkpoint() -> Path:
+    """A randomly initialised ExtractorConfig.small() checkpoint (same compute as a trained one)."""
+    path = OUT / "random-small-extractor.pt"
+    if not path.is_file():
+        import dataclasses
+
+        import torch
+
+        sys.path.insert(0, str(REPO))
+        from puresound_cli.checkpoint import save_checkpoint
+        from puresound_cli.nets import ExtractorConfig, build
+
+        torch.manual_seed(0)
+        OUT.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(path, build("extractor", dataclasses.asdict(ExtractorConfig.small())))
+    return path
+
+
+def run_extract(
+    mixture: Path, enrollment: Path, model: str, threads: int | None = None
+) -> dict[str, float | str]:
+    """Run the CLI once as a whole process; return wall time, RTF and peak RSS.
+
+    The CLI uses every core unless OMP_NUM_THREADS is set; it is removed from the child's
+    environment (or set to ``threads``).
+    """
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    output = mixture.with_name(mixture.stem + "-extracted.wav")
+    cmd = [
+        sys.executable, "-m", "puresound_cli", "extract", str(mixture), "--enroll", str(enrollment),
+        "-o", str(output), "--model", model, "--overwrite", "--json", "--quiet",
+    ]  # fmt: skip
+    timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    full = [timer, "-v", *cmd] if timer else cmd
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    proc = subprocess.run(full, cwd=REPO, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"extract failed ({proc.returncode}):\n{proc.stderr}")
+    match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    if match:
+        rss_mb, how = int(match.group(1)) / 1024, "/usr/bin/time -v"
+    else:
+        after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        rss_mb, how = max(after, before) / 1024, "getrusage(RUSAGE_CHILDREN)"
+    record = json.loads(proc.stdout.strip().splitlines()[-1])
+    seconds = float(record["seconds"])
+    output.unlink(missing_ok=True)
+    return {
+        "seconds": seconds,
+        "wall": wall,
+        "rtf": wall / seconds,
+        "inner_rtf": float(record["rtf"]),
+        "rss_mb": rss_mb,
+        "rss_how": how,
+        "command": " ".join(["puresound", *cmd[3:]]).replace(str(REPO) + "/", ""),
+    }
+
+
+def machine() -> str:
+    """CPU model, core count and torch version, in one line."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    python = platform.python_version()
+    return f"{cpu}, {os.cpu_count()} cores, Python {python}, torch {torch.__version__}"
+
+
+def write_section(text: str) -> None:
+    """Replace (or append) the '## Command line' section of bench/RESULTS.md."""
+    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(old):
+        new = pattern.sub(lambda _: text, old)
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
+    RESULTS.write_text(new)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="model name or checkpoint (default: random small())")
+    parser.add_argument(
+        "--lengths", default="600,3600", help="comma-separated mixture lengths in seconds"
+    )
+    parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS for the CLI (default: all)")
+    parser.add_argument("--no-results", action="store_true", help="do not edit RESULTS.md")
+    args = parser.parse_args()
+
+    model = args.model or str(random_small_checkpoint())
+    model_note = (
+        f"`{args.model}`"
+        if args.model
+        else "a randomly initialised `ExtractorConfig.small()` checkpoint (no trained default "
+        "model was given; compute and memory are those of the shipped size, quality is not)"
+    )
+    enrollment = write_enrollment(OUT / "bench-enrollment.wav")
+    rows = []
+    for seconds in (int(s) for s in args.lengths.split(",")):
+        mixture = write_mixture(OUT / f"bench-mixture-{seconds}s.wav", seconds)
+        result = run_extract(mixture, enrollment, model, args.threads)
+        ok = result["rtf"] <= RTF_TARGET and result["rss_mb"] <= RSS_TARGET_MB
+        print(
+            f"{seconds / 60:g} min: wall {result['wall']:.1f} s, RTF {result['rtf']:.4f} "
+            f"(in-process {result['inner_rtf']:.4f}), peak RSS {result['rss_mb']:.0f} MB"
+            f" -> {'meets' if ok else 'misses'} targets"
+        )
+        rows.append((seconds, result, ok))
+
+    if not args.no_results:
+        lines = [
+            SECTION,
+            "",
+            f"`bench/bench_cli.py`, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+            f"{machine()}.",
+            f"Model: {model_note}.",
+            f"Command (one whole process per row): `{rows[0][1]['command']}`"
+            f" ({'OMP_NUM_THREADS=' + str(args.threads) if args.threads else 'all cores'}).",
+            f"Peak memory measured with {rows[0][1]['rss_how']}; RTF = wall time / audio "
+            "duration, process start-up and model loading included (in-process: the CLI's own "
+            f"per-file figure). Targets: RTF <= {RTF_TARGET}, peak RSS <= {RSS_TARGET_MB:.0f} MB.",
+            "",
+            "| mixture (16 kHz mono) | wall time | RTF | RTF in-process | peak RSS | targets |",
+            "|---|---|---|---|---|---|",
+        ]
+        for seconds, r, ok in rows:
+            lines.append(
+                f"| {seconds / 60:g} min | {r['wall']:.1f} s | {r['rtf']:.4f} | "
+                f"{r['inner_rtf']:.4f} | {r['rss_mb']:.0f} MB | {'met' if ok else 'missed'} |"
+            )
+        write_section("\n".join(lines) + "\n\n")
+        print(f"wrote the '{SECTION}' section of {RESULTS.relative_to(REPO)}")
+    return 0 if all(ok for *_, ok in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
