@@ -1,0 +1,207 @@
+"""train: the loss drops, resume matches an uninterrupted run, DDP, bad data, CLI, corpus smoke."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import synth_noise, synth_voice
+
+from puresound_cli.checkpoint import load_checkpoint, load_model
+from puresound_cli.errors import PuresoundError
+from puresound_cli.train import TrainConfig, config_from_dict, load_config_file, train
+
+SR = 16000
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory) -> Path:
+    """Six synthetic speakers (two files each, speakers.tsv) and one pink-noise file."""
+    root = tmp_path_factory.mktemp("train-data")
+    rows = ["path\tspeaker\tpassage"]
+    for s, f0 in enumerate([100, 130, 170, 210, 250, 300]):
+        (root / "speech" / f"spk{s}").mkdir(parents=True)
+        for u in range(2):
+            rel = f"spk{s}/u{u}.wav"
+            sf.write(root / "speech" / rel, synth_voice(2.5, f0, seed=10 * s + u), SR)
+            rows.append(f"{rel}\tspk{s}\tp{s}-{u}")
+    (root / "speech" / "speakers.tsv").write_text("\n".join(rows) + "\n")
+    (root / "noise").mkdir()
+    sf.write(root / "noise" / "pink.wav", synth_noise(3.0, seed=5, color="pink"), SR)
+    return root
+
+
+def tiny_config(data: Path, out: Path, **kw) -> TrainConfig:
+    values = {
+        "task": "extract",
+        "speech_dirs": (str(data / "speech"),),
+        "noise_dirs": (str(data / "noise"),),
+        "out": str(out),
+        "model": "tiny",
+        "batch_size": 4,
+        "segment_seconds": 0.5,
+        "enroll_seconds": 0.5,
+        "max_steps": 8,
+        "valid_every": 4,
+        "checkpoint_every": 4,
+        "log_every": 1,
+        "valid_examples": 8,
+        "valid_fraction": 0.34,
+        "num_workers": 0,
+        "threads": 1,
+        "lr": 3e-3,
+        "tensorboard": False,
+    }
+    values.update(kw)
+    return TrainConfig(**values)
+
+
+def read_log(run: Path, kind: str) -> dict[int, float]:
+    with open(run / "log.csv", newline="") as f:
+        return {int(r["step"]): float(r["loss"]) for r in csv.DictReader(f) if r["kind"] == kind}
+
+
+def test_validation_loss_drops(corpus_dir, tmp_path):
+    config = tiny_config(
+        corpus_dir, tmp_path / "run", task="enhance", max_steps=40, valid_every=5, absent_prob=0.0
+    )
+    events = []
+    release = train(config, progress=events.append)
+    valid = read_log(tmp_path / "run", "valid")
+    steps = sorted(valid)
+    assert steps[0] == 5 and steps[-1] == 40
+    assert min(valid[s] for s in steps[-3:]) < valid[steps[0]] - 0.5
+    assert [e.kind for e in events][0] == "start" and events[-1].kind == "end"
+    ckpt = load_checkpoint(release)
+    assert "train_state" not in ckpt and ckpt["meta"]["train_config"]["task"] == "enhance"
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_matches_uninterrupted_run(corpus_dir, tmp_path):
+    full = tiny_config(corpus_dir, tmp_path / "full", scheduler="cosine", max_steps=8)
+    train(full)
+    part = dataclasses.replace(full, out=str(tmp_path / "part"))
+
+    def kill_at_step_6(event):
+        if event.kind == "step" and event.step == 6:
+            raise Killed  # like SIGKILL: steps 5-6 are lost, last.pt holds step 4
+
+    with pytest.raises(Killed):
+        train(part, progress=kill_at_step_6)
+    assert load_checkpoint(tmp_path / "part" / "last.pt")["train_state"]["step"] == 4
+    train(part)  # resumes from last.pt
+    a, b = read_log(tmp_path / "full", "train"), read_log(tmp_path / "part", "train")
+    assert sorted(a) == sorted(b) == list(range(1, 9))
+    np.testing.assert_allclose([b[s] for s in a], [a[s] for s in a], rtol=1e-4, atol=1e-4)
+    va, vb = read_log(tmp_path / "full", "valid"), read_log(tmp_path / "part", "valid")
+    assert va[8] == pytest.approx(vb[8], rel=1e-4, abs=1e-4)
+
+
+def test_release_checkpoint_extracts(corpus_dir, tmp_path):
+    from puresound_cli.inference import extract
+
+    release = train(tiny_config(corpus_dir, tmp_path / "run", max_steps=2, valid_every=2))
+    assert {p.name for p in (tmp_path / "run").iterdir()} >= {"last.pt", "best.pt", "model.pt"}
+    model = load_model(release)
+    assert model.task == "extract"
+    mix = synth_voice(1.0, 120) + synth_voice(1.0, 250, seed=4)
+    out = extract(model, mix, synth_voice(1.0, 120, seed=9), SR)
+    assert out.shape == (SR,) and torch.isfinite(out).all()
+
+
+def test_no_usable_data_stops_at_once(tmp_path):
+    speech = tmp_path / "speech" / "spk"
+    speech.mkdir(parents=True)
+    (speech / "broken.wav").write_bytes(b"not audio")
+    config = TrainConfig(speech_dirs=(str(tmp_path / "speech"),), out=str(tmp_path / "run"))
+    with pytest.raises(PuresoundError, match="no usable speech.*1 unreadable file"):
+        train(config)
+
+
+def test_config_file_and_unknown_keys(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text('task = "enhance"\nspeech_dirs = ["a", "b"]\nsnr_db = [0.0, 5.0]\n')
+    config = config_from_dict({**load_config_file(toml), "max_steps": 3})
+    assert config.speech_dirs == ("a", "b") and config.snr_db == (0.0, 5.0)
+    assert config.max_steps == 3
+    with pytest.raises(PuresoundError, match="unknown training option"):
+        config_from_dict({"speech_dirs": ["a"], "learning_rate": 1.0})
+    with pytest.raises(PuresoundError):
+        TrainConfig(task="separate", speech_dirs=("a",))
+
+
+def test_cli_train_with_config_and_override(corpus_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from puresound_cli.cli import app
+
+    toml = tmp_path / "c.toml"
+    toml.write_text(
+        f'task = "enhance"\nspeech_dirs = ["{corpus_dir / "speech"}"]\nmodel = "tiny"\n'
+        "max_steps = 50\nbatch_size = 2\nsegment_seconds = 0.5\nvalid_examples = 4\n"
+        "num_workers = 0\nthreads = 1\ntensorboard = false\n"
+    )
+    run = tmp_path / "run"
+    result = CliRunner().invoke(
+        app, ["train", "--config", str(toml), "--out", str(run), "--max-steps", "2", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(run / "model.pt")["meta"]["step"] == 2
+    result = CliRunner().invoke(app, ["train", "--out", str(run)])
+    assert result.exit_code == 2  # no --task / --speech
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_one_writer(corpus_dir, tmp_path):
+    script = tmp_path / "ddp.py"
+    config = tiny_config(corpus_dir, tmp_path / "run", max_steps=3, valid_every=3)
+    script.write_text(
+        "from puresound_cli.train import TrainConfig, train\n"
+        f"train(TrainConfig(**{dataclasses.asdict(config)!r}))\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    done = subprocess.run([*cmd, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    files = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert files == ["best.pt", "last.pt", "log.csv", "model.pt"]
+    train_rows = read_log(tmp_path / "run", "train")
+    with open(tmp_path / "run" / "log.csv") as f:
+        assert len(f.read().splitlines()) == 1 + 3 + 1  # header, 3 train rows, 1 valid row
+    assert sorted(train_rows) == [1, 2, 3]
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["train_state"]["step"] == 3
+
+
+@pytest.mark.skipif(not (CORPUS / "speech" / "speakers.tsv").is_file(), reason="no corpus")
+def test_corpus_smoke(tmp_path):
+    config = TrainConfig(
+        task="extract",
+        speech_dirs=(str(CORPUS / "speech"),),
+        noise_dirs=(str(CORPUS / "noise"),),
+        out=str(tmp_path / "run"),
+        model="tiny",
+        batch_size=2,
+        segment_seconds=0.5,
+        enroll_seconds=1.0,
+        max_steps=2,
+        valid_examples=2,
+        num_workers=0,
+        threads=1,
+        tensorboard=False,
+    )
+    events = []
+    release = train(config, progress=events.append)
+    assert "485 speakers" in events[0].message
+    assert load_model(release).task == "extract"
