@@ -2,7 +2,7 @@
 
 Not a test. Run it on an otherwise idle machine:
 
-    .venv/bin/python bench/bench_nets.py [--threads 2] [--seconds 10 60] [--repeats 3]
+    .venv/bin/python bench/bench_nets.py [--threads 2] [--seconds 10 60] [--repeats 3] [--only seed]
 
 For the extractor the embedding is computed once and only ``separate`` is timed (that is what
 inference does per chunk). The real-time factor is wall time / audio duration (lower is faster).
@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, nargs="+", default=[10.0, 60.0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", nargs="*", default=None, help="substrings of model names")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     models: dict[str, torch.nn.Module] = {
@@ -74,6 +75,8 @@ def main() -> None:
         "enhancer small": ConvTasNet(ConvTasNetConfig.small()),
         "extractor tiny": Extractor(ExtractorConfig.tiny()),
     }
+    if args.only:
+        models = {k: v for k, v in models.items() if any(o in k for o in args.only)}
     with torch.inference_mode():
         rate = matmul_gflops()
         print(
