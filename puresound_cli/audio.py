@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -179,7 +180,8 @@ class AudioReader:
         except FileNotFoundError as err:
             raise PuresoundError(f"{self.name}: file not found") from err
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-            reason = str(err).split(":", 1)[-1].strip() if ":" in str(err) else str(err)
+            text = " ".join(str(err).split())
+            reason = text.split(":", 1)[-1].strip() if ":" in text else text
             raise PuresoundError(f"{self.name}: not a readable audio file ({reason})") from err
         self.samplerate: int = int(self._file.samplerate)
         self.channels: int = int(self._file.channels)
@@ -219,7 +221,24 @@ class AudioReader:
                     return
                 yield np.ascontiguousarray(block.T)
         except (sf.LibsndfileError, RuntimeError) as err:
-            raise PuresoundError(f"{self.name}: cannot decode ({err})") from err
+            reason = " ".join(str(err).split()).removeprefix("Error : ")
+            raise PuresoundError(
+                f"{self.name}: truncated or corrupt, cannot decode ({reason})"
+            ) from err
+
+    def truncation(self) -> str | None:
+        """A note if the header promises more audio data than the file holds, else None.
+
+        libsndfile reads what is there; placeholder sizes written by streaming tools (0 or
+        near 4 GiB) are not reported.
+        """
+        match = re.search(r"^data\s*:\s*(\d+) \(should be (\d+)\)", self._file.extra_info, re.M)
+        if not match:
+            return None
+        claimed, present = int(match.group(1)), int(match.group(2))
+        if claimed <= present or claimed >= 0x7FFF0000:
+            return None
+        return f"truncated: header promises {claimed} data bytes, the file holds {present}"
 
     def scan(self) -> ScanResult:
         """Read the file once to validate it and measure its level.

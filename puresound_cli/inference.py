@@ -360,6 +360,11 @@ class Processor:
         start = time.perf_counter()
         with audio.AudioReader(source) as reader:
             stats = reader.scan()
+            note = reader.truncation()
+            if note:
+                logger.warning(
+                    "%s: %s; processing the %d frames present", source, note, stats.frames
+                )
             fmt, subtype = audio.output_format(reader.format, reader.subtype, dest)
             result = FileResult(
                 input=str(source),

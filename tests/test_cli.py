@@ -383,7 +383,7 @@ def test_warns_when_overlap_below_receptive_field(
         "enhance", src, "-o", tmp_path / "y.wav", "-m", models["enhance"], "--overlap", "0"
     )
     assert result.exit_code == 0
-    assert "receptive field" in result.stderr
+    assert "receptive" in result.stderr
 
 
 # --------------------------------------------------------------------------- batches and bad input
@@ -399,25 +399,28 @@ def test_folder_with_bad_files(run: Run, models: dict[str, Path], tmp_path: Path
     (root / "junk.wav").write_bytes(b"definitely not a RIFF file" * 20)
     (root / "notes.txt").write_text("not audio, and not an audio suffix: ignored")
     good = (root / "good.wav").read_bytes()
-    truncated = root / "trunc.wav"
-    truncated.write_bytes(good[: len(good) // 2])
+    (root / "trunc.wav").write_bytes(good[: len(good) // 2])  # readable part is processed
+    write(tmp_path / "full.flac", noisy(2.0, seed=6))
+    flac = (tmp_path / "full.flac").read_bytes()
+    (root / "trunc.flac").write_bytes(flac[: len(flac) // 2])  # undecodable: an error
     out = tmp_path / "out"
     result = run("enhance", root, "-o", out, "-m", models["enhance"], "--json")
     assert result.exit_code == 1
     errors = result.error_lines()
     assert "Traceback" not in result.stderr
-    for bad in ("empty.wav", "nan.wav", "junk.wav"):
+    for bad in ("empty.wav", "nan.wav", "junk.wav", "trunc.flac"):
         assert sum(bad in line for line in errors) == 1, result.stderr
-    assert len(errors) == 3
+    assert len(errors) == 4
+    assert "truncated:" in result.stderr  # trunc.wav: a warning, the file is still processed
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
     assert written == ["good.wav", "silent.wav", "sub", "sub/deep.flac", "trunc.wav"]
     silent, _ = read(out / "silent.wav")
     assert silent.shape == (3000, 1) and not silent.any()
     assert sf.info(out / "sub" / "deep.flac").subtype == "PCM_16"
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(records) == 7
+    assert len(records) == 8
     assert {r["status"] for r in records} == {"ok", "error"}
-    assert sum(r["status"] == "error" for r in records) == 3
+    assert sum(r["status"] == "error" for r in records) == 4
     ok = [r for r in records if r["status"] == "ok"]
     assert all(r["frames"] > 0 and r["rtf"] >= 0 for r in ok)
 
@@ -639,3 +642,21 @@ def test_plot(run: Run, models: dict[str, Path], tmp_path: Path) -> None:
         return
     assert result.exit_code == 0, result.stderr
     assert out.with_suffix(".png").stat().st_size > 1000
+
+
+def test_progress_bar_only_on_a_terminal(
+    run: Run, models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = write(tmp_path / "in" / "a.wav", noisy(0.3))
+    write(tmp_path / "in" / "b.wav", noisy(0.3, seed=1))
+    result = run("enhance", src.parent, "-o", tmp_path / "o1", "-m", models["enhance"])
+    assert result.exit_code == 0
+    assert "━" not in result.stderr  # stderr is not a terminal here: no bar
+    assert result.stderr.count("RTF") == 2  # one summary line per file
+    monkeypatch.delenv("NO_COLOR")
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich now treats stderr as a terminal
+    result = run("enhance", src.parent, "-o", tmp_path / "o2", "-m", models["enhance"])
+    assert result.exit_code == 0, result.stderr
+    assert "━" in result.stderr and result.stdout == ""
+    result = run("enhance", src.parent, "-o", tmp_path / "o3", "-m", models["enhance"], "-q")
+    assert result.exit_code == 0 and result.stderr == ""
