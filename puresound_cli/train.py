@@ -534,6 +534,10 @@ def train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None = N
         model = build(arch, arch_config).to(device)
     except (TypeError, ValueError) as exc:
         raise PuresoundError(f"bad model config: {exc}") from exc
+    if int(model.sample_rate) != config.sample_rate:
+        raise PuresoundError(
+            f"model_config runs at {model.sample_rate} Hz but sample_rate is {config.sample_rate}"
+        )
     signal_loss = SignalLoss()
     speaker_loss: nn.Module | None = None
     if config.task == "extract" and config.speaker_loss_weight > 0:

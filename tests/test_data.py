@@ -215,3 +215,33 @@ def test_convolve_matches_numpy():
     x = np.random.default_rng(0).standard_normal(500).astype(np.float32)
     h = np.random.default_rng(1).standard_normal(40).astype(np.float32)
     assert np.allclose(D.convolve(x, h), np.convolve(x, h)[:500], atol=1e-4)
+
+
+def test_reverb_from_rir_folder(tmp_path):
+    rirs = tmp_path / "rirs"
+    rirs.mkdir()
+    decay = np.exp(-np.arange(4000) / 800.0) * np.random.default_rng(0).standard_normal(4000)
+    decay[0] = 1.0
+    sf.write(rirs / "room.wav", (0.5 * decay).astype(np.float32), SR)
+    bank = D.load_speech([make_speech(tmp_path / "s", [("x", 120, ["p"]), ("y", 200, ["q"])])], SR)
+    mix = D.MixConfig(
+        segment_seconds=1.0, enroll_seconds=0.5, enroll_min_seconds=0.5, reverb_prob=1.0
+    )
+    with pytest.raises(PuresoundError, match="impulse responses"):
+        D.DynamicMixer(bank, [], mix)
+    mixer = D.DynamicMixer(bank, [], mix, rirs=D.load_rirs([rirs], SR))
+    ex = mixer.example(0)
+    assert ex.mixture.shape == (SR,) and np.isfinite(ex.mixture).all()
+
+
+def test_simulated_rirs_need_pyroomacoustics_or_are_cached(tmp_path):
+    try:
+        import pyroomacoustics  # noqa: F401
+    except ImportError:
+        with pytest.raises(PuresoundError, match=r"puresound\[rir\]"):
+            D.rir_bank(2, SR, tmp_path)
+        return
+    first = D.rir_bank(2, SR, tmp_path)
+    assert len(first) == 2 and list(tmp_path.glob("rirs-*.npz"))
+    again = D.rir_bank(2, SR, tmp_path)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))

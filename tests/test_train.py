@@ -121,6 +121,18 @@ def test_release_checkpoint_extracts(corpus_dir, tmp_path):
     assert out.shape == (SR,) and torch.isfinite(out).all()
 
 
+def test_early_stopping(corpus_dir, tmp_path):
+    events = []
+    config = tiny_config(
+        corpus_dir, tmp_path / "run", task="enhance", lr=0.0, max_steps=20, valid_every=2
+    )
+    config = dataclasses.replace(config, early_stopping=1)
+    train(config, progress=events.append)
+    assert events[-1].kind == "end" and events[-1].step == 4
+    assert "early stopping" in events[-1].message
+    assert (tmp_path / "run" / "model.pt").is_file()
+
+
 def test_no_usable_data_stops_at_once(tmp_path):
     speech = tmp_path / "speech" / "spk"
     speech.mkdir(parents=True)
