@@ -247,6 +247,10 @@ def _run(
         raise _usage_error(
             reporter, f"--overlap ({overlap} s) must be below --segment ({segment} s)"
         )
+    if "-" in inputs and sys.stdin.isatty():
+        raise _usage_error(reporter, "'-' reads audio from stdin, but nothing is piped in")
+    if output == "-" and sys.stdout.isatty():
+        raise _usage_error(reporter, "refusing to write binary audio to a terminal (-o -)")
     if plot:
         if output == "-":
             raise _usage_error(reporter, "--plot needs a file or folder output, not stdout")
