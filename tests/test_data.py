@@ -245,3 +245,13 @@ def test_simulated_rirs_need_pyroomacoustics_or_are_cached(tmp_path):
     assert len(first) == 2 and list(tmp_path.glob("rirs-*.npz"))
     again = D.rir_bank(2, SR, tmp_path)
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+
+
+def test_worker_processes_keep_the_stream_order(tmp_path):
+    from torch.utils.data import DataLoader
+
+    mixer = _mixer(tmp_path, [("x", 120, ["p"]), ("y", 200, ["q"])])
+    stream = D.BatchStream(mixer, batch_size=2, start_step=1)
+    loader = iter(DataLoader(stream, batch_size=None, num_workers=2))
+    for step in range(1, 5):
+        assert (next(loader)["mixture"] == stream.batch(step)["mixture"]).all()
