@@ -517,15 +517,23 @@ def plan_jobs(
         raise ValueError("'-' (stdin) can be given only once")
     plan = Plan()
     sources: list[tuple[str | Path, Path | None]] = []  # (source, path relative to out folder)
-    any_folder = False
+    any_folder = any(arg != audio.STDIO and Path(arg).is_dir() for arg in args)
+    out_is_folder = (
+        len(args) > 1
+        or any_folder
+        or (output != audio.STDIO and (Path(output).is_dir() or not audio.is_audio_path(output)))
+    )
+    out_root = Path(output).resolve() if out_is_folder and output != audio.STDIO else None
     for arg in args:
         if arg == audio.STDIO:
             sources.append((audio.STDIO, None))
             continue
         path = Path(arg)
         if path.is_dir():
-            any_folder = True
             files = find_audio_files(path)
+            if out_root is not None and out_root != path.resolve():
+                # an output folder inside an input folder: earlier outputs are not inputs
+                files = [f for f in files if not f.resolve().is_relative_to(out_root)]
             if not files:
                 plan.failures.append((arg, "no audio files found in this folder"))
             sources.extend((f, f.relative_to(path)) for f in files)
@@ -534,11 +542,6 @@ def plan_jobs(
         else:
             plan.failures.append((arg, "file not found"))
 
-    out_is_folder = (
-        len(args) > 1
-        or any_folder
-        or (output != audio.STDIO and (Path(output).is_dir() or not audio.is_audio_path(output)))
-    )
     if output == audio.STDIO:
         if len(args) > 1 or any_folder:
             raise ValueError("-o - (stdout) takes exactly one input file or '-'")

@@ -481,6 +481,11 @@ def test_output_that_is_an_input_is_refused(
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "tree" / "sub" / "b_enh.wav").is_file()
     assert result.stderr == ""
+    for _ in range(2):  # an output folder inside the input folder is not rescanned as input
+        result = run("enhance", "tree", "-o", "tree/out", "-m", models["enhance"], "--overwrite")
+        assert result.exit_code == 0, result.stderr
+    assert not (tmp_path / "tree" / "out" / "out").exists()
+    assert (tmp_path / "tree" / "out" / "sub" / "b.wav").is_file()
 
 
 def test_several_inputs_make_a_folder(run: Run, models: dict[str, Path], tmp_path: Path) -> None:
