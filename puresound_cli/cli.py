@@ -11,11 +11,13 @@ progress bar and error lines go to stderr. Exit codes: 0 all done, 1 some file f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -305,7 +307,7 @@ def _run(
         raise typer.Exit(1) from None
     logger.debug("model %s on %s, %d threads", model_name, device_name, torch.get_num_threads())
 
-    with reporter.progress() as progress:
+    with _interrupt_on_sigterm(), reporter.progress() as progress:
         for job in plan.jobs:
             name = "<stdin>" if job.source == "-" else str(job.source)
             task_id = progress.add_task(Path(name).name, total=None, rtf="-")
@@ -347,6 +349,25 @@ def _run(
             if as_json:
                 _json_line(result.as_dict())
     raise typer.Exit(1 if failed else 0)
+
+
+@contextlib.contextmanager
+def _interrupt_on_sigterm() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while files are written, so no temporary file is left."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not in the main thread (embedded use): leave the default
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _load_embedding(model: Any, enroll: Path) -> Any:

@@ -524,6 +524,8 @@ def plan_jobs(
         or (output != audio.STDIO and (Path(output).is_dir() or not audio.is_audio_path(output)))
     )
     out_root = Path(output).resolve() if out_is_folder and output != audio.STDIO else None
+    if out_root is not None and out_root.is_file():
+        raise ValueError(f"-o {output} is a file, but these inputs need an output folder")
     for arg in args:
         if arg == audio.STDIO:
             sources.append((audio.STDIO, None))

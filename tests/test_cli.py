@@ -497,6 +497,8 @@ def test_several_inputs_make_a_folder(run: Run, models: dict[str, Path], tmp_pat
     result = run("enhance", a, b, "-o", "-", "-m", models["enhance"])
     assert result.exit_code == 2
     assert result.error_lines() and "stdout" in result.error_lines()[0]
+    result = run("enhance", a, b, "-o", a, "-m", models["enhance"])
+    assert result.exit_code == 2 and "need an output folder" in result.error_lines()[0]
 
 
 def test_usage_errors(run: Run, models: dict[str, Path], tmp_path: Path) -> None:
