@@ -52,7 +52,7 @@ Inputs = Annotated[
     list[str],
     typer.Argument(
         help="Audio files, folders (searched recursively) or '-' for a WAV on stdin.",
-        metavar="INPUT...",
+        metavar="INPUT",
         show_default=False,
     ),
 ]
@@ -70,7 +70,7 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="Registered model name or checkpoint path [default: the shipped model for the task].",
+        help="Registered model name or checkpoint path (default: the shipped model for the task).",
         show_default=False,
     ),
 ]
@@ -97,9 +97,7 @@ JsonOpt = Annotated[
 ]
 PlotOpt = Annotated[
     bool,
-    typer.Option(
-        "--plot", help="Save OUTPUT.png spectrograms before/after (needs puresound[plot])."
-    ),
+    typer.Option("--plot", help="Save OUTPUT.png spectrograms before/after (needs matplotlib)."),
 ]
 
 
