@@ -86,7 +86,7 @@ SuffixOpt = Annotated[
     str, typer.Option("--suffix", help="Append to output file names, e.g. '_enhanced'.")
 ]
 QuietOpt = Annotated[
-    bool, typer.Option("--quiet", "-q", help="Only errors on stderr; no progress bar.")
+    bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr; no progress bar.")
 ]
 DebugOpt = Annotated[
     bool, typer.Option("--debug", help="Debug logging and full tracebacks on errors.")
@@ -300,7 +300,7 @@ def _run(
         if enroll is not None and task == "extract":
             embedding = _load_embedding(model, enroll)
         processor = Processor(model, embedding, segment=segment, overlap=overlap)
-    except (PuresoundError, ValueError, OSError, RuntimeError) as err:
+    except Exception as err:  # noqa: BLE001 - bad model or enrollment: one line, exit 1
         reporter.error(None, _describe_exception(err), err)
         raise typer.Exit(1) from None
     logger.debug("model %s on %s, %d threads", model_name, device_name, torch.get_num_threads())
