@@ -355,8 +355,9 @@ def collate(examples: Sequence[Example]) -> dict[str, Any]:
         "present": torch.tensor([e.present for e in examples], dtype=torch.bool),
         "speaker": torch.tensor([e.speaker for e in examples], dtype=torch.long),
     }
-    if examples[0].enrollment is not None:
-        batch["enrollment"] = torch.from_numpy(np.stack([e.enrollment for e in examples]))[:, None]
+    enrollments = [e.enrollment for e in examples if e.enrollment is not None]
+    if enrollments:
+        batch["enrollment"] = torch.from_numpy(np.stack(enrollments))[:, None]
     return batch
 
 
@@ -925,7 +926,7 @@ def simulate_rirs(n: int, sample_rate: int, seed: int = 0) -> list[np.ndarray]:
             "(or give --rir folders of impulse responses, or set reverb probability 0)"
         ) from exc
     rng = np.random.default_rng(seed)
-    out = []
+    out: list[np.ndarray] = []
     while len(out) < n:
         dims = np.array([rng.uniform(3, 10), rng.uniform(3, 8), rng.uniform(2.4, 4)])
         rt60 = rng.uniform(0.15, 0.8)
@@ -951,11 +952,11 @@ def rir_bank(n: int, sample_rate: int, cache_dir: str | Path, seed: int = 0) -> 
     cache = Path(cache_dir) / f"rirs-{sample_rate}-{n}-{seed}.npz"
     if cache.is_file():
         with np.load(cache) as data:
-            return [data[k] for k in sorted(data.files, key=lambda k: int(k[1:]))]
+            return [data[f"arr_{i}"] for i in range(len(data.files))]
     rirs = simulate_rirs(n, sample_rate, seed)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, **{f"r{i}": r for i, r in enumerate(rirs)})
+    np.savez(tmp, *rirs)
     tmp.replace(cache)
     return rirs
 

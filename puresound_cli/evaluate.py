@@ -166,12 +166,14 @@ def score_item(
     n = min(output.size, mixture.size, reference.size)
     output, mixture, reference = output[:n], mixture[:n], reference[:n]
     out_sdr, in_sdr = si_sdr_db(output, reference), si_sdr_db(mixture, reference)
+    perceptual = perceptual_scores(output, reference, sample_rate)
     return ItemScore(
         name,
         si_sdr=out_sdr,
         si_sdr_input=in_sdr,
         si_sdri=out_sdr - in_sdr,
-        **perceptual_scores(output, reference, sample_rate),
+        pesq=perceptual["pesq"],
+        stoi=perceptual["stoi"],
     )
 
 

@@ -256,16 +256,17 @@ def stft_loss(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     total = est.new_zeros(())
     for n_fft in (512, 1024, 256):
         window = torch.hann_window(n_fft, device=est.device)
-        kw = {"n_fft": n_fft, "hop_length": n_fft // 4, "window": window, "return_complex": True}
-        e = torch.stft(est, **kw).abs().clamp_min(1e-7)  # (B, F, frames)
-        r = torch.stft(ref, **kw).abs().clamp_min(1e-7)
+        hop = n_fft // 4
+        e = torch.stft(est, n_fft, hop, window=window, return_complex=True)  # (B, F, frames)
+        r = torch.stft(ref, n_fft, hop, window=window, return_complex=True)
+        e, r = e.abs().clamp_min(1e-7), r.abs().clamp_min(1e-7)
         sc = torch.linalg.norm(r - e, dim=(1, 2)) / torch.linalg.norm(r, dim=(1, 2))
         total = total + sc.mean() + (e.log() - r.log()).abs().mean()
     return total / 3
 
 
 def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()
     return {
         "python": random.getstate(),
         "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
@@ -322,17 +323,21 @@ def _build_data(config: TrainConfig, report: D.DataReport) -> tuple[Any, Any, li
         else:
             train_e = [e for e in entries if e.speaker not in held]
             valid_e = [e for e in entries if e.speaker in held]
-        kw = {
-            "task": config.task,
-            "sample_rate": config.sample_rate,
-            "segment_seconds": config.segment_seconds,
-            "enroll_seconds": config.enroll_seconds,
-            "seed": config.seed,
-        }
         speakers = sorted({e.speaker for e in train_e})
-        train_src = D.KaldiListSource(train_e, speakers=speakers, **kw)
-        valid_src = D.KaldiListSource(valid_e, speakers=speakers, stream=1, **kw)
-        return train_src, valid_src, speakers
+        sources = [
+            D.KaldiListSource(
+                part,
+                config.task,
+                config.sample_rate,
+                config.segment_seconds,
+                config.enroll_seconds,
+                seed=config.seed,
+                speakers=speakers,
+                stream=stream,
+            )
+            for stream, part in enumerate((train_e, valid_e))
+        ]
+        return sources[0], sources[1], speakers
 
     bank = D.load_speech(plain, config.sample_rate, config.min_seconds, report)
     if len(bank) == 0:
@@ -357,8 +362,8 @@ def _build_data(config: TrainConfig, report: D.DataReport) -> tuple[Any, Any, li
         task=config.task,
         segment_seconds=config.segment_seconds,
         enroll_seconds=config.enroll_seconds,
-        sir_db=tuple(config.sir_db),
-        snr_db=tuple(config.snr_db),
+        sir_db=(float(config.sir_db[0]), float(config.sir_db[1])),
+        snr_db=(float(config.snr_db[0]), float(config.snr_db[1])),
         noise_prob=config.noise_prob,
         speed_prob=config.speed_prob,
         reverb_prob=config.reverb_prob,
@@ -444,10 +449,11 @@ def _validate(
     model.train()
     if distributed:
         dist.all_reduce(sums)
+    total = sums.tolist()
     return {
-        "loss": float(sums[0] / max(sums[1], 1)),
-        "si_sdri": float(sums[2] / sums[3]) if sums[3] else float("nan"),
-        "absent_db": float(sums[4] / sums[5]) if sums[5] else float("nan"),
+        "loss": total[0] / max(total[1], 1.0),
+        "si_sdri": total[2] / total[3] if total[3] else float("nan"),
+        "absent_db": total[4] / total[5] if total[5] else float("nan"),
     }
 
 
@@ -459,7 +465,7 @@ class _Objective(nn.Module):
 
     def __init__(self, model: nn.Module, speaker_loss: nn.Module | None) -> None:
         super().__init__()
-        self.model = model
+        self.model: Any = model
         self.speaker_loss = speaker_loss
 
     def forward(
@@ -531,7 +537,7 @@ def train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None = N
     # -- model, losses ------------------------------------------------------------------------
     arch, arch_config = model_spec(config)
     try:
-        model = build(arch, arch_config).to(device)
+        model: Any = build(arch, arch_config).to(device)
     except (TypeError, ValueError) as exc:
         raise PuresoundError(f"bad model config: {exc}") from exc
     if int(model.sample_rate) != config.sample_rate:
