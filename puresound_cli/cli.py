@@ -76,10 +76,22 @@ ModelOpt = Annotated[
 ]
 DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to run the network.")]
 SegmentOpt = Annotated[
-    float, typer.Option("--segment", min=0.01, help="Chunk length in seconds (long inputs).")
+    float | None,
+    typer.Option(
+        "--segment",
+        min=0.01,
+        help="Chunk length in seconds (default: 10, or 4 overlaps for long-context models).",
+        show_default=False,
+    ),
 ]
 OverlapOpt = Annotated[
-    float, typer.Option("--overlap", min=0.0, help="Overlap between chunks in seconds.")
+    float | None,
+    typer.Option(
+        "--overlap",
+        min=0.0,
+        help="Overlap between chunks in seconds (default: 2.5, or the model's receptive field).",
+        show_default=False,
+    ),
 ]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]
 SuffixOpt = Annotated[
@@ -227,8 +239,8 @@ def _run(
     enroll: Path | None,
     model_name: str | None,
     device: Device,
-    segment: float,
-    overlap: float,
+    segment: float | None,
+    overlap: float | None,
     overwrite: bool,
     suffix: str,
     quiet: bool,
@@ -243,7 +255,7 @@ def _run(
         raise _usage_error(reporter, "missing -o/--output (a file, a folder or '-' for stdout)")
     if task == "extract" and enroll is None:
         raise _usage_error(reporter, "missing --enroll SPK: a recording of the target speaker")
-    if overlap >= segment:
+    if segment is not None and overlap is not None and overlap >= segment:
         raise _usage_error(
             reporter, f"--overlap ({overlap} s) must be below --segment ({segment} s)"
         )
@@ -413,8 +425,8 @@ def extract(
     ] = None,
     model: ModelOpt = None,
     device: DeviceOpt = Device.auto,
-    segment: SegmentOpt = 10.0,
-    overlap: OverlapOpt = 2.5,
+    segment: SegmentOpt = None,
+    overlap: OverlapOpt = None,
     overwrite: OverwriteOpt = False,
     suffix: SuffixOpt = "",
     quiet: QuietOpt = False,
@@ -435,8 +447,8 @@ def enhance(
     output: OutputOpt = None,
     model: ModelOpt = None,
     device: DeviceOpt = Device.auto,
-    segment: SegmentOpt = 10.0,
-    overlap: OverlapOpt = 2.5,
+    segment: SegmentOpt = None,
+    overlap: OverlapOpt = None,
     overwrite: OverwriteOpt = False,
     suffix: SuffixOpt = "",
     quiet: QuietOpt = False,

@@ -73,18 +73,45 @@ def check_task(model: Any, task: str) -> None:
         )
 
 
-def segment_samples(model: Any, segment: float, overlap: float) -> tuple[int, int]:
-    """Convert segment/overlap seconds into samples at the model rate (validated).
+def chunk_seconds(
+    model: Any, segment: float | None = None, overlap: float | None = None
+) -> tuple[float, float]:
+    """Chunk length and overlap in seconds, filling in defaults that suit the model.
+
+    The default overlap is :data:`DEFAULT_OVERLAP`, or the network's receptive field rounded up
+    to half a second when that is longer; the default segment is :data:`DEFAULT_SEGMENT`, or
+    four overlaps when that is longer (so overlap costs at most a third more compute). If only
+    ``segment`` is given and it is too short for the default overlap, the overlap is a quarter
+    of it.
+
+    Raises:
+        ValueError: segment <= 0, overlap < 0, or overlap >= segment.
+    """
+    field_seconds = int(getattr(model, "receptive_field_samples", 0)) / int(model.sample_rate)
+    if overlap is None:
+        overlap = max(DEFAULT_OVERLAP, math.ceil(field_seconds * 2) / 2)
+        if segment is not None and overlap >= segment:
+            overlap = segment / 4
+    if segment is None:
+        segment = max(DEFAULT_SEGMENT, 4 * overlap)
+    if not segment > 0:
+        raise ValueError(f"segment must be positive, got {segment} s")
+    if not 0 <= overlap < segment:
+        raise ValueError(f"overlap must be in [0, segment={segment}) s, got {overlap} s")
+    return segment, overlap
+
+
+def segment_samples(
+    model: Any, segment: float | None = None, overlap: float | None = None
+) -> tuple[int, int]:
+    """Segment and overlap in samples at the model rate (defaults from :func:`chunk_seconds`).
 
     Logs a warning when the overlap is shorter than the network's receptive field.
 
     Raises:
         ValueError: segment <= 0, overlap < 0, or overlap >= segment.
     """
-    if not segment > 0:
-        raise ValueError(f"segment must be positive, got {segment} s")
-    if not 0 <= overlap < segment:
-        raise ValueError(f"overlap must be in [0, segment={segment}) s, got {overlap} s")
+    segment, overlap = chunk_seconds(model, segment, overlap)
     rate = int(model.sample_rate)
     seg = max(1, round(segment * rate))
     ovl = min(seg - 1, round(overlap * rate))
@@ -143,8 +170,8 @@ def _run_tensor(
     wav: Tensor | np.ndarray,
     sample_rate: int,
     embedding: Tensor | None,
-    segment: float,
-    overlap: float,
+    segment: float | None,
+    overlap: float | None,
 ) -> Tensor:
     batch, shape = _as_batch(wav)
     if not torch.isfinite(batch).all():
@@ -174,8 +201,8 @@ def enhance(
     model: Any,
     wav: Tensor | np.ndarray,
     sample_rate: int,
-    segment: float = DEFAULT_SEGMENT,
-    overlap: float = DEFAULT_OVERLAP,
+    segment: float | None = None,
+    overlap: float | None = None,
 ) -> Tensor:
     """Enhance speech: remove noise from every channel.
 
@@ -183,8 +210,8 @@ def enhance(
         model: an ``"enhance"`` model (ConvTasNet without speaker conditioning).
         wav: waveform at ``sample_rate``.
         sample_rate: rate of ``wav`` in Hz (resampled to the model rate and back).
-        segment: chunk length in seconds.
-        overlap: chunk overlap in seconds.
+        segment: chunk length in seconds (default: see :func:`chunk_seconds`).
+        overlap: chunk overlap in seconds (default: see :func:`chunk_seconds`).
 
     Returns:
         The enhanced waveform, same shape and rate as ``wav``.
@@ -235,8 +262,8 @@ def extract(
     mixture: Tensor | np.ndarray,
     enrollment: Tensor | np.ndarray,
     sample_rate: int,
-    segment: float = DEFAULT_SEGMENT,
-    overlap: float = DEFAULT_OVERLAP,
+    segment: float | None = None,
+    overlap: float | None = None,
     enrollment_rate: int | None = None,
 ) -> Tensor:
     """Extract the enrolled speaker from every channel of a mixture.
@@ -247,8 +274,8 @@ def extract(
         enrollment: enrollment waveform ``(T)``/``(C, T)``, or a ready embedding ``(1, D)``
             from :func:`embed_speaker` (pass it to reuse one embedding across files).
         sample_rate: rate of ``mixture`` in Hz.
-        segment: chunk length in seconds.
-        overlap: chunk overlap in seconds.
+        segment: chunk length in seconds (default: see :func:`chunk_seconds`).
+        overlap: chunk overlap in seconds (default: see :func:`chunk_seconds`).
         enrollment_rate: rate of ``enrollment`` if it differs from ``sample_rate``.
 
     Returns:
@@ -314,15 +341,15 @@ class Processor:
     Args:
         model: a loaded network (``task`` ``"enhance"`` or ``"extract"``).
         embedding: the enrollment embedding ``(1, D)`` for extraction, None for enhancement.
-        segment: chunk length in seconds.
-        overlap: chunk overlap in seconds.
+        segment: chunk length in seconds (default: see :func:`chunk_seconds`).
+        overlap: chunk overlap in seconds (default: see :func:`chunk_seconds`).
         block_frames: frames read per block from the input file.
     """
 
     model: Any
     embedding: Tensor | None = None
-    segment: float = DEFAULT_SEGMENT
-    overlap: float = DEFAULT_OVERLAP
+    segment: float | None = None
+    overlap: float | None = None
     block_frames: int = audio.BLOCK_FRAMES
     _seg: int = field(init=False, default=0)
     _ovl: int = field(init=False, default=0)

@@ -694,3 +694,28 @@ def test_library_extract_embedding_reuse(models: dict[str, Path]) -> None:
         embed_speaker(model, torch.zeros(8000), 16000)
     with pytest.raises(PuresoundError, match="not an 'enhance' model"):
         enhance(model, mixture, 8000)
+
+
+@pytest.mark.parametrize(
+    ("field_seconds", "segment", "overlap", "expected"),
+    [
+        (2.04, None, None, (10.0, 2.5)),  # small(): the plain defaults
+        (8.19, None, None, (34.0, 8.5)),  # long context: overlap covers it, 4 overlaps a segment
+        (8.19, 6.0, None, (6.0, 1.5)),  # short segment asked for: a quarter of it overlaps
+        (8.19, None, 1.0, (10.0, 1.0)),
+        (0.0, 3.0, 2.0, (3.0, 2.0)),
+    ],
+)
+def test_model_aware_chunk_defaults(
+    field_seconds: float,
+    segment: float | None,
+    overlap: float | None,
+    expected: tuple[float, float],
+) -> None:
+    from puresound_cli.inference import chunk_seconds
+
+    model = Identity()
+    model.receptive_field_samples = int(field_seconds * 16000)
+    assert chunk_seconds(model, segment, overlap) == expected
+    with pytest.raises(ValueError):
+        chunk_seconds(model, 1.0, 1.0)
