@@ -677,8 +677,8 @@ def evaluate(
     task: Annotated[Task | None, typer.Option("--task", help="Default: the model's.")] = None,
     model: ModelOpt = None,
     device: DeviceOpt = Device.auto,
-    segment: SegmentOpt = 10.0,
-    overlap: OverlapOpt = 2.5,
+    segment: SegmentOpt = None,
+    overlap: OverlapOpt = None,
     json_lines: Annotated[
         bool, typer.Option("--json", help="One JSON line per item, then a 'mean' line.")
     ] = False,

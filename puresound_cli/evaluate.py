@@ -188,8 +188,8 @@ def evaluate(
     model: Any,
     pairs_tsv: str | Path,
     task: str | None = None,
-    segment: float = 10.0,
-    overlap: float = 2.5,
+    segment: float | None = None,
+    overlap: float | None = None,
     progress: Callable[[int, int, ItemScore], None] | None = None,
 ) -> EvalResult:
     """Run a model over a pairs list and score every item.
@@ -198,7 +198,8 @@ def evaluate(
         model: an enhancement or extraction model (``model.task`` says which).
         pairs_tsv: the list (columns input, reference[, enrollment]).
         task: "extract" | "enhance"; must match the model's task (default: the model's).
-        segment, overlap: chunking of long inputs, in seconds.
+        segment, overlap: chunking of long inputs, in seconds (None: the model-aware defaults
+            of ``puresound_cli.inference``).
         progress: called as ``progress(done, total, item_score)`` after each item.
 
     Returns:
