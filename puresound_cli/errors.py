@@ -2,4 +2,4 @@
 
 
 class PuresoundError(Exception):
-    """A problem the user can fix (bad file, bad model, bad option); the CLI prints it as one line."""
+    """A problem the user can fix (bad file, model or option); the CLI prints it as one line."""

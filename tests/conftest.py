@@ -43,7 +43,9 @@ def synth_voice(
     return (0.5 * wav / peak).astype(np.float32)
 
 
-def synth_noise(seconds: float, sample_rate: int = SAMPLE_RATE, seed: int = 0, color: str = "white"):
+def synth_noise(
+    seconds: float, sample_rate: int = SAMPLE_RATE, seed: int = 0, color: str = "white"
+):
     """White or pink noise, float32 (frames,), unit RMS scaled to 0.1."""
     rng = np.random.default_rng(seed)
     n = max(1, int(round(seconds * sample_rate)))
@@ -98,7 +100,7 @@ def two_speakers() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 @pytest.fixture
 def write_wav(tmp_path: Path) -> Callable[..., Path]:
-    """write_wav(name, data (frames,) or (frames, channels), sample_rate=16000, subtype=None) -> path."""
+    """write_wav(name, data (frames,) or (frames, ch), sample_rate=16000, subtype=None) -> path."""
     import soundfile as sf
 
     def _write(name: str, data: np.ndarray, sample_rate: int = SAMPLE_RATE, subtype=None) -> Path:
