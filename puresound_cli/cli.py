@@ -584,6 +584,16 @@ def train(
             show_default=False,
         ),
     ] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--init-from",
+            exists=True,
+            dir_okay=False,
+            help="Start a new run from this checkpoint's weights (fine-tuning).",
+            show_default=False,
+        ),
+    ] = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -604,7 +614,7 @@ def train(
             "segment_seconds": segment_seconds, "lr": lr, "valid_every": valid_every,
             "checkpoint_every": checkpoint_every, "num_workers": num_workers,
             "threads": threads, "seed": seed, "reverb_prob": reverb_prob, "device": device,
-            "resume": resume,
+            "resume": resume, "init_from": str(init_from) if init_from else None,
         }  # fmt: skip
         values.update({k: v for k, v in flags.items() if v is not None})
         if model is not None:

@@ -102,6 +102,9 @@ class TrainConfig:
         min_seconds: files shorter than this are skipped.
         tensorboard: also log to ``RUN/tensorboard`` when tensorboard is installed.
         resume: continue from ``RUN/last.pt`` when it exists (else start afresh, overwriting).
+        init_from: a checkpoint whose weights start a fresh run (fine-tuning a shipped model, or
+            a pre-trained speaker net): every tensor whose name and shape match is copied, the
+            rest keeps its initialisation. Ignored when the run resumes from ``RUN/last.pt``.
     """
 
     task: str = "extract"
@@ -149,6 +152,7 @@ class TrainConfig:
     min_seconds: float = 1.0
     tensorboard: bool = True
     resume: bool = True
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.task not in ("extract", "enhance"):
@@ -282,6 +286,20 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if state.get("cuda") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _init_weights(model: nn.Module, source: Mapping[str, torch.Tensor]) -> int:
+    """Copy every tensor of ``source`` whose name and shape match into ``model``; return the count.
+
+    Raises:
+        PuresoundError: nothing matches (the checkpoint is for another architecture).
+    """
+    own = model.state_dict()
+    matching = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    if not matching:
+        raise PuresoundError("init_from: no weight of that checkpoint fits this model")
+    model.load_state_dict(matching, strict=False)
+    return len(matching)
 
 
 def _tuples(x: Any) -> Any:
@@ -584,9 +602,13 @@ def train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None = N
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
 
-    # -- resume -------------------------------------------------------------------------------
+    # -- resume, or start from another checkpoint's weights ------------------------------------
     step, best, bad_rounds = 0, math.inf, 0
     last, best_path, release = run / "last.pt", run / "best.pt", run / "model.pt"
+    if config.init_from and not (config.resume and last.is_file()):
+        copied = _init_weights(model, load_checkpoint(config.init_from)["state_dict"])
+        log.info("init_from %s: %d of %d tensors copied", config.init_from, copied,
+                 len(model.state_dict()))  # fmt: skip
     if config.resume and last.is_file():
         ckpt = load_checkpoint(last)
         if ckpt["arch"] != arch:

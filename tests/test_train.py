@@ -217,3 +217,29 @@ def test_corpus_smoke(tmp_path):
     release = train(config, progress=events.append)
     assert "485 speakers" in events[0].message
     assert load_model(release).task == "extract"
+
+
+def test_init_from_copies_matching_weights(corpus_dir, tmp_path):
+    """A fresh run started --init-from a checkpoint begins from its weights (lr 0 keeps them)."""
+    first = train(tiny_config(corpus_dir, tmp_path / "a", max_steps=2, valid_every=2))
+    source = load_checkpoint(first)["state_dict"]
+    second = train(
+        tiny_config(corpus_dir, tmp_path / "b", max_steps=1, lr=0.0, init_from=str(first))
+    )
+    copied = load_checkpoint(second)["state_dict"]
+    assert source.keys() == copied.keys()
+    # parameters only: batch-norm running statistics move on any training forward pass
+    weights = [k for k in source if "running_" not in k and "num_batches" not in k]
+    assert all(torch.equal(source[k], copied[k]) for k in weights)
+    fresh = load_checkpoint(train(tiny_config(corpus_dir, tmp_path / "c", max_steps=1, lr=0.0)))
+    assert not all(torch.equal(source[k], fresh["state_dict"][k]) for k in weights)
+
+
+def test_init_from_other_architecture_is_refused(corpus_dir, tmp_path):
+    enhancer = train(tiny_config(corpus_dir, tmp_path / "e", task="enhance", max_steps=1))
+    other = dict(load_checkpoint(enhancer))
+    other["state_dict"] = {"unrelated.weight": torch.zeros(3)}
+    bad = tmp_path / "bad.pt"
+    torch.save(other, bad)
+    with pytest.raises(PuresoundError, match="init_from"):
+        train(tiny_config(corpus_dir, tmp_path / "f", max_steps=1, init_from=str(bad)))
