@@ -113,15 +113,22 @@ class ConvTasNetConfig:
 
     @classmethod
     def small(cls, speaker_dim: int | None = None) -> ConvTasNetConfig:
-        """A fast CPU size (about 2.2 GFLOP per s of audio): N 256 (L 64, hop 32), B 128, 2 x 8."""
+        """The shipped CPU size (about 0.57 GFLOP per s of audio).
+
+        STFT encoder (512-point Hann window, hop 128: 125 frames/s against the seed's 1000),
+        complex ratio mask, B 128, H 256, R 2 x X 8 blocks, 8.2 s of context. Training processes
+        about six times more audio per CPU second than a learned-filterbank model this wide.
+        """
         return cls(
-            encoder_channels=256,
-            window=64,
-            hop=32,
+            encoder="stft",
+            window=512,
+            hop=128,
             bottleneck_channels=128,
             hidden_channels=256,
             blocks_per_repeat=8,
             repeats=2,
+            mask_kind="complex_reim",
+            mask_constraint="none",
             speaker_dim=speaker_dim,
         )
 
