@@ -465,7 +465,9 @@ def enhance(
 
 @app.command("models")
 def models_command(
-    json_lines: JsonOpt = False,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="Print one JSON line per model on stdout.")
+    ] = False,
 ) -> None:
     """List the shipped pretrained models: name, task, sample rate, size and scores."""
     from puresound_cli import pretrained
@@ -695,7 +697,7 @@ def evaluate(
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Score a model: SI-SDR, SI-SDRi (and PESQ, STOI with puresound[eval]) over a pairs list."""
+    """Score a model: SI-SDR, SI-SDRi (PESQ and STOI with the 'eval' extra) over a pairs list."""
     reporter = _Reporter(quiet, debug)
     from puresound_cli import pretrained
     from puresound_cli.checkpoint import load_model
