@@ -701,6 +701,7 @@ def evaluate(
     reporter = _Reporter(quiet, debug)
     from puresound_cli import pretrained
     from puresound_cli.checkpoint import load_model
+    from puresound_cli.evaluate import METRICS
     from puresound_cli.evaluate import evaluate as run_evaluation
 
     _set_threads()
@@ -726,8 +727,7 @@ def evaluate(
         from rich.console import Console
         from rich.table import Table
 
-        cols = ("si_sdr", "si_sdr_input", "si_sdri", "pesq", "stoi", "absent_db")
-        shown = [c for c in cols if result.counts[c]]
+        shown = [c for c in METRICS if result.counts[c]]
         table = Table("input", *shown)
         for item in result.items:
             cells = [fmt(getattr(item, c)) for c in shown]

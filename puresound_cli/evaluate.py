@@ -26,7 +26,11 @@ from puresound_cli.errors import PuresoundError
 
 log = logging.getLogger(__name__)
 
-METRICS = ("si_sdr", "si_sdr_input", "si_sdri", "pesq", "stoi", "absent_db")
+METRICS = (
+    "si_sdr", "si_sdr_input", "si_sdri",
+    "pesq", "pesq_input", "pesq_i", "stoi", "stoi_input", "stoi_i",
+    "absent_db",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,11 @@ class ItemScore:
     si_sdr_input: float = math.nan
     si_sdri: float = math.nan
     pesq: float = math.nan
+    pesq_input: float = math.nan
+    pesq_i: float = math.nan
     stoi: float = math.nan
+    stoi_input: float = math.nan
+    stoi_i: float = math.nan
     absent_db: float = math.nan
     error: str = ""
 
@@ -166,14 +174,19 @@ def score_item(
     n = min(output.size, mixture.size, reference.size)
     output, mixture, reference = output[:n], mixture[:n], reference[:n]
     out_sdr, in_sdr = si_sdr_db(output, reference), si_sdr_db(mixture, reference)
-    perceptual = perceptual_scores(output, reference, sample_rate)
+    out_p = perceptual_scores(output, reference, sample_rate)
+    in_p = perceptual_scores(mixture, reference, sample_rate)
     return ItemScore(
         name,
         si_sdr=out_sdr,
         si_sdr_input=in_sdr,
         si_sdri=out_sdr - in_sdr,
-        pesq=perceptual["pesq"],
-        stoi=perceptual["stoi"],
+        pesq=out_p["pesq"],
+        pesq_input=in_p["pesq"],
+        pesq_i=out_p["pesq"] - in_p["pesq"],
+        stoi=out_p["stoi"],
+        stoi_input=in_p["stoi"],
+        stoi_i=out_p["stoi"] - in_p["stoi"],
     )
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import synth_voice
+from conftest import mix_at_snr, synth_noise, synth_voice
 from torch import nn
 
 from puresound_cli.errors import PuresoundError
@@ -90,3 +90,16 @@ def test_wrong_task_and_missing_file(tmp_path):
         evaluate(Gain(1.0), tmp_path / "p.tsv", task="extract")
     result = evaluate(Gain(1.0), tmp_path / "p.tsv")
     assert result.items[0].error and result.counts["si_sdr"] == 0
+
+
+def test_perceptual_improvements_are_output_minus_input():
+    """PESQ/STOI of the input are scored too, and the *_i columns are the differences."""
+    pytest.importorskip("pesq")
+    pytest.importorskip("pystoi")
+    clean = synth_voice(3.0, 140.0, seed=4)
+    noisy = mix_at_snr(clean, synth_noise(3.0, seed=6), 0.0)
+    better = mix_at_snr(clean, synth_noise(3.0, seed=6), 15.0)
+    item = score_item(better, noisy, clean, 16000)
+    assert item.pesq > item.pesq_input and item.stoi > item.stoi_input
+    assert item.pesq_i == pytest.approx(item.pesq - item.pesq_input)
+    assert item.stoi_i == pytest.approx(item.stoi - item.stoi_input)
