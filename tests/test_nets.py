@@ -211,3 +211,17 @@ def test_validation_errors() -> None:
 def test_small_config_is_cheap() -> None:
     assert flops_per_second(ConvTasNet(ConvTasNetConfig.small())) < 2.5e9
     assert count_parameters(ConvTasNet(ConvTasNetConfig.tiny())) < 50_000
+
+
+def test_output_gain_scales_output_and_old_configs_load() -> None:
+    base = ConvTasNet(ConvTasNetConfig.tiny()).eval()
+    loud = ConvTasNet(dataclasses.replace(ConvTasNetConfig.tiny(), output_gain=3.5)).eval()
+    loud.load_state_dict(base.state_dict())
+    x = torch.randn(1, 1, 999)
+    with torch.no_grad():
+        assert torch.allclose(loud(x), 3.5 * base(x), atol=1e-6)
+    older = dataclasses.asdict(ConvTasNetConfig.tiny())
+    del older["output_gain"]  # a checkpoint written before the field existed
+    assert build("convtasnet", older).config.output_gain == 1.0
+    with pytest.raises(ValueError, match="output_gain"):
+        ConvTasNetConfig(output_gain=0.0)

@@ -47,6 +47,9 @@ class ConvTasNetConfig:
         mask_constraint: "relu", "sigmoid" or "none" (complex_polar needs "none").
         speaker_dim: D, embedding size for speaker conditioning; None for an enhancer.
         conditioning: "concat" (seed) or "film", applied at the first block of each repeat.
+        output_gain: a fixed factor on the output waveform. SI-SDR training leaves the output
+            level arbitrary; a release sets this once (on training-validation data) so that
+            speech comes out at the level it has in the input.
     """
 
     sample_rate: int = 16000
@@ -64,6 +67,7 @@ class ConvTasNetConfig:
     mask_constraint: str = "relu"
     speaker_dim: int | None = None
     conditioning: str = "concat"
+    output_gain: float = 1.0
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
@@ -80,6 +84,8 @@ class ConvTasNetConfig:
             raise ValueError(
                 "complex_polar bounds its magnitude with tanh: use mask_constraint='none'"
             )
+        if not self.output_gain > 0:
+            raise ValueError(f"output_gain must be positive, got {self.output_gain}")
         if not (0 < self.hop <= self.window):
             raise ValueError(f"need 0 < hop <= window, got hop={self.hop}, window={self.window}")
         if not self.causal and self.kernel_size % 2 == 0:
@@ -277,7 +283,8 @@ class ConvTasNet(nn.Module):
         padded = F.pad(mixture, (0, self.valid_length(length) - length))  # (B, 1, T')
         rep, feats = self._encode(padded)
         masked = self.apply_mask(rep, self.mask(feats, embedding))
-        return self.filterbank.decode(masked, length)  # (B, 1, T)
+        out = self.filterbank.decode(masked, length)  # (B, 1, T)
+        return out if self.config.output_gain == 1.0 else out * self.config.output_gain
 
 
 def _check_wave(wav: torch.Tensor, name: str) -> None:
