@@ -330,6 +330,7 @@ class Example:
         speaker: the target speaker's class index (extract only; -1 when unknown).
         sources: indices of the target and interferer utterances in the bank (-1: none), for
             checks and debugging.
+        enrollment_source: index of the enrollment's utterance in the bank (-1: none).
     """
 
     mixture: np.ndarray
@@ -338,6 +339,7 @@ class Example:
     enrollment: np.ndarray | None = None
     speaker: int = -1
     sources: tuple[int, int] = (-1, -1)
+    enrollment_source: int = -1
 
 
 def collate(examples: Sequence[Example]) -> dict[str, Any]:
@@ -373,14 +375,26 @@ class MixConfig:
         enroll_min_seconds: the least real enrollment audio; a speaker with a single file needs
             this much plus ``min_target_seconds`` in it.
         min_target_seconds: the least target audio in a crop cut from a shared file.
-        sir_db: target-to-interferer ratio range (extract).
-        snr_db: speech-to-noise ratio range.
+        sir_db: target-to-interferer ratio range (extract): the ratio of the mean powers of the
+            target (as heard in the mixture: speed-perturbed, reverberant when reverb applies)
+            and the interferer over the whole segment, silences and zero padding included.
+        snr_db: speech-to-noise ratio range: mean power of all speech in the mixture (target
+            plus interferer; for a target-absent example the interferer alone) over the
+            noise's, over the whole segment.
         noise_prob: chance of adding noise (always added for enhance).
         noise_kinds: relative weights of noise kinds: "file", "colored", "hum", "babble".
-        level_db: RMS level range of the mixture in dBFS (random gain).
+        level_db: RMS level range of the mixture in dBFS (random gain). One gain scales the
+            mixture and the reference, lowered when needed so that the mixture peaks at 0.99 at
+            most: nothing is ever clipped, so the reference stays exactly consistent with the
+            mixture. The enrollment gets its own level from the same range, peak-limited the
+            same way.
         speed_prob: chance of speed perturbation of each talker; ``speed_range`` its factor.
+            The target's factor applies to the target in the mixture, to the reference and to
+            the enrollment (a perturbed voice is one consistent "new" voice).
         reverb_prob: chance of convolving talkers with a room impulse response.
-        reverb_reference: target for reverberant examples: "early" (direct path + 50 ms) or "full".
+        reverb_reference: target for reverberant examples: "early" (the target convolved with
+            the direct path plus 50 ms of the same impulse response, aligned on its peak: the
+            reference is dereverberated, not dry) or "full" (the reverberant target itself).
         absent_prob: share of target-absent examples (reference = mixture, present False).
     """
 
@@ -461,10 +475,13 @@ def convolve(x: np.ndarray, rir: np.ndarray) -> np.ndarray:
 class DynamicMixer:
     """Mixes training examples on the fly from a :class:`SpeechBank` and noise clips.
 
-    Extract: target crop + one interferer (another speaker, another passage) at a SIR + noise at
-    an SNR, enrollment from another file of the target speaker or from a part of the same file
-    that does not overlap the target crop; a share of examples has no target (reference = the
-    mixture). Enhance: speech + noise (babble from other speakers counts as noise).
+    Extract: target crop + one interferer (another speaker whose passage is neither the
+    target's nor the enrollment's) at a SIR + noise at an SNR. The enrollment comes from a file
+    of the target speaker with another passage; when the speaker only has files of one passage
+    (one file, or several readings of the same words) it is cut from a time span that does not
+    overlap the target crop's, so it never holds the target's words. A share of examples has no
+    target: the reference is the mixture (interferer + noise) and the enrollment is still of the
+    (absent) target speaker. Enhance: speech + noise (babble from other speakers counts as noise).
 
     Args:
         bank: speech to draw targets, interferers and babble from.
@@ -474,6 +491,9 @@ class DynamicMixer:
         rirs: float32 room impulse responses for reverberation (needed if ``reverb_prob`` > 0).
         report: where speakers without enough audio for enrollment plus target are counted.
         stream: 0 for training, 1 for validation (different random streams from one seed).
+        speakers: the class labels (sorted speaker ids; ``Example.speaker`` is an index into
+            them); by default the bank's speakers. A resumed run passes its saved list so that
+            the AAM-softmax classes keep their meaning.
     """
 
     def __init__(
@@ -485,6 +505,7 @@ class DynamicMixer:
         rirs: Sequence[np.ndarray] = (),
         report: DataReport | None = None,
         stream: int = _TRAIN_STREAM,
+        speakers: Sequence[str] | None = None,
     ) -> None:
         if config.task not in ("extract", "enhance"):
             raise ValueError(f"task must be 'extract' or 'enhance', got {config.task!r}")
@@ -503,14 +524,19 @@ class DynamicMixer:
         self.enroll = int(round(config.enroll_seconds * sr))
         self.enroll_min = min(self.enroll, int(round(config.enroll_min_seconds * sr)))
         self.min_target = int(round(config.min_target_seconds * sr))
-        # Speakers usable as targets: for extraction they need enrollment plus target audio.
+        self.speakers = sorted(speakers) if speakers is not None else list(bank.speakers)
+        self.speaker_index = {s: i for i, s in enumerate(self.speakers)}
+        # Speakers usable as targets, and their files usable as target: for extraction a file
+        # needs a file of another passage for enrollment, or room for a disjoint enrollment.
         self.targets: list[str] = []
+        self.target_files: dict[str, list[int]] = {}
         for speaker in bank.speakers:
             files = bank.by_speaker[speaker]
-            if config.task == "enhance" or len(files) >= 2:
+            if config.task == "extract" and len({bank.utterances[f].passage for f in files}) < 2:
+                files = [f for f in files if bank.lengths[f] >= self.enroll_min + self.min_target]
+            if files:
                 self.targets.append(speaker)
-            elif bank.lengths[files[0]] >= self.enroll_min + self.min_target:
-                self.targets.append(speaker)
+                self.target_files[speaker] = files
             else:
                 report.skip("speaker with too little audio for enrollment plus target", speaker)
         if not self.targets:
@@ -530,6 +556,15 @@ class DynamicMixer:
     def _audio(self, utt: int) -> np.ndarray:
         return _to_float(self.bank.audio[utt])
 
+    def _resample_speed(self, x: np.ndarray, factor: float) -> np.ndarray:
+        """Speed change by resampling (pitch and tempo, as sox 'speed'): len(x) / factor samples."""
+        if factor == 1.0 or x.size <= 1:
+            return x
+        import soxr
+
+        y = soxr.resample(x, self.sample_rate * factor, self.sample_rate, quality="LQ")
+        return np.asarray(y, dtype=np.float32)
+
     def _other(self, rng: np.random.Generator, speaker: str, passages: set[str]) -> int | None:
         """A random utterance of another speaker whose passage is none of ``passages``."""
         utts = self.bank.utterances
@@ -546,22 +581,26 @@ class DynamicMixer:
 
     def _perturb(self, x: np.ndarray, factor: float, n: int) -> np.ndarray:
         """Speed change by resampling (pitch and tempo, as sox 'speed'), then exactly n samples."""
-        if factor != 1.0 and x.size > 1:
-            import soxr
-
-            x = soxr.resample(x, self.sample_rate * factor, self.sample_rate, quality="LQ")
-            x = x.astype(np.float32)
+        x = self._resample_speed(x, factor)
         if x.size >= n:
             return x[:n]
         return np.pad(x, (0, n - x.size))
 
     def _crop(self, utt: int, n: int, rng: np.random.Generator) -> np.ndarray:
         """A random n-sample crop of an utterance, zero-padded at a random offset if shorter."""
-        x = self._audio(utt)
+        x = self.bank.audio[utt]  # int16: crop first, convert only the crop
         if x.size <= n:
-            return _place(x, n, rng)
+            return _place(_to_float(x), n, rng)
         start = int(rng.integers(0, x.size - n + 1))
-        return x[start : start + n]
+        return _to_float(x[start : start + n])
+
+    def _enrollment(self, x: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndarray:
+        """An enrollment of exactly ``enroll`` samples from x at the target's speed factor."""
+        need = int(math.ceil(self.enroll * factor))
+        if x.size > need:
+            start = int(rng.integers(0, x.size - need + 1))
+            x = x[start : start + need]
+        return _fit(self._resample_speed(x, factor), self.enroll, rng)
 
     def _talker(self, utt: int, rng: np.random.Generator) -> np.ndarray:
         factor = self._speed(rng)
@@ -570,49 +609,52 @@ class DynamicMixer:
 
     def target_and_enrollment(
         self, speaker: str, rng: np.random.Generator
-    ) -> tuple[int, np.ndarray, np.ndarray | None, tuple[int, int] | None, tuple[int, int] | None]:
+    ) -> tuple[
+        int, np.ndarray, np.ndarray | None, tuple[int, int] | None, tuple[int, int] | None, int
+    ]:
         """Draw a target crop and (extract) an enrollment crop of one speaker.
 
+        The enrollment comes from a file of another passage when the speaker has one. Otherwise
+        (one file, or several readings of the same words) target and enrollment are cut from
+        disjoint time spans (of one file, or of two readings), so the enrollment never repeats
+        the target's words. The target's speed factor applies to the enrollment too.
+
         Returns:
-            (utterance index, target (segment,), enrollment (enroll,) or None, target span,
-            enrollment span); spans are (start, stop) in the utterance and are returned only
-            when both come from the same file (they never overlap).
+            (target utterance, target (segment,), enrollment (enroll,) or None, target span,
+            enrollment span, enrollment utterance (-1 for enhance)); spans are (start, stop)
+            sample ranges, returned only for the disjoint-span case (they never overlap).
         """
-        files = self.bank.by_speaker[speaker]
         factor = self._speed(rng)
         need = int(math.ceil(self.segment * factor))
+        files = self.target_files[speaker]
+        utt = int(rng.choice(files))
         if self.config.task == "enhance":
-            utt = int(rng.choice(files))
-            return (
-                utt,
-                self._perturb(self._crop(utt, need, rng), factor, self.segment),
-                None,
-                None,
-                None,
-            )
-        if len(files) >= 2:
-            utt, other = (int(i) for i in rng.choice(files, size=2, replace=False))
             target = self._perturb(self._crop(utt, need, rng), factor, self.segment)
-            enroll = self._audio(other)
-            if enroll.size > self.enroll:
-                start = int(rng.integers(0, enroll.size - self.enroll + 1))
-                enroll = enroll[start : start + self.enroll]
-            return utt, target, _fit(enroll, self.enroll, rng), None, None
-        # One file: cut target and enrollment from disjoint parts of it.
-        utt = files[0]
-        x = self._audio(utt)
-        t_len = min(need, x.size - self.enroll_min)
+            return utt, target, None, None, None, -1
+        utts = self.bank.utterances
+        passage = utts[utt].passage
+        others = [f for f in self.bank.by_speaker[speaker] if utts[f].passage != passage]
+        if others:
+            e_utt = int(rng.choice(others))
+            target = self._perturb(self._crop(utt, need, rng), factor, self.segment)
+            return utt, target, self._enrollment(self._audio(e_utt), factor, rng), None, None, e_utt
+        # Same words only: disjoint time spans of this file (or of another reading of it).
+        readings = [f for f in files if f != utt]
+        e_utt = int(rng.choice(readings)) if readings else utt
+        x, y = self._audio(utt), self._audio(e_utt)
+        size = min(x.size, y.size)
+        t_len = min(need, size - self.enroll_min)
         if rng.random() < 0.5:  # enrollment before the target
-            t0 = int(rng.integers(self.enroll_min, x.size - t_len + 1))
-            e_len = min(self.enroll, t0)
+            t0 = int(rng.integers(self.enroll_min, size - t_len + 1))
+            e_len = min(int(math.ceil(self.enroll * factor)), t0)
             e0 = int(rng.integers(0, t0 - e_len + 1))
         else:  # enrollment after the target
-            t0 = int(rng.integers(0, x.size - t_len - self.enroll_min + 1))
-            e_len = min(self.enroll, x.size - t0 - t_len)
-            e0 = int(rng.integers(t0 + t_len, x.size - e_len + 1))
+            t0 = int(rng.integers(0, size - t_len - self.enroll_min + 1))
+            e_len = min(int(math.ceil(self.enroll * factor)), size - t0 - t_len)
+            e0 = int(rng.integers(t0 + t_len, size - e_len + 1))
         target = self._perturb(_place(x[t0 : t0 + t_len], need, rng), factor, self.segment)
-        enroll = _fit(x[e0 : e0 + e_len], self.enroll, rng)
-        return utt, target, enroll, (t0, t0 + t_len), (e0, e0 + e_len)
+        enroll = self._enrollment(y[e0 : e0 + e_len], factor, rng)
+        return utt, target, enroll, (t0, t0 + t_len), (e0, e0 + e_len), e_utt
 
     def _noise(
         self, rng: np.random.Generator, exclude_speaker: str, passages: set[str]
@@ -655,10 +697,12 @@ class DynamicMixer:
         rng = self._rng(index)
         speaker = self.targets[int(rng.integers(0, len(self.targets)))]
         for _ in range(5):  # redraw near-silent target crops
-            utt, target, enroll, _, _ = self.target_and_enrollment(speaker, rng)
+            utt, target, enroll, _, _, e_utt = self.target_and_enrollment(speaker, rng)
             if _rms(target) > 1e-3:
                 break
-        passage = self.bank.utterances[utt].passage
+        utts = self.bank.utterances
+        # words the interferer and babble must not say: the target's and the enrollment's
+        said = {utts[utt].passage} | ({utts[e_utt].passage} if e_utt >= 0 else set())
         present = not (rng.random() < c.absent_prob)
         reverb = bool(self.rirs) and rng.random() < c.reverb_prob
         rir_pick = [int(rng.integers(0, len(self.rirs))) for _ in range(2)] if reverb else [0, 0]
@@ -670,7 +714,7 @@ class DynamicMixer:
             else:
                 target = speech
         if c.task == "extract":
-            other = self._other(rng, speaker, {passage})
+            other = self._other(rng, speaker, said)
             if other is None:
                 raise PuresoundError(
                     "no interferer possible: every other file is the same speaker or passage"
@@ -684,7 +728,7 @@ class DynamicMixer:
                 speech = np.zeros_like(speech)
                 target = speech
             mixture = speech + interferer
-            passages = {passage, self.bank.utterances[other].passage}
+            passages = said | {utts[other].passage}
             base = mixture
             sources = (utt, other)
         else:
@@ -692,7 +736,7 @@ class DynamicMixer:
                 speech = np.zeros_like(speech)
                 target = speech
             mixture = speech
-            passages = {passage}
+            passages = said
             base = speech
             sources = (utt, -1)
         if c.task == "enhance" or not present or rng.random() < c.noise_prob:
@@ -708,9 +752,12 @@ class DynamicMixer:
         reference = mixture if not present else (target * gain).astype(np.float32)
         if enroll is not None:
             e_gain = 10 ** (float(rng.uniform(*c.level_db)) / 20) / _rms(enroll)
-            enroll = np.clip(enroll * e_gain, -1.0, 1.0).astype(np.float32)
-        label = self.bank.speaker_index[speaker] if c.task == "extract" else -1
-        return Example(mixture, reference, present, enroll, label, sources)
+            e_peak = float(np.max(np.abs(enroll))) * e_gain
+            if e_peak > 0.99:  # limit, never clip: clipping distorts the voice to identify
+                e_gain *= 0.99 / e_peak
+            enroll = (enroll * e_gain).astype(np.float32)
+        label = self.speaker_index[speaker] if c.task == "extract" else -1
+        return Example(mixture, reference, present, enroll, label, sources, e_utt)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -100,7 +100,8 @@ def test_enrollment_disjoint_from_target_in_single_file(tmp_path):
     x = D._to_float(mixer.bank.audio[0])
     rng = np.random.default_rng(0)
     for _ in range(100):
-        utt, target, enroll, t_span, e_span = mixer.target_and_enrollment("x", rng)
+        utt, target, enroll, t_span, e_span, e_utt = mixer.target_and_enrollment("x", rng)
+        assert e_utt == utt
         assert t_span is not None and e_span is not None
         assert t_span[1] <= e_span[0] or e_span[1] <= t_span[0]
         assert e_span[1] - e_span[0] >= mixer.enroll_min
@@ -255,3 +256,97 @@ def test_worker_processes_keep_the_stream_order(tmp_path):
     loader = iter(DataLoader(stream, batch_size=None, num_workers=2))
     for step in range(1, 5):
         assert (next(loader)["mixture"] == stream.batch(step)["mixture"]).all()
+
+
+def test_interferer_and_babble_never_say_the_enrollment_words(tmp_path):
+    # x reads A and B: its enrollment (the other passage) must not meet an interferer saying it.
+    speakers = [("x", 120, ["A", "B"]), ("a", 200, ["A"]), ("b", 260, ["B"]), ("c", 300, ["C"])]
+    mixer = _mixer(tmp_path, speakers, absent_prob=0.3)
+    utts = mixer.bank.utterances
+    seen = 0
+    for i in range(150):
+        ex = mixer.example(i)
+        target, interferer = (utts[k] for k in ex.sources)
+        enroll = utts[ex.enrollment_source]
+        assert enroll.speaker == target.speaker != interferer.speaker
+        assert interferer.passage not in {target.passage, enroll.passage}
+        if target.speaker == "x":
+            seen += 1
+            assert enroll.passage != target.passage  # another passage exists: use it
+            assert interferer.speaker == "c"
+    assert seen > 10
+
+
+def test_readings_of_one_passage_give_disjoint_enrollment(tmp_path):
+    # Thorsten-like: three readings of the same words; enrollment from another reading but from
+    # a time span that does not overlap the target's, so it never repeats the target's words.
+    speakers = [("t", 120, ["P", "P", "P"]), ("y", 200, ["q"])]
+    mixer = _mixer(tmp_path, speakers, speed_prob=0.0)
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        utt, target, enroll, t_span, e_span, e_utt = mixer.target_and_enrollment("t", rng)
+        assert e_utt != utt and mixer.bank.utterances[e_utt].speaker == "t"
+        assert t_span is not None and e_span is not None
+        assert t_span[1] <= e_span[0] or e_span[1] <= t_span[0]
+
+
+def _sine_bank(seconds: float = 3.0, f: float = 500.0) -> D.SpeechBank:
+    t = np.arange(int(seconds * SR)) / SR
+    tones = [np.sin(2 * np.pi * f * t), np.sin(2 * np.pi * 1.7 * f * t)]
+    utts = [D.Utterance(Path(f"{n}.wav"), n, n) for n in ("x", "y")]
+    return D.SpeechBank(utts, [D._to_int16(0.5 * w) for w in tones], SR)
+
+
+def _peak_hz(x: np.ndarray) -> float:
+    spec = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    return float(np.argmax(spec) * SR / x.size)
+
+
+def test_speed_factor_is_the_same_for_target_reference_and_enrollment():
+    mix = D.MixConfig(
+        segment_seconds=1.0,
+        enroll_seconds=0.8,
+        enroll_min_seconds=0.5,
+        speed_prob=1.0,
+        speed_range=(1.2, 1.2),
+        noise_prob=0.0,
+        absent_prob=0.0,
+    )
+    mixer = D.DynamicMixer(_sine_bank(), [], mix, seed=3)
+    for i in range(6):
+        ex = mixer.example(i)
+        f = 500.0 if ex.sources[0] == 0 else 850.0
+        assert _peak_hz(ex.reference) == pytest.approx(1.2 * f, rel=0.02)
+        assert _peak_hz(ex.enrollment) == pytest.approx(1.2 * f, rel=0.02)
+        # the reference is exactly the target inside the mixture: the rest is the interferer
+        rest = ex.mixture - ex.reference
+        assert _peak_hz(rest) == pytest.approx(1.2 * (1350.0 - f), rel=0.02)
+
+
+def test_loud_enrollment_is_peak_limited_not_clipped():
+    mix = D.MixConfig(
+        segment_seconds=1.0,
+        enroll_seconds=0.8,
+        enroll_min_seconds=0.5,
+        level_db=(-1.0, -1.0),
+        speed_prob=0.0,
+    )
+    mixer = D.DynamicMixer(_sine_bank(), [], mix, seed=0)
+    for i in range(5):
+        ex = mixer.example(i)
+        assert ex.enrollment is not None
+        for x in (ex.enrollment, ex.mixture):
+            assert np.abs(x).max() <= 0.99 + 1e-6
+        # a clipped sine has flat tops; a scaled one keeps its crest factor sqrt(2)
+        crest = np.abs(ex.enrollment).max() / np.sqrt(np.mean(ex.enrollment**2))
+        assert crest == pytest.approx(np.sqrt(2), rel=0.02)
+
+
+def test_class_labels_follow_the_given_speaker_list(tmp_path):
+    bank = D.load_speech([make_speech(tmp_path / "s", [("x", 120, ["p"]), ("y", 200, ["q"])])], SR)
+    mix = D.MixConfig(segment_seconds=1.0, enroll_seconds=0.8, enroll_min_seconds=0.5)
+    mixer = D.DynamicMixer(bank, [], mix, speakers=["a", "x", "b", "y"])
+    for i in range(10):
+        ex = mixer.example(i)
+        name = mixer.bank.utterances[ex.sources[0]].speaker
+        assert mixer.speakers[ex.speaker] == name and ex.speaker in (2, 3)
