@@ -322,17 +322,32 @@ def _device(name: str, local_rank: int) -> torch.device:
     return device
 
 
-def _build_data(config: TrainConfig, report: D.DataReport) -> tuple[Any, Any, list[str]]:
-    """(training source, validation source, training speakers) for the configured folders."""
+def _build_data(
+    config: TrainConfig, report: D.DataReport, saved: Mapping[str, Any] | None = None
+) -> tuple[Any, Any, dict[str, list[str]]]:
+    """(training source, validation source, speaker split) for the configured folders.
+
+    The split is ``{"train": class labels (sorted training speakers), "valid": held-out
+    speakers}``; a resumed run passes the split saved in its checkpoint as ``saved``, so that
+    its validation speakers stay held out (and the validation set the same) and the AAM-softmax
+    class indices keep their meaning even when files were added or became unreadable. Speakers
+    that are in neither saved list are not used.
+    """
+    saved_train = list(saved["train"]) if saved and saved.get("train") else None
+    saved_valid = set(saved["valid"]) if saved and saved.get("valid") else None
     kaldi = [d for d in config.speech_dirs if D.is_kaldi_folder(d)]
     plain = [d for d in config.speech_dirs if not D.is_kaldi_folder(d)]
     if kaldi and plain:
         raise PuresoundError("mix either speech folders or Kaldi-style list folders, not both")
     if kaldi:
         entries = [e for d in kaldi for e in D.read_kaldi_lists(d, report)]
-        speakers = sorted({e.speaker for e in entries})
-        held = set(config.valid_speakers)
-        if not held:
+        named = sorted({e.speaker for e in entries if e.speaker})
+        held = saved_valid if saved_valid is not None else set(config.valid_speakers)
+        if not held and len(named) >= 3:  # hold out whole speakers, as for speech folders
+            n = min(len(named) - 2, max(1, round(config.valid_fraction * len(named))))
+            order = np.random.default_rng(config.seed).permutation(len(named))
+            held = {named[i] for i in order[:n]}
+        if not held:  # unknown speakers: hold out entries
             n = max(1, round(config.valid_fraction * len(entries)))
             order = np.random.default_rng(config.seed).permutation(len(entries))
             valid_keys = {entries[i].key for i in order[:n]}
@@ -341,7 +356,11 @@ def _build_data(config: TrainConfig, report: D.DataReport) -> tuple[Any, Any, li
         else:
             train_e = [e for e in entries if e.speaker not in held]
             valid_e = [e for e in entries if e.speaker in held]
-        speakers = sorted({e.speaker for e in train_e})
+        if saved_train is not None:
+            train_e = [e for e in train_e if e.speaker in set(saved_train)]
+        speakers = saved_train or sorted({e.speaker for e in train_e})
+        if not train_e or not valid_e:
+            raise PuresoundError("the lists leave no entries to train on or none to validate on")
         sources = [
             D.KaldiListSource(
                 part,
@@ -355,7 +374,7 @@ def _build_data(config: TrainConfig, report: D.DataReport) -> tuple[Any, Any, li
             )
             for stream, part in enumerate((train_e, valid_e))
         ]
-        return sources[0], sources[1], speakers
+        return sources[0], sources[1], {"train": speakers, "valid": sorted(held)}
 
     bank = D.load_speech(plain, config.sample_rate, config.min_seconds, report)
     if len(bank) == 0:
@@ -373,9 +392,20 @@ def _build_data(config: TrainConfig, report: D.DataReport) -> tuple[Any, Any, li
         else:
             cache = config.rir_cache or Path.home() / ".cache" / "puresound"
             rirs = D.rir_bank(config.rir_count, config.sample_rate, cache, config.seed)
-    train_spk, valid_spk = D.split_speakers(
-        bank, config.valid_speakers, config.valid_fraction, config.seed
-    )
+    if saved_train is not None and saved_valid is not None:
+        everyone = set(bank.speakers)
+        train_spk, valid_spk = set(saved_train) & everyone, saved_valid & everyone
+        unused = everyone - train_spk - valid_spk
+        if unused:
+            log.warning("%d speakers not in the resumed run's split are not used", len(unused))
+        if not train_spk or not valid_spk:
+            raise PuresoundError("the speakers of the run being resumed are no longer there")
+        labels = saved_train
+    else:
+        train_spk, valid_spk = D.split_speakers(
+            bank, config.valid_speakers, config.valid_fraction, config.seed
+        )
+        labels = sorted(train_spk)
     mix = D.MixConfig(
         task=config.task,
         segment_seconds=config.segment_seconds,
@@ -388,7 +418,7 @@ def _build_data(config: TrainConfig, report: D.DataReport) -> tuple[Any, Any, li
         absent_prob=config.absent_prob,
     )
     train_bank = bank.subset(train_spk)
-    train_src = D.DynamicMixer(train_bank, noises, mix, config.seed, rirs, report)
+    train_src = D.DynamicMixer(train_bank, noises, mix, config.seed, rirs, report, speakers=labels)
     # Validation: held-out speakers, no speed perturbation, its own random stream.
     valid_mix = dataclasses.replace(mix, speed_prob=0.0)
     valid_src = D.DynamicMixer(
@@ -402,7 +432,7 @@ def _build_data(config: TrainConfig, report: D.DataReport) -> tuple[Any, Any, li
     )
     if len(valid_spk) < 2 and config.task == "extract":
         valid_src.targets = [s for s in valid_src.targets if s in valid_spk] or valid_src.targets
-    return train_src, valid_src, train_bank.speakers
+    return train_src, valid_src, {"train": list(labels), "valid": sorted(valid_spk)}
 
 
 class _CsvLog:
@@ -543,10 +573,14 @@ def train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None = N
     run = Path(config.out)
     if is_main:
         run.mkdir(parents=True, exist_ok=True)
+    last, best_path, release = run / "last.pt", run / "best.pt", run / "model.pt"
+    ckpt = load_checkpoint(last) if config.resume and last.is_file() else None
+    state = (ckpt.get("train_state") or {}) if ckpt is not None else {}
 
     # -- data ---------------------------------------------------------------------------------
     report = D.DataReport()
-    train_src, valid_src, speakers = _build_data(config, report)
+    train_src, valid_src, split = _build_data(config, report, state.get("speakers"))
+    speakers = split["train"]
     valid_batches = D.validation_batches(
         valid_src, config.valid_examples, config.batch_size, rank, world_size
     )
@@ -604,20 +638,17 @@ def train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None = N
 
     # -- resume, or start from another checkpoint's weights ------------------------------------
     step, best, bad_rounds = 0, math.inf, 0
-    last, best_path, release = run / "last.pt", run / "best.pt", run / "model.pt"
     if config.init_from and not (config.resume and last.is_file()):
         copied = _init_weights(model, load_checkpoint(config.init_from)["state_dict"])
         log.info("init_from %s: %d of %d tensors copied", config.init_from, copied,
                  len(model.state_dict()))  # fmt: skip
-    if config.resume and last.is_file():
-        ckpt = load_checkpoint(last)
+    if ckpt is not None:
         if ckpt["arch"] != arch:
             raise PuresoundError(f"{last} holds a {ckpt['arch']} model, this run trains {arch}")
         try:
             model.load_state_dict(ckpt["state_dict"])
         except RuntimeError as exc:
             raise PuresoundError(f"{last} does not fit the configured model: {exc}") from exc
-        state = ckpt.get("train_state") or {}
         if state:
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -656,6 +687,7 @@ def train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None = N
             "step": step,
             "best": best,
             "bad_rounds": bad_rounds,
+            "speakers": split,
         }
         save_checkpoint(last, model, meta(metrics), train_state=state)
 
@@ -684,29 +716,45 @@ def train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None = N
         if config.spectral_loss_weight > 0 and present.any():
             loss = loss + config.spectral_loss_weight * stft_loss(est[present], ref[present])
         optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):  # skip the batch (and count it) rather than corrupt weights
-            bad_batches += 1
-            log.warning("non-finite loss at step %d: batch skipped", step)
-            if bad_batches >= 20:
-                raise PuresoundError("loss is not finite in 20 batches; lower the learning rate")
-            step += 1
-            continue
-        scaler.scale(loss).backward()
-        if config.grad_clip > 0:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
+        # Skip a batch whose loss or gradients are not finite rather than corrupt the weights.
+        # Under DDP every rank must take the same decision (a rank that skips the backward pass
+        # alone would leave the others waiting in the gradient all-reduce forever).
+        finite = torch.isfinite(loss.detach()).to(torch.float32)
+        if distributed:
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        ok = bool(finite.item())
+        if ok:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)  # no-op without fp16 loss scaling
+            max_norm = config.grad_clip if config.grad_clip > 0 else math.inf
+            norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+            # with loss scaling the scaler skips inf/NaN gradients itself (and lowers its scale);
+            # the all-reduced gradients give every rank the same norm
+            ok = scaler.is_enabled() or bool(torch.isfinite(norm))
+            if ok:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.zero_grad(set_to_none=True)
         if config.scheduler == "cosine":
-            scheduler.step()
+            scheduler.step()  # also for a skipped batch: the schedule follows the step count
         step += 1
-        window_examples += mix.shape[0] * world_size
+        if ok:
+            bad_batches = 0
+            window_examples += mix.shape[0] * world_size
+        else:
+            bad_batches += 1
+            log.warning("non-finite loss or gradients at step %d: batch skipped", step)
+            if bad_batches >= 20:
+                raise PuresoundError(
+                    "loss or gradients not finite in 20 batches in a row; lower the learning rate"
+                )
 
         # -- log ----------------------------------------------------------------------------
         lr = optimizer.param_groups[0]["lr"]
         metrics = {"loss": loss.item(), "signal_loss": sig.item(), "speaker_loss": spk.item()}
         emit(TrainEvent("step", step, config.max_steps, {**metrics, "lr": lr}))
-        if step % config.log_every == 0 and csv_log is not None:
+        if ok and step % config.log_every == 0 and csv_log is not None:
             now = time.time()
             speed = window_examples / max(now - window_start, 1e-9)
             window_start, window_examples = now, 0

@@ -243,3 +243,104 @@ def test_init_from_other_architecture_is_refused(corpus_dir, tmp_path):
     torch.save(other, bad)
     with pytest.raises(PuresoundError, match="init_from"):
         train(tiny_config(corpus_dir, tmp_path / "f", max_steps=1, init_from=str(bad)))
+
+
+def test_resume_keeps_the_speaker_split_when_the_data_changes(corpus_dir, tmp_path):
+    """Validation speakers and AAM class labels are saved and restored, not recomputed."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(corpus_dir, data)
+    config = tiny_config(data, tmp_path / "run", max_steps=4)
+    train(config)
+    saved = load_checkpoint(tmp_path / "run" / "last.pt")["train_state"]["speakers"]
+    assert saved["train"] == sorted(saved["train"]) and not set(saved["train"]) & set(
+        saved["valid"]
+    )
+    # a new speaker appears: a fresh split would move speakers between training and validation
+    (data / "speech" / "spk6").mkdir()
+    sf.write(data / "speech" / "spk6" / "u0.wav", synth_voice(2.5, 330, seed=77), SR)
+    with open(data / "speech" / "speakers.tsv", "a") as f:
+        f.write("spk6/u0.wav\tspk6\tp6-0\n")
+    train(dataclasses.replace(config, max_steps=6))
+    resumed = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert resumed["train_state"]["step"] == 6
+    assert resumed["train_state"]["speakers"] == saved
+    assert resumed["train_state"]["speaker_loss"]["weight"].shape[0] == len(saved["train"])
+
+
+def test_validation_speakers_never_reach_the_training_stream(corpus_dir):
+    from puresound_cli import data as D
+    from puresound_cli.train import _build_data
+
+    config = tiny_config(corpus_dir, corpus_dir / "unused", valid_fraction=0.34)
+    train_src, valid_src, split = _build_data(config, D.DataReport())
+    valid = set(split["valid"])
+    assert valid and set(split["train"]) == set(train_src.speakers)
+    assert not valid & {u.speaker for u in train_src.bank.utterances}
+    for i in range(40):
+        ex = train_src.example(i)
+        names = [train_src.bank.utterances[k].speaker for k in (*ex.sources, ex.enrollment_source)]
+        assert not valid & set(names)
+        assert train_src.speakers[ex.speaker] == names[0]
+    for i in range(8):
+        ex = valid_src.example(i)
+        assert valid_src.bank.utterances[ex.sources[0]].speaker in valid
+
+
+def test_kaldi_validation_holds_out_whole_speakers(tmp_path):
+    from puresound_cli import data as D
+    from puresound_cli.train import _build_data
+
+    folder = tmp_path / "lists"
+    folder.mkdir()
+    tables: dict[str, list[str]] = {"wav2scp": [], "wav2ref": [], "ref2list": [], "ref2spk": []}
+    for k in range(12):
+        spk = k % 4
+        sf.write(folder / f"t{k}.wav", synth_voice(0.6, 120 + 40 * spk, seed=k), SR)
+        for name, value in (("wav2scp", f"t{k}.wav"), ("wav2ref", f"t{k}.wav")):
+            tables[name].append(f"m{k} {value}")
+        tables["ref2list"].append(f"m{k} t{(k + 4) % 12}.wav")
+        tables["ref2spk"].append(f"m{k} s{spk}")
+    for name, lines in tables.items():
+        (folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    config = TrainConfig(speech_dirs=(str(folder),), valid_fraction=0.25, segment_seconds=0.5)
+    train_src, valid_src, split = _build_data(config, D.DataReport())
+    train_spk = {e.speaker for e in train_src.entries}
+    valid_spk = {e.speaker for e in valid_src.entries}
+    assert valid_spk and train_spk and not train_spk & valid_spk
+    assert split == {"train": sorted(train_spk), "valid": sorted(valid_spk)}
+
+
+def test_non_finite_loss_or_gradients_skip_the_batch(corpus_dir, tmp_path, monkeypatch):
+    """A NaN gradient (finite loss) must not reach the weights; a skipped batch at a
+    validation/checkpoint step still validates and checkpoints."""
+    from puresound_cli import losses
+
+    calls = {"n": 0}
+
+    class Faulty(losses.SignalLoss):
+        def __call__(self, estimate, reference, target_present=None):
+            loss = super().__call__(estimate, reference, target_present)
+            if not estimate.requires_grad:  # validation
+                return loss
+            calls["n"] += 1
+            if calls["n"] == 2:  # finite loss, NaN gradients
+                estimate.register_hook(lambda g: torch.full_like(g, float("nan")))
+            if calls["n"] == 4:  # non-finite loss at the last step
+                return loss * float("nan")
+            return loss
+
+    monkeypatch.setattr(losses, "SignalLoss", Faulty)
+    config = tiny_config(
+        corpus_dir, tmp_path / "run", task="enhance", max_steps=4, valid_every=2, checkpoint_every=2
+    )
+    train(config)
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["train_state"]["step"] == 4
+    assert all(
+        torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point()
+    )
+    assert sorted(read_log(tmp_path / "run", "valid")) == [2, 4]
+    assert sorted(read_log(tmp_path / "run", "train")) == [1, 3]
+    assert all(np.isfinite(v) for v in read_log(tmp_path / "run", "valid").values())
