@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -54,6 +55,11 @@ _SUFFIX_ALIASES = {
 _HEADERLESS = {"RAW"}
 
 _FLOAT_SUBTYPES = {"FLOAT", "DOUBLE", "VORBIS", "OPUS"}
+# Plain sample formats: any container that lists them can hold them. Other subtypes are codecs
+# (MP3, ADPCM, GSM, Vorbis ...) and are kept only in the input's own container.
+_PLAIN_SUBTYPES = {"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"}
+# Subtypes preferred for a suffix that names a codec rather than a container.
+_SUFFIX_SUBTYPES = {"opus": "OPUS"}
 
 ClipMode = Literal["rescale", "clamp", "none"]
 
@@ -91,37 +97,78 @@ def format_for_path(path: PathLike) -> str | None:
     return _format_for_suffix(Path(path).suffix)
 
 
+def can_write(fmt: str, subtype: str, sample_rate: int, channels: int) -> bool:
+    """Whether soundfile can really open a ``fmt``/``subtype`` file at this rate and layout.
+
+    :func:`soundfile.check_format` only says a pair exists; some encoders refuse rates or
+    channel counts (MP3: 2 channels, 8-48 kHz; Opus: 8/12/16/24/48 kHz; GSM: 8 kHz mono) and
+    some pairs can be read but not written (WAV holding MP3). This opens one in memory.
+    """
+    if not sf.check_format(fmt, subtype):
+        return False
+    try:
+        with sf.SoundFile(
+            io.BytesIO(),
+            "w",
+            samplerate=sample_rate,
+            channels=channels,
+            format=fmt,
+            subtype=subtype,
+        ):
+            pass
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError):
+        return False
+    return True
+
+
 def output_format(
     in_format: str,
     in_subtype: str,
     path: PathLike | None = None,
+    sample_rate: int | None = None,
+    channels: int | None = None,
 ) -> tuple[str, str]:
     """Choose the container format and subtype of an output file.
 
     The format is the one named by ``path``'s suffix if it names one (stdout: WAV), else the
-    input's. The subtype is the input's if that format can hold it, else the format's default,
-    else a float (or 16-bit) subtype the format supports.
+    input's. The subtype is the input's if that format can hold it (a codec subtype such as MP3
+    or ADPCM only in the input's own container), else a float (or 24/16-bit) subtype the format
+    supports, else the format's default. With ``sample_rate`` and ``channels`` the choice is
+    checked by opening such a file in memory (see :func:`can_write`); if nothing works the
+    first choice is returned and writing it raises a clear error.
 
     Args:
         in_format: format of the input file (e.g. ``"WAV"``).
         in_subtype: subtype of the input file (e.g. ``"PCM_16"``).
         path: where the output goes, or ``"-"``/None for stdout.
+        sample_rate: the output's sample rate, if known.
+        channels: the output's channel count, if known.
 
     Returns:
         ``(format, subtype)`` accepted by ``soundfile.check_format``.
     """
+    suffix = ""
     if path is None or str(path) == STDIO:
         fmt = "WAV"
     else:
         fmt = format_for_path(path) or in_format
+        suffix = Path(path).suffix.lower().lstrip(".")
     if not sf.check_format(fmt):
         fmt = "FLAC" if in_subtype not in _FLOAT_SUBTYPES else "WAV"
-    if sf.check_format(fmt, in_subtype):
-        return fmt, in_subtype
-    for candidate in ("FLOAT", "PCM_24", "PCM_16"):
-        if sf.check_format(fmt, candidate):
-            return fmt, candidate
-    return fmt, sf.default_subtype(fmt)
+    wanted: list[str] = []
+    if suffix in _SUFFIX_SUBTYPES:
+        wanted.append(_SUFFIX_SUBTYPES[suffix])
+    if fmt == in_format or in_subtype in _PLAIN_SUBTYPES:
+        wanted.append(in_subtype)
+    wanted += ["FLOAT", "PCM_24", "PCM_16", sf.default_subtype(fmt) or ""]
+    candidates = [sub for sub in dict.fromkeys(wanted) if sub and sf.check_format(fmt, sub)]
+    if not candidates:
+        return fmt, sf.default_subtype(fmt)
+    if sample_rate is not None and channels is not None:
+        for sub in candidates:
+            if can_write(fmt, sub, sample_rate, channels):
+                return fmt, sub
+    return fmt, candidates[0]
 
 
 def _describe(path: PathLike) -> str:
@@ -175,6 +222,7 @@ class AudioReader:
             raise PuresoundError(f"{self.name}: is a folder, not an audio file")
         if isinstance(source, str) and os.path.getsize(source) == 0:
             raise PuresoundError(f"{self.name}: empty file (0 bytes)")
+        self._source = source
         try:
             self._file = sf.SoundFile(source)
         except FileNotFoundError as err:
@@ -214,7 +262,7 @@ class AudioReader:
             PuresoundError: the file cannot be decoded part-way through.
         """
         try:
-            self._file.seek(0)
+            self._rewind()
             while True:
                 block = self._file.read(block_frames, dtype="float32", always_2d=True)
                 if block.shape[0] == 0:
@@ -225,6 +273,17 @@ class AudioReader:
             raise PuresoundError(
                 f"{self.name}: truncated or corrupt, cannot decode ({reason})"
             ) from err
+
+    def _rewind(self) -> None:
+        """Go back to the first frame; reopen the file if its codec cannot seek (GSM, G.721)."""
+        try:
+            if self._file.tell() != 0:
+                self._file.seek(0)
+        except (sf.LibsndfileError, RuntimeError):
+            self._file.close()
+            if isinstance(self._source, io.BytesIO):
+                self._source.seek(0)
+            self._file = sf.SoundFile(self._source)
 
     def truncation(self) -> str | None:
         """A note if the header promises more audio data than the file holds, else None.
@@ -295,6 +354,14 @@ def read_audio(path: PathLike) -> tuple[np.ndarray, int, dict[str, str]]:
     return wav, rate, info
 
 
+def _file_in_the_way(folder: Path) -> Path:
+    """The first path on the way to ``folder`` that exists and is not a folder."""
+    for part in reversed([folder, *folder.parents]):
+        if part.exists() and not part.is_dir():
+            return part
+    return folder
+
+
 def _file_mode(dest: Path) -> int:
     """Permissions for a new output: the existing file's, else 0o666 minus the umask."""
     try:
@@ -348,10 +415,18 @@ class AudioWriter:
             self._target = io.BytesIO()
         else:
             dest = Path(path)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(
-                prefix=f".{dest.name}.", suffix=".part", dir=dest.parent or "."
-            )
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(
+                    prefix=f".{dest.name}.", suffix=".part", dir=dest.parent or "."
+                )
+            except (FileExistsError, NotADirectoryError) as err:
+                blocker = _file_in_the_way(dest.parent)
+                raise PuresoundError(
+                    f"{path}: cannot write: {blocker} is a file, not a folder"
+                ) from err
+            except OSError as err:
+                raise PuresoundError(f"{path}: cannot write ({err.strerror or err})") from err
             os.close(fd)
             self._tmp = tmp
             self._target = tmp
@@ -364,6 +439,12 @@ class AudioWriter:
                 format=fmt,
                 subtype=sub,
             )
+        except (sf.LibsndfileError, RuntimeError) as err:
+            self._discard()
+            raise PuresoundError(
+                f"{path}: cannot write {fmt} {sub} audio with {channels} channel(s) at "
+                f"{sample_rate} Hz ({self._reason(err)})"
+            ) from err
         except BaseException:
             self._discard()
             raise
@@ -376,12 +457,32 @@ class AudioWriter:
         data = block.T
         if self._clamp:
             data = np.clip(data, -1.0, 1.0)
-        self._file.write(np.ascontiguousarray(data, dtype=np.float32))
+        try:
+            self._file.write(np.ascontiguousarray(data, dtype=np.float32))
+        except (sf.LibsndfileError, RuntimeError, OSError) as err:
+            raise PuresoundError(f"{self.path}: write failed ({self._reason(err)})") from err
         self.frames_written += block.shape[1]
+
+    def _reason(self, err: BaseException) -> str:
+        """libsndfile's message, with a hint when the destination's disk is full."""
+        text = str(getattr(err, "error_string", "") or err)
+        text = " ".join(text.split()).removeprefix("Error : ")
+        if self._tmp is not None and text.startswith("Error opening"):
+            text = text.split(": ", 1)[-1].removeprefix("Error : ")
+        if self._tmp is not None:
+            try:
+                if shutil.disk_usage(os.path.dirname(self._tmp) or ".").free < (1 << 20):
+                    text += "; no space left on the device"
+            except OSError:
+                pass
+        return text
 
     def commit(self) -> None:
         """Finish the file and move it into place (or send it to stdout)."""
-        self._file.close()
+        try:
+            self._file.close()
+        except (sf.LibsndfileError, RuntimeError, OSError) as err:
+            raise PuresoundError(f"{self.path}: write failed ({self._reason(err)})") from err
         if self._stdout:
             out = sys.stdout.buffer
             out.write(self._target.getvalue())
@@ -418,7 +519,11 @@ class AudioWriter:
         tb: TracebackType | None,
     ) -> None:
         if exc_type is None:
-            self.commit()
+            try:
+                self.commit()
+            except BaseException:
+                self.abort()
+                raise
         else:
             self.abort()
 

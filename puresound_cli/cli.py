@@ -147,14 +147,19 @@ class _Reporter:
         self.quiet = quiet
         self.debug = debug
         self.console = Console(stderr=True)
-        handler = RichHandler(
-            console=self.console,
-            show_time=False,
-            show_path=False,
-            rich_tracebacks=debug,
-            markup=False,
-        )
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler: logging.Handler
+        if self.console.is_terminal:
+            handler = RichHandler(
+                console=self.console,
+                show_time=False,
+                show_path=False,
+                rich_tracebacks=debug,
+                markup=False,
+            )
+            handler.setFormatter(logging.Formatter("%(message)s"))
+        else:  # a log file or pipe: one plain line per message, never wrapped or padded
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(_PlainFormatter())
         logger.handlers[:] = [handler]
         logger.propagate = False
         logger.setLevel(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
@@ -190,6 +195,16 @@ class _Reporter:
             transient=True,
             disable=self.quiet or not self.console.is_terminal,
         )
+
+
+class _PlainFormatter(logging.Formatter):
+    """``message`` for info, ``warning: message`` otherwise (like the ``error:`` lines)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = " ".join(record.getMessage().split())
+        if record.levelno == logging.INFO:
+            return message
+        return f"{record.levelname.lower()}: {message}"
 
 
 def _usage_error(reporter: _Reporter, message: str) -> typer.Exit:
@@ -253,8 +268,16 @@ def _run(
     # Usage checks: cheap, before anything heavy.
     if output is None:
         raise _usage_error(reporter, "missing -o/--output (a file, a folder or '-' for stdout)")
+    if not output.strip():
+        raise _usage_error(reporter, "-o/--output is empty")
+    if any(not arg.strip() for arg in inputs):
+        raise _usage_error(reporter, "an INPUT is an empty string")
+    if model_name is not None and not model_name.strip():
+        raise _usage_error(reporter, "--model is empty")
     if task == "extract" and enroll is None:
         raise _usage_error(reporter, "missing --enroll SPK: a recording of the target speaker")
+    if enroll is not None and str(enroll) == "-" and "-" in inputs:
+        raise _usage_error(reporter, "stdin ('-') can feed the INPUT or --enroll, not both")
     if segment is not None and overlap is not None and overlap >= segment:
         raise _usage_error(
             reporter, f"--overlap ({overlap} s) must be below --segment ({segment} s)"
@@ -306,7 +329,7 @@ def _run(
     from puresound_cli.inference import Processor, check_task
 
     try:
-        model = load_model(model_name, device=device_name)
+        model = load_model(_model_file(model_name), device=device_name)
         check_task(model, task)
         embedding = None
         if enroll is not None and task == "extract":
@@ -359,6 +382,22 @@ def _run(
             if as_json:
                 _json_line(result.as_dict())
     raise typer.Exit(1 if failed else 0)
+
+
+def _model_file(name: str) -> str:
+    """``--model``'s value, with a model folder (``models/<name>/``) meaning its model.pt.
+
+    Raises:
+        PuresoundError: a folder without a model.pt in it.
+    """
+    from puresound_cli import pretrained
+
+    path = Path(name)
+    if name in pretrained.REGISTRY or not path.is_dir():
+        return name
+    if (path / "model.pt").is_file():
+        return str(path / "model.pt")
+    raise PuresoundError(f"--model {name} is a folder, not a checkpoint file (.pt)")
 
 
 @contextlib.contextmanager

@@ -44,6 +44,11 @@ TARGET_RMS = 10 ** (-25.0 / 20.0)
 MAX_ENROLL_SECONDS = 60.0
 """Only the first minute of an enrollment is used for the speaker embedding."""
 
+MAX_GAIN_EXPONENT = 100
+"""Largest power of two :func:`normalising_gain` scales by (either way)."""
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 DEFAULT_SEGMENT = 10.0
 DEFAULT_OVERLAP = 2.5
 
@@ -59,8 +64,11 @@ def normalising_gain(rms: float) -> float:
 
     A power of two, so that scaling and unscaling are exact in floating point (an identity
     network gives back its input bit for bit); the level lands within 3 dB of the target.
+    The exponent is limited to +-:data:`MAX_GAIN_EXPONENT` so that the gain and its inverse
+    stay finite float32 numbers even for float files at absurd levels (1e-40 or 1e30).
     """
-    return float(2.0 ** round(math.log2(TARGET_RMS / rms)))
+    exponent = round(math.log2(TARGET_RMS / rms))
+    return float(2.0 ** max(-MAX_GAIN_EXPONENT, min(MAX_GAIN_EXPONENT, exponent)))
 
 
 def check_task(model: Any, task: str) -> None:
@@ -69,7 +77,7 @@ def check_task(model: Any, task: str) -> None:
     if actual != task:
         raise PuresoundError(
             f"this is an {actual!r} model, not an {task!r} model; use `puresound {actual}` "
-            f"or pass a {task} checkpoint with --model"
+            f"or pass an {task} checkpoint with --model"
         )
 
 
@@ -392,7 +400,9 @@ class Processor:
                 logger.warning(
                     "%s: %s; processing the %d frames present", source, note, stats.frames
                 )
-            fmt, subtype = audio.output_format(reader.format, reader.subtype, dest)
+            fmt, subtype = audio.output_format(
+                reader.format, reader.subtype, dest, reader.samplerate, reader.channels
+            )
             result = FileResult(
                 input=str(source),
                 output=str(dest),
@@ -452,14 +462,17 @@ class Processor:
             if back.shape[1] > room:
                 back = back[:, :room]
             if back.shape[1]:
-                writer.write(back * np.float32(1.0 / gain))
+                # float64, then clipped: an output beyond float32's range is written as +-max
+                # rather than inf (float files can hold any level).
+                scaled = np.clip(back.astype(np.float64) / gain, -FLOAT32_MAX, FLOAT32_MAX)
+                writer.write(scaled.astype(np.float32))
                 state["written"] += back.shape[1]
 
         read = 0
         with torch.inference_mode():
             for block in reader.blocks(self.block_frames):  # (C, n) float32
                 read += block.shape[1]
-                x = down.process(block * np.float32(gain))  # (C, n') at the model rate
+                x = down.process(_scale(block, gain))  # (C, n') at the model rate
                 emit(ola.push(torch.from_numpy(x)[:, None]), last=False)
                 if progress:
                     progress(min(read, frames) / rate, frames / rate)
@@ -468,6 +481,12 @@ class Processor:
             emit(tail, last=True)
         if state["written"] < frames:  # resampler rounding: pad the last few samples
             writer.write(np.zeros((channels, frames - state["written"]), dtype=np.float32))
+
+
+def _scale(block: np.ndarray, gain: float) -> np.ndarray:
+    """``block * gain`` in float32, computed in float64 and kept within float32's range."""
+    scaled = np.clip(block.astype(np.float64) * gain, -FLOAT32_MAX, FLOAT32_MAX)
+    return scaled.astype(np.float32)
 
 
 # --------------------------------------------------------------------------- paths
@@ -578,7 +597,8 @@ def plan_jobs(
         raise ValueError("with '-' (stdin) as input, -o must be an audio file name or '-'")
 
     input_paths = {p.resolve() for p, _ in sources if isinstance(p, Path)}
-    seen: dict[Path, str] = {}
+    seen: dict[Path, str] = {}  # output -> the input name that claimed it
+    seen_source: dict[Path, str | Path] = {}
     for source, rel in sources:
         if output == audio.STDIO:
             plan.jobs.append(Job(source, audio.STDIO))
@@ -594,7 +614,16 @@ def plan_jobs(
             plan.failures.append((name, f"refusing to write over an input file: {dest}"))
             continue
         if resolved in seen:
-            plan.failures.append((name, f"output {dest} is also the output of {seen[resolved]}"))
+            first = seen_source[resolved]
+            if isinstance(source, Path) and isinstance(first, Path) and _same_file(source, first):
+                continue  # the same file given twice (a.wav ./a.wav): process it once
+            plan.failures.append(
+                (
+                    name,
+                    f"output {dest} is also the output of {seen[resolved]} "
+                    "(same file name; not overwritten: process it in a separate run)",
+                )
+            )
             continue
         if dest.exists() and not overwrite:
             plan.failures.append((name, f"output {dest} exists (pass --overwrite to replace it)"))
@@ -603,6 +632,7 @@ def plan_jobs(
             plan.failures.append((name, f"output {dest} is a folder"))
             continue
         seen[resolved] = name
+        seen_source[resolved] = source
         plan.jobs.append(Job(source, dest))
     return plan
 

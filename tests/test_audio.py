@@ -140,3 +140,67 @@ def test_resample_lengths_and_stream(sr_in: int, sr_out: int) -> None:
     back = audio.resample(out, sr_out, sr_in)
     mid = slice(1000, wav.shape[1] - 1000)
     np.testing.assert_allclose(back[:, mid], wav[:, mid], atol=2e-3)
+
+
+# --------------------------------------------------------------------------- regressions
+
+
+@pytest.mark.parametrize(("subtype", "rate"), [("GSM610", 8000), ("G721_32", 16000)])
+def test_unseekable_codec_scanned_then_read(tmp_path: Path, subtype: str, rate: int) -> None:
+    """GSM and G.721 WAVs cannot seek: reading after a scan reopens the file instead."""
+    path = tmp_path / "codec.wav"
+    tone = 0.3 * np.sin(np.arange(rate // 2) * 0.05).astype(np.float32)
+    sf.write(path, tone, rate, subtype=subtype)
+    with audio.AudioReader(path) as reader:
+        stats = reader.scan()
+        again = reader.read()
+        assert reader.scan().frames == stats.frames  # and a third pass
+    assert again.shape == (1, stats.frames) and np.abs(again).max() > 0.1
+
+
+def test_output_format_codecs_stay_in_their_container() -> None:
+    # A codec subtype is never carried into another container (WAV can name MP3 but not write it).
+    assert audio.output_format("MP3", "MPEG_LAYER_III", "-", 44100, 2) == ("WAV", "FLOAT")
+    assert audio.output_format("MP3", "MPEG_LAYER_III", "o.wav", 44100, 2) == ("WAV", "FLOAT")
+    assert audio.output_format("WAV", "IMA_ADPCM", "o.aiff", 16000, 1) == ("AIFF", "FLOAT")
+    assert audio.output_format("WAV", "GSM610", "o.wav", 8000, 1) == ("WAV", "GSM610")
+    # .opus means the Opus codec where its rates allow it, else Vorbis in the same container.
+    assert audio.output_format("WAV", "PCM_16", "o.opus", 48000, 1) == ("OGG", "OPUS")
+    assert audio.output_format("WAV", "PCM_16", "o.opus", 22050, 1) == ("OGG", "VORBIS")
+    assert not audio.can_write("MP3", "MPEG_LAYER_III", 96000, 2)
+    assert not audio.can_write("MP3", "MPEG_LAYER_III", 16000, 6)
+
+
+def test_writer_errors_are_one_clear_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file.wav"
+    blocker.write_bytes(b"x")
+    with pytest.raises(PuresoundError, match="file.wav is a file, not a folder"):
+        audio.AudioWriter(blocker / "deeper" / "out.wav", 16000, 1)
+    with pytest.raises(PuresoundError, match=r"out.mp3: cannot write MP3 .* 6 channel\(s\)"):
+        audio.AudioWriter(tmp_path / "out.mp3", 16000, 6, "MP3", "MPEG_LAYER_III")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.wav"]  # no temp file left
+
+
+class _FailingFile:
+    """Stands in for a SoundFile on a full disk."""
+
+    def write(self, data: np.ndarray) -> None:
+        raise RuntimeError("System error.")
+
+    def close(self) -> None:
+        raise RuntimeError("System error.")
+
+
+def test_write_and_close_failures_leave_nothing(tmp_path: Path) -> None:
+    dest = tmp_path / "out.wav"
+    with pytest.raises(PuresoundError, match="out.wav: write failed"):
+        with audio.AudioWriter(dest, 16000, 1) as writer:
+            writer._file.close()
+            writer._file = _FailingFile()  # type: ignore[assignment]
+            writer.write(np.zeros((1, 10), np.float32))
+    # the failure happens when the file is finished (libsndfile flushes on close)
+    with pytest.raises(PuresoundError, match="out.wav: write failed"):
+        with audio.AudioWriter(dest, 16000, 1) as writer:
+            writer._file.close()
+            writer._file = _FailingFile()  # type: ignore[assignment]
+    assert list(tmp_path.iterdir()) == []

@@ -719,3 +719,122 @@ def test_model_aware_chunk_defaults(
     assert chunk_seconds(model, segment, overlap) == expected
     with pytest.raises(ValueError):
         chunk_seconds(model, 1.0, 1.0)
+
+
+# ------------------------------------------------------------------ regressions (break-it pass)
+
+
+def test_extreme_float_levels_stay_finite(
+    run: Run, models: dict[str, Path], tmp_path: Path
+) -> None:
+    """Float files at 1e-40 (subnormal) or 3e38 once overflowed the level gain: NaN/inf out."""
+    quiet = (noisy(0.2) * 1e-40).astype(np.float32)
+    loud = np.zeros(3200, np.float32)
+    loud[10], loud[11] = 3e38, -3e38
+    for name, data in [("quiet.wav", quiet), ("loud.wav", loud)]:
+        src = write(tmp_path / name, data, subtype="FLOAT")
+        out = tmp_path / f"out_{name}"
+        result = run("enhance", src, "-o", out, "-m", models["enhance"])
+        assert result.exit_code == 0, result.stderr
+        back, _ = read(out)
+        assert back.shape == (data.shape[0], 1) and np.isfinite(back).all(), name
+        assert "RuntimeWarning" not in result.stderr
+
+
+def test_codec_inputs(run: Run, models: dict[str, Path], tmp_path: Path) -> None:
+    """GSM (cannot seek: was 'cannot decode') and MP3 (WAV+MP3 cannot be written) inputs."""
+    gsm = write(tmp_path / "gsm.wav", noisy(0.3, 8000), 8000, "GSM610")
+    result = run("enhance", gsm, "-o", tmp_path / "gsm_out.wav", "-m", models["enhance"])
+    assert result.exit_code == 0, result.stderr
+    info = sf.info(tmp_path / "gsm_out.wav")
+    assert (info.subtype, info.frames) == ("GSM610", sf.info(gsm).frames)
+
+    mp3 = tmp_path / "in.mp3"
+    sf.write(mp3, noisy(0.3, 16000), 16000, format="MP3")
+    frames = sf.info(mp3).frames
+    result = run("enhance", "-", "-o", "-", "-m", models["enhance"], input=mp3.read_bytes())
+    assert result.exit_code == 0, result.stderr
+    out_info = sf.info(io.BytesIO(result.stdout_bytes))
+    assert (out_info.format, out_info.subtype, out_info.frames) == ("WAV", "FLOAT", frames)
+    result = run("enhance", mp3, "-o", tmp_path / "mp3_out.wav", "-m", models["enhance"])
+    assert result.exit_code == 0, result.stderr
+    assert sf.info(tmp_path / "mp3_out.wav").subtype == "FLOAT"
+
+
+def test_unwritable_outputs_one_line(run: Run, models: dict[str, Path], tmp_path: Path) -> None:
+    src = write(tmp_path / "a.wav", noisy(0.2))
+    six = write(tmp_path / "six.wav", np.tile(noisy(0.2)[:, None], (1, 6)))
+    cases = [
+        ((src, "-o", src / "out.wav"), "a.wav is a file, not a folder"),
+        ((six, "-o", tmp_path / "six.mp3"), "cannot write MP3"),  # MP3 holds 2 channels at most
+    ]
+    for args, needle in cases:
+        result = run("enhance", *args, "-m", models["enhance"])
+        assert result.exit_code == 1, result.stderr
+        lines = result.error_lines()
+        assert len(lines) == 1 and needle in lines[0] and ".part" not in lines[0], result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "six.wav"]
+
+
+def test_log_lines_are_not_wrapped_in_pipes(
+    run: Run, models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stderr to a pipe or log file: one plain line per message, however narrow the console."""
+    monkeypatch.setenv("COLUMNS", "40")
+    src = write(tmp_path / "x.wav", noisy(0.3))
+    result = run(
+        "enhance", src, "-o", tmp_path / "y.wav", "-m", models["enhance"], "--overlap", "0"
+    )
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and warnings[0].endswith("(raise --overlap)"), result.stderr
+    assert all(line == line.rstrip() for line in result.stderr.splitlines())
+
+
+def test_empty_arguments_and_stdin_twice(
+    run: Run, models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """'' used to mean the current folder: -o '' wrote there, INPUT '' scanned it."""
+    monkeypatch.chdir(tmp_path)
+    src = write(tmp_path / "a.wav", noisy(0.2))
+    cases = [
+        ("enhance", src, "-o", "", "-m", models["enhance"]),
+        ("enhance", "", "-o", "out", "-m", models["enhance"]),
+        ("enhance", src, "-o", "o.wav", "-m", ""),
+        ("extract", "-", "-e", "-", "-o", "o.wav", "-m", models["extract"]),
+    ]
+    for args in cases:
+        result = run(*args, input=src.read_bytes())
+        assert result.exit_code == 2 and len(result.error_lines()) == 1, (args, result.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
+
+
+def test_model_folder(run: Run, models: dict[str, Path], tmp_path: Path) -> None:
+    src = write(tmp_path / "a.wav", noisy(0.2))
+    empty = tmp_path / "empty_model"
+    empty.mkdir()
+    result = run("enhance", src, "-o", tmp_path / "o.wav", "-m", empty)
+    assert result.exit_code == 1 and "is a folder, not a checkpoint" in result.error_lines()[0]
+    shipped_like = tmp_path / "my-model"
+    shipped_like.mkdir()
+    (shipped_like / "model.pt").write_bytes(models["enhance"].read_bytes())
+    result = run("enhance", src, "-o", tmp_path / "o.wav", "-m", shipped_like)
+    assert result.exit_code == 0, result.stderr
+
+
+def test_same_names_from_two_folders(run: Run, models: dict[str, Path], tmp_path: Path) -> None:
+    """Same basename from two folders: the second is refused, never written over the first;
+    the same file given twice is processed once."""
+    a = write(tmp_path / "d1" / "x.wav", noisy(0.2, seed=1))
+    b = write(tmp_path / "d2" / "x.wav", noisy(0.2, 22050, seed=2), 22050)
+    out = tmp_path / "out"
+    result = run("enhance", a, b, "-o", out, "-m", models["enhance"])
+    assert result.exit_code == 1
+    lines = result.error_lines()
+    assert len(lines) == 1 and str(b) in lines[0] and "same file name" in lines[0], result.stderr
+    assert sf.info(out / "x.wav").samplerate == 16000  # the first input's output, intact
+    again = tmp_path / "again"
+    result = run("enhance", a, tmp_path / "d1" / ".." / "d1" / "x.wav", "-o", again,
+                 "-m", models["enhance"])  # fmt: skip
+    assert result.exit_code == 0 and result.stderr.count("->") == 1, result.stderr
+    assert [p.name for p in again.iterdir()] == ["x.wav"]
