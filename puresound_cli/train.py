@@ -7,8 +7,9 @@ the example stream; only rank 0 writes files).
 
 A run folder holds ``last.pt`` (weights + optimizer, scheduler, RNG and step, written atomically
 every ``checkpoint_every`` steps), ``best.pt`` (best validation loss), ``log.csv`` and, at the
-end, ``model.pt``: the release checkpoint (best weights, no optimizer state) that
-``puresound extract/enhance --model RUN/model.pt`` accepts. Starting again on the same folder
+end, ``model.pt``: the release checkpoint (best weights, output level calibrated on the
+validation set, no optimizer state) that ``puresound extract/enhance --model RUN/model.pt``
+accepts. Starting again on the same folder
 continues from ``last.pt``: examples are a pure function of (seed, step), so a resumed run
 follows the uninterrupted one.
 """
@@ -505,6 +506,39 @@ def _validate(
     }
 
 
+def calibrate_output_level(
+    model: nn.Module, batches: list[dict[str, Any]]
+) -> tuple[nn.Module, float, int]:
+    """Set a model's output level so that speech keeps its input level.
+
+    SI-SDR cannot see scale, so a trained model's output level is arbitrary. This takes the
+    median least-squares gain ``<est, ref> / <est, est>`` over the target-present items of
+    ``batches`` and folds it into the model's ``output_gain``.
+
+    Returns:
+        (the calibrated model in eval mode, the gain applied, the number of items used).
+    """
+    from puresound_cli.nets import with_output_gain
+
+    device = next(model.parameters()).device
+    gains: list[float] = []
+    model.eval()
+    with torch.no_grad():
+        for batch in batches:
+            mix, ref = batch["mixture"].to(device), batch["reference"].to(device)
+            if "enrollment" in batch:
+                est = model(mix, batch["enrollment"].to(device))
+            else:
+                est = model(mix)
+            est = est.float()
+            num = (est * ref).sum(dim=(1, 2))
+            den = est.pow(2).sum(dim=(1, 2)).clamp_min(1e-12)
+            gains += (num / den)[batch["present"].to(device)].tolist()
+    gains = [g for g in gains if g > 0 and math.isfinite(g)]
+    gain = float(np.median(gains)) if gains else 1.0
+    return with_output_gain(model, gain), gain, len(gains)
+
+
 class _Objective(nn.Module):
     """Model plus speaker loss as one module, so DDP syncs every trained parameter.
 
@@ -814,11 +848,13 @@ def train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None = N
     if distributed:
         dist.barrier()
     if is_main:
+        final, final_meta = model, meta(valid_metrics)
         if best_path.is_file():
             best_ckpt = load_checkpoint(best_path)
-            save_checkpoint(release, model_from_checkpoint(best_ckpt), best_ckpt["meta"])
-        else:
-            save_checkpoint(release, model, meta(valid_metrics))
+            final, final_meta = model_from_checkpoint(best_ckpt).to(device), best_ckpt["meta"]
+        final, gain, items = calibrate_output_level(final, valid_batches)
+        final_meta = {**final_meta, "output_calibration": {"gain": gain, "items": items}}
+        save_checkpoint(release, final, final_meta)
         if writer is not None:
             writer.close()
         emit(TrainEvent("end", step, config.max_steps, dict(valid_metrics), stop_reason))

@@ -7,36 +7,22 @@ SI-SDR is blind to scale, so a trained model's output level is arbitrary (the fi
 model came out 16 dB below the clean speech). This script runs the checkpoint on its own run's
 validation set (held-out training speakers, generated from ``meta.train_config``; never the dev
 set), takes the median least-squares gain <est, ref> / <est, est> over items where the target
-speaks, and stores it in the config as ``output_gain``. It writes ``models/<name>/model.pt``
-(no optimizer state) and prints the sha256 and parameter count for ``pretrained.REGISTRY``.
+speaks, and stores it in the config as ``output_gain`` (``train.calibrate_output_level``, which
+``puresound train`` also applies to its own ``model.pt``; this script serves older runs).
+It writes ``models/<name>/model.pt`` (no optimizer state) and prints the sha256 and parameter
+count for ``pretrained.REGISTRY``.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
-
-import torch
 
 from puresound_cli import data as D
 from puresound_cli.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from puresound_cli.nets import ConvTasNet, Extractor, count_parameters
+from puresound_cli.nets import count_parameters
 from puresound_cli.pretrained import sha256sum
-from puresound_cli.train import _build_data, config_from_dict
-
-
-def with_gain(model: torch.nn.Module, gain: float) -> torch.nn.Module:
-    """The same weights with ``output_gain`` multiplied by ``gain``."""
-    cfg = model.config
-    if isinstance(model, Extractor):
-        sep = dataclasses.replace(cfg.separator, output_gain=cfg.separator.output_gain * gain)
-        new: torch.nn.Module = Extractor(dataclasses.replace(cfg, separator=sep))
-    else:
-        assert isinstance(model, ConvTasNet)
-        new = ConvTasNet(dataclasses.replace(cfg, output_gain=cfg.output_gain * gain))
-    new.load_state_dict(model.state_dict())
-    return new.eval()
+from puresound_cli.train import _build_data, calibrate_output_level, config_from_dict
 
 
 def main() -> None:
@@ -50,28 +36,15 @@ def main() -> None:
     meta = dict(ckpt.get("meta") or {})
     train_config = config_from_dict(meta["train_config"])
     _, valid_src, _ = _build_data(train_config, D.DataReport())
-    gains = []
-    with torch.inference_mode():
-        for batch in D.validation_batches(valid_src, args.examples, 16):
-            mix, ref, present = batch["mixture"], batch["reference"], batch["present"]
-            if model.task == "extract":
-                est = model.separate(mix, model.embed(batch["enrollment"]))
-            else:
-                est = model(mix)
-            num = (est * ref).sum(dim=(1, 2))
-            den = est.pow(2).sum(dim=(1, 2)).clamp_min(1e-12)
-            gains += (num / den)[present].tolist()
-    gain = float(torch.tensor(gains).median())
-    released = with_gain(model, gain)
-    meta["release"] = {
-        "source": str(args.checkpoint),
-        "output_gain_calibration": {"median_gain": gain, "items": len(gains)},
-    }
+    batches = D.validation_batches(valid_src, args.examples, 16)
+    released, gain, items = calibrate_output_level(model, batches)
+    meta["release"] = {"source": str(args.checkpoint)}
+    meta["output_calibration"] = {"gain": gain, "items": items}
     out = Path("models") / args.name / "model.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out, released, meta=meta)
     out.chmod(0o644)
-    print(f"{out}: gain {gain:.4f} ({len(gains)} items), params {count_parameters(released)}")
+    print(f"{out}: gain {gain:.4f} ({items} items), params {count_parameters(released)}")
     print(f"sha256 {sha256sum(out)}")
 
 

@@ -344,3 +344,23 @@ def test_non_finite_loss_or_gradients_skip_the_batch(corpus_dir, tmp_path, monke
     assert sorted(read_log(tmp_path / "run", "valid")) == [2, 4]
     assert sorted(read_log(tmp_path / "run", "train")) == [1, 3]
     assert all(np.isfinite(v) for v in read_log(tmp_path / "run", "valid").values())
+
+
+def test_calibrate_output_level_restores_reference_level():
+    """The release gain is the median least-squares gain over target-present items."""
+    from puresound_cli.nets import ConvTasNet, ConvTasNetConfig
+    from puresound_cli.train import calibrate_output_level
+
+    model = ConvTasNet(ConvTasNetConfig.tiny()).eval()
+    mix = torch.randn(4, 1, 800)
+    with torch.no_grad():
+        est = model(mix)
+    present = torch.tensor([True, True, True, False])
+    ref = 2.5 * est
+    ref[3] = mix[3]  # target absent: the reference is the mixture, left out of the gain
+    batch = {"mixture": mix, "reference": ref, "present": present}
+    calibrated, gain, items = calibrate_output_level(model, [batch])
+    assert items == 3 and gain == pytest.approx(2.5, rel=1e-4)
+    with torch.no_grad():
+        assert torch.allclose(calibrated(mix), ref[:3].new_tensor(2.5) * est, atol=1e-5)
+    assert calibrated.config.output_gain == pytest.approx(2.5, rel=1e-4)

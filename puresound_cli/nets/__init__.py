@@ -30,6 +30,7 @@ __all__ = [
     "config_from_dict",
     "count_parameters",
     "flops_per_second",
+    "with_output_gain",
 ]
 
 ARCHITECTURES: dict[str, tuple[type[nn.Module], type[Any]]] = {
@@ -82,6 +83,26 @@ def arch_name(model: nn.Module) -> str:
         if type(model) is model_cls:
             return name
     raise ValueError(f"{type(model).__name__} is not a registered architecture")
+
+
+def with_output_gain(model: nn.Module, factor: float) -> nn.Module:
+    """The same network and weights with ``output_gain`` multiplied by ``factor`` (eval mode).
+
+    Raises:
+        ValueError: not a registered architecture, or a non-positive factor.
+    """
+    arch = arch_name(model)
+    cfg: Any = model.config
+    if arch == "extractor":
+        separator = dataclasses.replace(
+            cfg.separator, output_gain=cfg.separator.output_gain * factor
+        )
+        new_cfg = dataclasses.replace(cfg, separator=separator)
+    else:
+        new_cfg = dataclasses.replace(cfg, output_gain=cfg.output_gain * factor)
+    new = ARCHITECTURES[arch][0](new_cfg)
+    new.load_state_dict(model.state_dict())
+    return new.to(next(model.parameters()).device).eval()
 
 
 def count_parameters(model: nn.Module) -> int:
