@@ -23,12 +23,12 @@ test: install
 	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check puresound_cli tests bench
-	$(BIN)/ruff format --check puresound_cli tests bench
+	$(BIN)/ruff check puresound_cli tests bench recipes
+	$(BIN)/ruff format --check puresound_cli tests bench recipes
 
 format: install
-	$(BIN)/ruff format puresound_cli tests bench
-	$(BIN)/ruff check --fix puresound_cli tests bench
+	$(BIN)/ruff format puresound_cli tests bench recipes
+	$(BIN)/ruff check --fix puresound_cli tests bench recipes
 
 demo: install
 	$(BIN)/python bench/demo.py
