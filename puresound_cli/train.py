@@ -511,9 +511,9 @@ def calibrate_output_level(
 ) -> tuple[nn.Module, float, int]:
     """Set a model's output level so that speech keeps its input level.
 
-    SI-SDR cannot see scale, so a trained model's output level is arbitrary. This takes the
-    median least-squares gain ``<est, ref> / <est, est>`` over the target-present items of
-    ``batches`` and folds it into the model's ``output_gain``.
+    SI-SDR cannot see scale or sign, so a trained model's output level (even its polarity) is
+    arbitrary. This takes the median least-squares gain ``<est, ref> / <est, est>`` over the
+    target-present items of ``batches`` and folds it into the model's ``output_gain``.
 
     Returns:
         (the calibrated model in eval mode, the gain applied, the number of items used).
@@ -534,7 +534,9 @@ def calibrate_output_level(
             num = (est * ref).sum(dim=(1, 2))
             den = est.pow(2).sum(dim=(1, 2)).clamp_min(1e-12)
             gains += (num / den)[batch["present"].to(device)].tolist()
-    gains = [g for g in gains if g > 0 and math.isfinite(g)]
+    gains = [
+        g for g in gains if math.isfinite(g) and g != 0
+    ]  # the sign is as arbitrary as the level
     gain = float(np.median(gains)) if gains else 1.0
     return with_output_gain(model, gain), gain, len(gains)
 

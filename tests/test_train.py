@@ -364,3 +364,6 @@ def test_calibrate_output_level_restores_reference_level():
     with torch.no_grad():
         assert torch.allclose(calibrated(mix), ref[:3].new_tensor(2.5) * est, atol=1e-5)
     assert calibrated.config.output_gain == pytest.approx(2.5, rel=1e-4)
+    flipped = {**batch, "reference": -ref}  # a model that learned the opposite polarity
+    _, gain, _ = calibrate_output_level(model, [flipped])
+    assert gain == pytest.approx(-2.5, rel=1e-4)

@@ -9,6 +9,7 @@ References:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -48,8 +49,8 @@ class ConvTasNetConfig:
         speaker_dim: D, embedding size for speaker conditioning; None for an enhancer.
         conditioning: "concat" (seed) or "film", applied at the first block of each repeat.
         output_gain: a fixed factor on the output waveform. SI-SDR training leaves the output
-            level arbitrary; a release sets this once (on training-validation data) so that
-            speech comes out at the level it has in the input.
+            level (and sign) arbitrary; a release sets this once (on training-validation data)
+            so that speech comes out at the level and polarity it has in the input.
     """
 
     sample_rate: int = 16000
@@ -84,8 +85,8 @@ class ConvTasNetConfig:
             raise ValueError(
                 "complex_polar bounds its magnitude with tanh: use mask_constraint='none'"
             )
-        if not self.output_gain > 0:
-            raise ValueError(f"output_gain must be positive, got {self.output_gain}")
+        if self.output_gain == 0 or not math.isfinite(self.output_gain):
+            raise ValueError(f"output_gain must be finite and non-zero, got {self.output_gain}")
         if not (0 < self.hop <= self.window):
             raise ValueError(f"need 0 < hop <= window, got hop={self.hop}, window={self.window}")
         if not self.causal and self.kernel_size % 2 == 0:
