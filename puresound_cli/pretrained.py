@@ -44,10 +44,20 @@ class PretrainedModel:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-REGISTRY: dict[str, PretrainedModel] = {}
-"""Shipped models by name (empty until trained models are committed)."""
+REGISTRY: dict[str, PretrainedModel] = {
+    "enhance-convtasnet-16k": PretrainedModel(
+        "enhance-convtasnet-16k",
+        "enhance",
+        "enhance-convtasnet-16k/model.pt",
+        "c462a586769f6013417794a0ffd2e9f8f1df447545750a707433b1a75fcdfe91",
+        16000,
+        2_277_559,
+        {"dev_si_sdri_db": 4.24, "dev_pesq_gain": 0.11},
+    ),
+}
+"""Shipped models by name; each has ``models/<name>/MODEL_CARD.md`` with its scores."""
 
-DEFAULTS: dict[str, str | None] = {"extract": None, "enhance": None}
+DEFAULTS: dict[str, str | None] = {"extract": None, "enhance": "enhance-convtasnet-16k"}
 """The model each task uses when ``--model`` is not given (None: nothing shipped yet)."""
 
 
