@@ -128,17 +128,23 @@ def si_sdr_db(estimate: np.ndarray, reference: np.ndarray, eps: float = 1e-8) ->
 
 
 def level_db(output: np.ndarray, mixture: np.ndarray) -> float:
-    """Output energy relative to the input's, in dB."""
-    out = float(np.sum(np.square(output, dtype=np.float64)))
-    mix = float(np.sum(np.square(mixture, dtype=np.float64)))
-    return 10 * math.log10((out + 1e-12) / (mix + 1e-12))
+    """Output energy relative to the input's, in dB, as ``losses.energy_ratio_db``."""
+    import torch
+
+    from puresound_cli.losses import energy_ratio_db
+
+    out = torch.from_numpy(np.asarray(output, dtype=np.float64))[None]
+    mix = torch.from_numpy(np.asarray(mixture, dtype=np.float64))[None]
+    return float(energy_ratio_db(out, mix, eps=1e-12)[0])
 
 
 def perceptual_scores(
-    estimate: np.ndarray, reference: np.ndarray, sample_rate: int
-) -> dict[str, float]:
-    """Wide-band PESQ (at 16 kHz) and STOI when ``pesq`` / ``pystoi`` are installed (else NaN)."""
-    scores = {"pesq": math.nan, "stoi": math.nan}
+    reference: np.ndarray, sample_rate: int, *signals: np.ndarray
+) -> list[dict[str, float]]:
+    """Wide-band PESQ (at 16 kHz) and STOI of each signal against ``reference`` (NaN when
+    ``pesq`` / ``pystoi`` are not installed). The reference is resampled once for all signals.
+    """
+    scores = [{"pesq": math.nan, "stoi": math.nan} for _ in signals]
     try:
         from pesq import pesq
     except ImportError:
@@ -147,17 +153,19 @@ def perceptual_scores(
         from puresound_cli.audio import resample
 
         ref16 = resample(reference[None].astype(np.float32), sample_rate, 16000)[0]
-        est16 = resample(estimate[None].astype(np.float32), sample_rate, 16000)[0]
-        try:
-            scores["pesq"] = float(pesq(16000, ref16, est16, "wb"))
-        except Exception as exc:  # noqa: BLE001 - e.g. no utterance detected
-            log.warning("PESQ failed: %s", exc)
+        for score, signal in zip(scores, signals, strict=True):
+            sig16 = resample(signal[None].astype(np.float32), sample_rate, 16000)[0]
+            try:
+                score["pesq"] = float(pesq(16000, ref16, sig16, "wb"))
+            except Exception as exc:  # noqa: BLE001 - e.g. no utterance detected
+                log.warning("PESQ failed: %s", exc)
     try:
         from pystoi import stoi
     except ImportError:
         stoi = None
     if stoi is not None:
-        scores["stoi"] = float(stoi(reference, estimate, sample_rate, extended=False))
+        for score, signal in zip(scores, signals, strict=True):
+            score["stoi"] = float(stoi(reference, signal, sample_rate, extended=False))
     return scores
 
 
@@ -174,8 +182,7 @@ def score_item(
     n = min(output.size, mixture.size, reference.size)
     output, mixture, reference = output[:n], mixture[:n], reference[:n]
     out_sdr, in_sdr = si_sdr_db(output, reference), si_sdr_db(mixture, reference)
-    out_p = perceptual_scores(output, reference, sample_rate)
-    in_p = perceptual_scores(mixture, reference, sample_rate)
+    out_p, in_p = perceptual_scores(reference, sample_rate, output, mixture)
     return ItemScore(
         name,
         si_sdr=out_sdr,

@@ -470,7 +470,7 @@ def _validate(
     distributed: bool,
 ) -> dict[str, float]:
     """Validation loss, mean SI-SDR improvement (target present) and output level (absent)."""
-    from puresound_cli.losses import si_sdr
+    from puresound_cli.losses import energy_ratio_db, si_sdr
 
     sums = torch.zeros(6, dtype=torch.float64)  # loss, n, sdri, n_present, absent_db, n_absent
     model.eval()
@@ -491,8 +491,7 @@ def _validate(
                 sums[2] += float(gain.sum())
                 sums[3] += int(present.sum())
             if (~present).any():
-                e, m = est[~present].flatten(1), mix[~present].flatten(1)
-                level = 10 * torch.log10(e.pow(2).sum(1) / m.pow(2).sum(1).clamp_min(1e-10) + 1e-10)
+                level = energy_ratio_db(est[~present], mix[~present])  # (n_absent,)
                 sums[4] += float(level.sum())
                 sums[5] += int((~present).sum())
     model.train()
