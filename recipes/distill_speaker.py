@@ -29,11 +29,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-import soxr
 import torch
 import torch.nn.functional as F
 
+from puresound_cli.audio import read_audio, resample
 from puresound_cli.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 
 SR = 16000
@@ -45,10 +44,8 @@ def load_speech(folder: Path) -> tuple[list[np.ndarray], list[str]]:
         rows = list(csv.DictReader(f, delimiter="\t"))
     wavs, speakers = [], []
     for r in rows:
-        wav, sr = sf.read(Path(folder, r["path"]), dtype="float32", always_2d=True)
-        wav = wav.mean(axis=1)
-        if sr != SR:
-            wav = soxr.resample(wav, sr, SR).astype(np.float32)
+        wav, sr, _ = read_audio(Path(folder, r["path"]))
+        wav = resample(wav.mean(axis=0, keepdims=True), sr, SR)[0]
         if len(wav) >= 2 * SR:
             wavs.append(wav)
             speakers.append(r["speaker"])

@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import soxr
+
+from puresound_cli.audio import read_audio, resample
 
 SR = 16000
 N_DEV_LIBRI = 30
@@ -44,11 +45,9 @@ HELDOUT_MIMIC = {"mimic3-en_US_cmu-arctic_low-aew", "mimic3-en_US_cmu-arctic_low
 
 
 def read(path: Path) -> np.ndarray:
-    wav, sr = sf.read(path, dtype="float32", always_2d=True)
-    wav = wav.mean(axis=1)
-    if sr != SR:
-        wav = soxr.resample(wav, sr, SR, quality="HQ").astype(np.float32)
-    return wav
+    """Mono float32 at 16 kHz."""
+    wav, sr, _ = read_audio(path)
+    return resample(wav.mean(axis=0, keepdims=True), sr, SR)[0]
 
 
 def rms(x: np.ndarray) -> float:
@@ -198,10 +197,7 @@ def main() -> None:
             paths = write_item(dev, name, {"noisy": clean + noise, "ref": clean})
             enhance_rows.append([paths["noisy"], paths["ref"], spk, dev_noise[k].name, str(snr)])
             if snr == 5:
-                sig = {
-                    key: soxr.resample(sf.read(dev / p, dtype="float32")[0], SR, 8000)
-                    for key, p in paths.items()
-                }
+                sig = {key: resample(read(dev / p)[None], SR, 8000)[0] for key, p in paths.items()}
                 p8 = write_item(dev, name + "-8k", sig, sr=8000)
                 enhance_8k.append([p8["noisy"], p8["ref"], spk, dev_noise[k].name, str(snr)])
     for fname, table in (("enhance.tsv", enhance_rows), ("enhance-8k.tsv", enhance_8k)):
