@@ -1,0 +1,85 @@
+"""Build the starting checkpoint of an extraction run from two trained parts.
+
+An extractor is a speaker net plus a speaker-conditioned separator. Both parts can start from
+something already trained instead of from random weights:
+
+- the speaker net from ``recipes/distill_speaker.py`` (``--speaker``, any extractor checkpoint);
+- the separator from an enhancement model of the same separator architecture (``--separator``):
+  it already turns a noisy mixture into speech, and babble noise in its training taught it to
+  keep a dominant voice, so the extraction run only has to learn whose voice to keep.
+
+The speaker-conditioning weights (``embed_proj`` for concat, ``film_scale``/``film_shift`` for
+FiLM) are set to zero, so the new extractor starts out computing exactly what the enhancer
+computes, whatever the enrollment; training then grows the conditioning from there.
+
+    .venv/bin/python recipes/warm_start.py --speaker runs/distilled.pt \
+        --separator models/enhance-convtasnet-16k/model.pt --conditioning film \
+        --out runs/extract-warm.pt
+    .venv/bin/puresound train --config recipes/extract.toml --init-from runs/extract-warm.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from puresound_cli.checkpoint import load_checkpoint, save_checkpoint
+from puresound_cli.nets import build
+
+CONDITIONING_WEIGHTS = ("embed_proj", "film_scale", "film_shift")
+
+
+def warm_start(
+    speaker_ckpt: dict[str, Any], enhancer_ckpt: dict[str, Any], conditioning: str = "concat"
+) -> tuple[nn.Module, int]:
+    """(extractor, separator tensors copied) from an extractor's speaker net and an enhancer.
+
+    The extractor's separator has the enhancer's architecture plus ``conditioning`` on the speaker
+    net's embedding; its speaker net is the speaker checkpoint's. Conditioning weights are zero,
+    so at the start the extractor's output equals the enhancer's (at output gain 1).
+    """
+    if speaker_ckpt["arch"] != "extractor" or enhancer_ckpt["arch"] != "convtasnet":
+        raise ValueError("need an extractor checkpoint (speaker) and an enhancer (separator)")
+    speaker_config = dict(speaker_ckpt["config"]["speaker"])
+    separator_config = dict(enhancer_ckpt["config"])
+    separator_config.update(
+        speaker_dim=speaker_config["embed_dim"], conditioning=conditioning, output_gain=1.0
+    )
+    model = build("extractor", {"separator": separator_config, "speaker": speaker_config})
+    state = model.state_dict()
+    speaker, enhancer = speaker_ckpt["state_dict"], enhancer_ckpt["state_dict"]
+    copied = 0
+    for name in state:
+        part, _, rest = name.partition(".")
+        if part == "speaker":
+            state[name] = speaker[name].clone()
+        elif any(w in rest.split(".") for w in CONDITIONING_WEIGHTS):
+            state[name] = torch.zeros_like(state[name])
+        else:
+            state[name] = enhancer[rest].clone()
+            copied += 1
+    model.load_state_dict(state)
+    return model, copied
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--speaker", type=Path, required=True, help="extractor checkpoint")
+    parser.add_argument("--separator", type=Path, required=True, help="enhancer checkpoint")
+    parser.add_argument("--conditioning", choices=("concat", "film"), default="concat")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    model, copied = warm_start(
+        load_checkpoint(args.speaker), load_checkpoint(args.separator), args.conditioning
+    )
+    meta = {"warm_start": {"speaker": str(args.speaker), "separator": str(args.separator)}}
+    save_checkpoint(args.out, model, meta=meta)
+    print(f"wrote {args.out}: {copied} separator tensors from the enhancer, conditioning zeroed")
+
+
+if __name__ == "__main__":
+    main()

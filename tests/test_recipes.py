@@ -1,0 +1,64 @@
+"""Recipes that build checkpoints: the extraction warm start."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from puresound_cli.checkpoint import load_checkpoint, save_checkpoint
+from puresound_cli.nets import ConvTasNetConfig, ExtractorConfig, build
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+
+
+def _recipe(name: str):  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(name, RECIPES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("conditioning", ["concat", "film"])
+def test_warm_start_begins_as_the_enhancer_and_can_learn_the_speaker(
+    tmp_path: Path, conditioning: str
+) -> None:
+    torch.manual_seed(0)
+    enhancer = build("convtasnet", dataclasses.asdict(ConvTasNetConfig.tiny()))
+    donor = build("extractor", dataclasses.asdict(ExtractorConfig.tiny()))
+    save_checkpoint(tmp_path / "enh.pt", enhancer)
+    save_checkpoint(tmp_path / "spk.pt", donor)
+    model, copied = _recipe("warm_start").warm_start(
+        load_checkpoint(tmp_path / "spk.pt"), load_checkpoint(tmp_path / "enh.pt"), conditioning
+    )
+    assert copied == len(enhancer.state_dict())
+    assert model.config.separator.conditioning == conditioning
+    ours, theirs = model.state_dict(), donor.state_dict()
+    assert all(torch.equal(ours[n], v) for n, v in theirs.items() if n.startswith("speaker."))
+
+    model.eval()
+    enhancer.eval()
+    mix = torch.randn(1, 1, 800)
+    with torch.no_grad():
+        expected = enhancer(mix)
+        for seed in (1, 2):  # any enrollment: the conditioning starts at zero
+            enroll = torch.randn(1, 1, 1600, generator=torch.Generator().manual_seed(seed))
+            torch.testing.assert_close(model(mix, enroll), expected)
+
+    # ... and is not stuck there: the loss has a gradient on the conditioning weights.
+    model.train()
+    model(mix, torch.randn(1, 1, 1600)).pow(2).mean().backward()
+    cond = [p.grad for n, p in model.named_parameters() if "embed_proj" in n or "film_" in n]
+    assert cond and all(g is not None and g.abs().sum() > 0 for g in cond)
+
+
+def test_warm_start_refuses_swapped_checkpoints(tmp_path: Path) -> None:
+    enhancer = build("convtasnet", dataclasses.asdict(ConvTasNetConfig.tiny()))
+    save_checkpoint(tmp_path / "enh.pt", enhancer)
+    ckpt = load_checkpoint(tmp_path / "enh.pt")
+    with pytest.raises(ValueError, match="extractor checkpoint"):
+        _recipe("warm_start").warm_start(ckpt, ckpt)
