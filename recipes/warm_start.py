@@ -21,6 +21,7 @@ computes, whatever the enrollment; training then grows the conditioning from the
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -34,20 +35,28 @@ CONDITIONING_WEIGHTS = ("embed_proj", "film_scale", "film_shift")
 
 
 def warm_start(
-    speaker_ckpt: dict[str, Any], enhancer_ckpt: dict[str, Any], conditioning: str = "concat"
+    speaker_ckpt: dict[str, Any],
+    enhancer_ckpt: dict[str, Any],
+    conditioning: str = "concat",
+    embed_gain: float | None = None,
 ) -> tuple[nn.Module, int]:
     """(extractor, separator tensors copied) from an extractor's speaker net and an enhancer.
 
     The extractor's separator has the enhancer's architecture plus ``conditioning`` on the speaker
-    net's embedding; its speaker net is the speaker checkpoint's. Conditioning weights are zero,
+    net's embedding (scaled by ``embed_gain``, default sqrt(D) as in ``ConvTasNetConfig.small``);
+    its speaker net is the speaker checkpoint's. Conditioning weights are zero,
     so at the start the extractor's output equals the enhancer's (at output gain 1).
     """
     if speaker_ckpt["arch"] != "extractor" or enhancer_ckpt["arch"] != "convtasnet":
         raise ValueError("need an extractor checkpoint (speaker) and an enhancer (separator)")
     speaker_config = dict(speaker_ckpt["config"]["speaker"])
     separator_config = dict(enhancer_ckpt["config"])
+    dim = speaker_config["embed_dim"]
     separator_config.update(
-        speaker_dim=speaker_config["embed_dim"], conditioning=conditioning, output_gain=1.0
+        speaker_dim=dim,
+        conditioning=conditioning,
+        embed_gain=math.sqrt(dim) if embed_gain is None else embed_gain,
+        output_gain=1.0,
     )
     model = build("extractor", {"separator": separator_config, "speaker": speaker_config})
     state = model.state_dict()

@@ -225,3 +225,29 @@ def test_output_gain_scales_output_and_old_configs_load() -> None:
     assert build("convtasnet", older).config.output_gain == 1.0
     with pytest.raises(ValueError, match="output_gain"):
         ConvTasNetConfig(output_gain=0.0)
+
+
+@pytest.mark.parametrize("conditioning", ["concat", "film"])
+def test_embed_gain_scales_the_normalised_embedding(conditioning: str) -> None:
+    """embed_gain g on the unit-norm embedding equals conditioning weights multiplied by g."""
+    plain = dataclasses.replace(ConvTasNetConfig.tiny(speaker_dim=8), conditioning=conditioning)
+    base = ConvTasNet(plain).eval()
+    scaled = ConvTasNet(dataclasses.replace(plain, embed_gain=4.0)).eval()
+    scaled.load_state_dict(base.state_dict())
+    mix, emb = torch.randn(1, 1, 700), torch.randn(1, 8) * 50  # any norm: normalised first
+    with torch.no_grad():
+        before = base(mix, emb)
+        assert not torch.allclose(scaled(mix, emb), before, atol=1e-4)
+        state = base.state_dict()
+        for name in state:
+            if "embed_proj" in name or "film_" in name:
+                state[name] = state[name] * 4.0
+        base.load_state_dict(state)
+        torch.testing.assert_close(scaled(mix, emb), base(mix, emb))
+    older = dataclasses.asdict(plain)
+    del older["embed_gain"]  # a checkpoint written before the field existed
+    assert build("convtasnet", older).config.embed_gain == 1.0
+    assert ConvTasNetConfig.small(192).embed_gain == pytest.approx(192**0.5)
+    assert ConvTasNetConfig.small().embed_gain == 1.0
+    with pytest.raises(ValueError, match="embed_gain"):
+        ConvTasNetConfig(embed_gain=0.0)

@@ -48,6 +48,10 @@ class ConvTasNetConfig:
         mask_constraint: "relu", "sigmoid" or "none" (complex_polar needs "none").
         speaker_dim: D, embedding size for speaker conditioning; None for an enhancer.
         conditioning: "concat" (seed) or "film", applied at the first block of each repeat.
+        embed_gain: the speaker embedding is L2-normalised (as the seed's ``embed_norm``) and then
+            multiplied by this. 1.0 is the seed's unit norm, whose entries (about 1/sqrt(D)) are
+            an order of magnitude below the unit-variance features beside them, so the
+            conditioning layers adapt that much more slowly under Adam; sqrt(D) gives unit RMS.
         output_gain: a fixed factor on the output waveform. SI-SDR training leaves the output
             level (and sign) arbitrary; a release sets this once (on training-validation data)
             so that speech comes out at the level and polarity it has in the input.
@@ -68,6 +72,7 @@ class ConvTasNetConfig:
     mask_constraint: str = "relu"
     speaker_dim: int | None = None
     conditioning: str = "concat"
+    embed_gain: float = 1.0
     output_gain: float = 1.0
 
     def __post_init__(self) -> None:
@@ -85,6 +90,8 @@ class ConvTasNetConfig:
             raise ValueError(
                 "complex_polar bounds its magnitude with tanh: use mask_constraint='none'"
             )
+        if not (self.embed_gain > 0 and math.isfinite(self.embed_gain)):
+            raise ValueError(f"embed_gain must be finite and positive, got {self.embed_gain}")
         if self.output_gain == 0 or not math.isfinite(self.output_gain):
             raise ValueError(f"output_gain must be finite and non-zero, got {self.output_gain}")
         if not (0 < self.hop <= self.window):
@@ -125,6 +132,7 @@ class ConvTasNetConfig:
         STFT encoder (512-point Hann window, hop 128: 125 frames/s against the seed's 1000),
         complex ratio mask, B 128, H 256, R 2 x X 8 blocks, 8.2 s of context. Training processes
         about six times more audio per CPU second than a learned-filterbank model this wide.
+        A speaker-conditioned one scales its unit-norm embedding to unit RMS (embed_gain sqrt(D)).
         """
         return cls(
             encoder="stft",
@@ -137,6 +145,7 @@ class ConvTasNetConfig:
             mask_kind="complex_reim",
             mask_constraint="none",
             speaker_dim=speaker_dim,
+            embed_gain=math.sqrt(speaker_dim) if speaker_dim else 1.0,
         )
 
     @classmethod
@@ -280,6 +289,8 @@ class ConvTasNet(nn.Module):
                     f"got {tuple(embedding.shape)}"
                 )
             embedding = F.normalize(embedding, dim=1)  # L2-normalised d-vector (seed embed_norm)
+            if self.config.embed_gain != 1.0:
+                embedding = embedding * self.config.embed_gain
         length = mixture.shape[-1]
         padded = F.pad(mixture, (0, self.valid_length(length) - length))  # (B, 1, T')
         rep, feats = self._encode(padded)
