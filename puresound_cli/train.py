@@ -78,6 +78,10 @@ class TrainConfig:
             improvement) or "cosine" (cosine decay to 0 over ``max_steps`` after ``warmup_steps``).
         grad_clip: gradient norm clip (0 disables).
         speaker_loss_weight: weight (alpha) of the AAM-softmax speaker loss (extract).
+        freeze_speaker: keep the speaker net as it starts (with ``init_from``, e.g. distilled):
+            not trained, no speaker loss, its batch statistics fixed. Trained jointly from a
+            separator that does not yet use it, the net drifts towards one embedding for every
+            voice (measured: dev-speaker cosine 0.54 -> 0.98 in 900 steps).
         aam_margin, aam_scale: AAM-softmax margin and scale.
         spectral_loss_weight: weight of a multi-resolution STFT magnitude loss (0 disables).
         valid_every: steps between validations.
@@ -126,6 +130,7 @@ class TrainConfig:
     warmup_steps: int = 0
     grad_clip: float = 5.0
     speaker_loss_weight: float = 1.0
+    freeze_speaker: bool = False
     aam_margin: float = 0.2
     aam_scale: float = 30.0
     spectral_loss_weight: float = 0.0
@@ -544,19 +549,28 @@ class _Objective(nn.Module):
     """Model plus speaker loss as one module, so DDP syncs every trained parameter.
 
     ``forward(mixture, enrollment | None, labels) -> (estimate (B, 1, T), speaker loss scalar)``.
+    With ``freeze_speaker`` the speaker net embeds in eval mode without a gradient.
     """
 
-    def __init__(self, model: nn.Module, speaker_loss: nn.Module | None) -> None:
+    def __init__(
+        self, model: nn.Module, speaker_loss: nn.Module | None, freeze_speaker: bool = False
+    ) -> None:
         super().__init__()
         self.model: Any = model
         self.speaker_loss = speaker_loss
+        self.freeze_speaker = freeze_speaker
 
     def forward(
         self, mixture: torch.Tensor, enrollment: torch.Tensor | None, labels: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if enrollment is None:
             return self.model(mixture), mixture.new_zeros(())
-        emb = self.model.embed(enrollment)  # (B, D)
+        if self.freeze_speaker:
+            self.model.speaker.eval()
+            with torch.no_grad():
+                emb = self.model.embed(enrollment)  # (B, D)
+        else:
+            emb = self.model.embed(enrollment)  # (B, D)
         est = self.model.separate(mixture, emb)  # (B, 1, T)
         if self.speaker_loss is None:
             return est, mixture.new_zeros(())
@@ -633,21 +647,24 @@ def train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None = N
         )
     signal_loss = SignalLoss()
     speaker_loss: nn.Module | None = None
-    if config.task == "extract" and config.speaker_loss_weight > 0:
+    frozen = config.task == "extract" and config.freeze_speaker
+    if frozen:
+        model.speaker.requires_grad_(False)
+    if config.task == "extract" and config.speaker_loss_weight > 0 and not frozen:
         with torch.no_grad():
             probe = torch.zeros(1, 1, config.sample_rate, device=device)
             embed_dim = model.embed(probe).shape[-1]
         speaker_loss = AAMSoftmax(
             embed_dim, max(1, len(speakers)), margin=config.aam_margin, scale=config.aam_scale
         ).to(device)
-    objective: nn.Module = _Objective(model, speaker_loss)
+    objective: nn.Module = _Objective(model, speaker_loss, frozen)
     if distributed:
         objective = nn.parallel.DistributedDataParallel(
             objective, device_ids=[device.index] if device.type == "cuda" else None
         )
 
     # -- optimizer, scheduler, mixed precision ------------------------------------------------
-    params = list(model.parameters())
+    params = [p for p in model.parameters() if p.requires_grad]
     if speaker_loss is not None:
         params += list(speaker_loss.parameters())
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)

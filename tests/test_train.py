@@ -235,6 +235,27 @@ def test_init_from_copies_matching_weights(corpus_dir, tmp_path):
     assert not all(torch.equal(source[k], fresh["state_dict"][k]) for k in weights)
 
 
+def test_freeze_speaker_trains_only_the_separator(corpus_dir, tmp_path):
+    """freeze_speaker: the speaker net (batch statistics included) ends as it started."""
+    first = train(tiny_config(corpus_dir, tmp_path / "a", max_steps=2, valid_every=2))
+    source = load_checkpoint(first)["state_dict"]
+    run = tmp_path / "b"
+    train(tiny_config(corpus_dir, run, max_steps=3, init_from=str(first), freeze_speaker=True))
+    last = load_checkpoint(run / "last.pt")
+    trained = last["state_dict"]
+    speaker = [k for k in source if k.startswith("speaker.")]
+    separator = [k for k in source if k.startswith("separator.") and k.endswith("weight")]
+    assert speaker and all(torch.equal(source[k], trained[k]) for k in speaker)
+    assert any(not torch.equal(source[k], trained[k]) for k in separator)
+    assert read_log(run, "train")  # no speaker loss to log, still a training log
+    assert all(float(row) == 0.0 for row in _column(run, "speaker_loss"))
+
+
+def _column(run: Path, name: str) -> list[str]:
+    with open(run / "log.csv", newline="") as f:
+        return [r[name] for r in csv.DictReader(f) if r["kind"] == "train"]
+
+
 def test_init_from_other_architecture_is_refused(corpus_dir, tmp_path):
     enhancer = train(tiny_config(corpus_dir, tmp_path / "e", task="enhance", max_steps=1))
     other = dict(load_checkpoint(enhancer))
