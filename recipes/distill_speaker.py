@@ -12,19 +12,21 @@ model never imports it. Install it in a separate environment, not in the project
 
 Then, from the repo root (after recipes/prepare_data.py):
 
-    /tmp/rz/bin/python recipes/distill_speaker.py --init RUN/last.pt --out runs/distilled.pt
-    puresound train --config recipes/extract.toml --init-from runs/distilled.pt ...
+    /tmp/rz/bin/python recipes/distill_speaker.py --out runs/distilled.pt --steps 800
+    (then recipes/warm_start.py and puresound train --config recipes/extract.toml, see
+    recipes/README.md)
 
 Each step draws random 1.5-4 s crops of the training speech (never a held-out speaker), embeds
 them with the teacher (two 1.6 s windows per crop), and trains the student speaker net plus a
 linear map to the teacher's 256 dimensions on 1 - cosine similarity. The separator weights of
---init are carried over unchanged.
+--init (if given) are carried over unchanged.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import time
 from pathlib import Path
 
@@ -34,6 +36,7 @@ import torch.nn.functional as F
 
 from puresound_cli.audio import read_audio, resample
 from puresound_cli.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from puresound_cli.nets import ExtractorConfig, build
 
 SR = 16000
 PARTIAL = 160  # frames of one teacher window (1.6 s)
@@ -85,7 +88,11 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speech", type=Path, default=Path("runs/data/train-speech"))
-    parser.add_argument("--init", type=Path, required=True, help="an extractor checkpoint")
+    parser.add_argument(
+        "--init",
+        type=Path,
+        help="an extractor checkpoint (default: a fresh ExtractorConfig.small())",
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -97,8 +104,12 @@ def main() -> None:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
 
-    ckpt = load_checkpoint(args.init)
-    model = model_from_checkpoint(ckpt)
+    if args.init is None:
+        ckpt: dict = {"meta": {}}
+        model = build("extractor", dataclasses.asdict(ExtractorConfig.small()))
+    else:
+        ckpt = load_checkpoint(args.init)
+        model = model_from_checkpoint(ckpt)
     if model.task != "extract":
         raise SystemExit(f"{args.init} is not an extraction model")
     teacher = VoiceEncoder("cpu", verbose=False)

@@ -37,7 +37,7 @@ CONDITIONING_WEIGHTS = ("embed_proj", "film_scale", "film_shift")
 def warm_start(
     speaker_ckpt: dict[str, Any],
     enhancer_ckpt: dict[str, Any],
-    conditioning: str = "concat",
+    conditioning: str = "film",
     embed_gain: float | None = None,
 ) -> tuple[nn.Module, int]:
     """(extractor, separator tensors copied) from an extractor's speaker net and an enhancer.
@@ -79,7 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--speaker", type=Path, required=True, help="extractor checkpoint")
     parser.add_argument("--separator", type=Path, required=True, help="enhancer checkpoint")
-    parser.add_argument("--conditioning", choices=("concat", "film"), default="concat")
+    parser.add_argument("--conditioning", choices=("concat", "film"), default="film")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     model, copied = warm_start(
