@@ -530,12 +530,17 @@ def models_command(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("name", "task", "sample rate", "size", "scores", "default")
+    table = Table()
+    for title in ("name", "task", "rate", "params"):
+        table.add_column(title, no_wrap=True)
+    table.add_column("dev scores")
     for m in entries:
-        scores = ", ".join(f"{k} {v:g}" for k, v in m.metrics.items())
-        default = "yes" if pretrained.DEFAULTS.get(m.task) == m.name else ""
-        size = f"{m.params / 1e6:.2f} M params" if m.params else "?"
-        table.add_row(m.name, m.task, f"{m.sample_rate} Hz", size, scores, default)
+        scores = "\n".join(f"{k.removeprefix('dev_')} {v:.2f}" for k, v in m.metrics.items())
+        task = m.task + ("\n(default)" if pretrained.DEFAULTS.get(m.task) == m.name else "")
+        size = f"{m.params / 1e6:.2f} M" if m.params else "?"
+        khz = m.sample_rate / 1000
+        rate = f"{khz:g} kHz"
+        table.add_row(m.name, task, rate, size, scores)
     Console().print(table)
 
 

@@ -627,7 +627,8 @@ def test_default_model_from_registry(
     assert result.exit_code == 0, result.stderr
     result = run("models")
     assert result.exit_code == 0
-    assert "tiny-enhance" in result.stdout and "si_sdri_db 1.5" in result.stdout
+    assert "tiny-enhance" in result.stdout and "si_sdri_db 1.50" in result.stdout
+    assert "(default)" in result.stdout
     records = [json.loads(line) for line in run("models", "--json").stdout.splitlines()]
     record = next(r for r in records if r["name"] == "tiny-enhance")
     assert record["default"] is True
