@@ -1,20 +1,24 @@
-"""Benchmark the whole `puresound extract` process on long 16 kHz mixtures.
+"""Benchmark the whole `puresound extract` and `puresound enhance` processes on long inputs.
 
 For each length (default: 10 minutes and 1 hour) this writes a synthetic mono 16 kHz PCM_16
 mixture into bench/out/ (block by block, reused when present), runs
-``python -m puresound_cli extract MIX --enroll SPK -o OUT --model M --json`` as a subprocess,
-and records wall time, real-time factor (wall time / audio duration, startup and model loading
-included) and peak resident memory of the process (``/usr/bin/time -v`` when available, else
-``resource.getrusage(RUSAGE_CHILDREN)``). The figures, with the machine, the date and the
-command, replace the "## Command line" section of bench/RESULTS.md.
+``python -m puresound_cli extract MIX --enroll SPK -o OUT --model M --json`` (and the same
+``enhance`` command without the enrollment) as a subprocess, and records wall time, real-time
+factor (wall time / audio duration, startup and model loading included) and peak resident memory
+of the process (``/usr/bin/time -v`` when available, else ``resource.getrusage(RUSAGE_CHILDREN)``).
+The figures, with the machine, the date and the commands, replace the "## Command line" section of
+bench/RESULTS.md.
 
 Usage::
 
-    python bench/bench_cli.py                      # random small() extractor as a stand-in
-    python bench/bench_cli.py --model extract-convtasnet-16k --lengths 600,3600
+    python bench/bench_cli.py                       # both commands, their shipped default models
+    python bench/bench_cli.py --tasks extract --model runs/x/model.pt --lengths 600
 
-Targets (issue 3): RTF <= 0.05 and peak memory <= 600 MB for both lengths with the default
-model on the 2-core machine.
+Without a shipped default for a task (and no --model), a randomly initialised small() model of
+that task stands in: the same compute and memory, meaningless output.
+
+Targets (issues 3 and 5): RTF <= 0.05 and peak memory <= 600 MB for both lengths with the
+default models on the 2-core machine.
 """
 
 from __future__ import annotations
@@ -82,9 +86,9 @@ def write_enrollment(path: Path) -> Path:
     return path
 
 
-def random_small_checkpoint() -> Path:
-    """A randomly initialised ExtractorConfig.small() checkpoint (same compute as a trained one)."""
-    path = OUT / "random-small-extractor.pt"
+def random_small_checkpoint(task: str) -> Path:
+    """A randomly initialised small() checkpoint of `task` (same compute as a trained one)."""
+    path = OUT / f"random-small-{task}.pt"
     if not path.is_file():
         import dataclasses
 
@@ -92,18 +96,30 @@ def random_small_checkpoint() -> Path:
 
         sys.path.insert(0, str(REPO))
         from puresound_cli.checkpoint import save_checkpoint
-        from puresound_cli.nets import ExtractorConfig, build
+        from puresound_cli.nets import ConvTasNetConfig, ExtractorConfig, build
 
         torch.manual_seed(0)
         OUT.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(path, build("extractor", dataclasses.asdict(ExtractorConfig.small())))
+        if task == "extract":
+            model = build("extractor", dataclasses.asdict(ExtractorConfig.small()))
+        else:
+            model = build("convtasnet", dataclasses.asdict(ConvTasNetConfig.small()))
+        save_checkpoint(path, model)
     return path
 
 
-def run_extract(
-    mixture: Path, enrollment: Path, model: str, threads: int | None = None
+def default_model(task: str) -> str | None:
+    """The shipped default model name for `task`, or None."""
+    sys.path.insert(0, str(REPO))
+    from puresound_cli import pretrained
+
+    return pretrained.default_model(task)
+
+
+def run_cli(
+    task: str, mixture: Path, enrollment: Path, model: str, threads: int | None = None
 ) -> dict[str, float | str]:
-    """Run the CLI once as a whole process; return wall time, RTF and peak RSS.
+    """Run `puresound TASK` once as a whole process; return wall time, RTF and peak RSS.
 
     The CLI uses every core unless OMP_NUM_THREADS is set; it is removed from the child's
     environment (or set to ``threads``).
@@ -111,9 +127,10 @@ def run_extract(
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    output = mixture.with_name(mixture.stem + "-extracted.wav")
+    output = mixture.with_name(f"{mixture.stem}-{task}.wav")
+    enroll = ["--enroll", str(enrollment)] if task == "extract" else []
     cmd = [
-        sys.executable, "-m", "puresound_cli", "extract", str(mixture), "--enroll", str(enrollment),
+        sys.executable, "-m", "puresound_cli", task, str(mixture), *enroll,
         "-o", str(output), "--model", model, "--overwrite", "--json", "--quiet",
     ]  # fmt: skip
     timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
@@ -123,7 +140,7 @@ def run_extract(
     proc = subprocess.run(full, cwd=REPO, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
-        raise RuntimeError(f"extract failed ({proc.returncode}):\n{proc.stderr}")
+        raise RuntimeError(f"{task} failed ({proc.returncode}):\n{proc.stderr}")
     match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
     if match:
         rss_mb, how = int(match.group(1)) / 1024, "/usr/bin/time -v"
@@ -173,48 +190,64 @@ def write_section(text: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="model name or checkpoint (default: random small())")
+    parser.add_argument(
+        "--tasks", nargs="+", choices=("extract", "enhance"), default=["extract", "enhance"]
+    )
+    parser.add_argument("--model", help="model name or checkpoint (only with one task)")
     parser.add_argument(
         "--lengths", default="600,3600", help="comma-separated mixture lengths in seconds"
     )
     parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS for the CLI (default: all)")
     parser.add_argument("--no-results", action="store_true", help="do not edit RESULTS.md")
     args = parser.parse_args()
+    if args.model and len(args.tasks) != 1:
+        parser.error("--model needs exactly one --tasks")
 
-    model = args.model or str(random_small_checkpoint())
-    model_note = (
-        f"`{args.model}`"
-        if args.model
-        else "a randomly initialised `ExtractorConfig.small()` checkpoint (no trained default "
-        "model was given; compute and memory are those of the shipped size, quality is not)"
-    )
     enrollment = write_enrollment(OUT / "bench-enrollment.wav")
-    rows = []
-    for seconds in (int(s) for s in args.lengths.split(",")):
-        mixture = write_mixture(OUT / f"bench-mixture-{seconds}s.wav", seconds)
-        result = run_extract(mixture, enrollment, model, args.threads)
-        ok = result["rtf"] <= RTF_TARGET and result["rss_mb"] <= RSS_TARGET_MB
-        print(
-            f"{seconds / 60:g} min: wall {result['wall']:.1f} s, RTF {result['rtf']:.4f} "
-            f"(in-process {result['inner_rtf']:.4f}), peak RSS {result['rss_mb']:.0f} MB"
-            f" -> {'meets' if ok else 'misses'} targets"
+    lengths = [int(s) for s in args.lengths.split(",")]
+    mixtures = {
+        seconds: write_mixture(OUT / f"bench-mixture-{seconds}s.wav", seconds)
+        for seconds in lengths
+    }
+    threads = f"OMP_NUM_THREADS={args.threads}" if args.threads else "all cores"
+    lines = [
+        SECTION,
+        "",
+        f"`bench/bench_cli.py`, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"{machine()}, {threads}. One whole process per row; peak memory by "
+        "PEAK_HOW; RTF = wall time / audio duration, process start-up and model loading "
+        "included (in-process: the CLI's own per-file figure). Input: a synthetic 16 kHz mono "
+        "PCM_16 mixture of two harmonic voices and noise. Targets: RTF <= "
+        f"{RTF_TARGET}, peak RSS <= {RSS_TARGET_MB:.0f} MB.",
+    ]
+    all_ok, how = True, ""
+    for task in args.tasks:
+        name = args.model or default_model(task)
+        model = name or str(random_small_checkpoint(task))
+        note = (
+            f"`{name}`"
+            if name
+            else f"a randomly initialised small() {task} checkpoint (no "
+            "trained model shipped: compute and memory are those of the shipped size, quality "
+            "is not)"
         )
-        rows.append((seconds, result, ok))
-
-    if not args.no_results:
-        lines = [
-            SECTION,
+        rows = []
+        for seconds in lengths:
+            result = run_cli(task, mixtures[seconds], enrollment, model, args.threads)
+            ok = result["rtf"] <= RTF_TARGET and result["rss_mb"] <= RSS_TARGET_MB
+            all_ok &= ok
+            how = str(result["rss_how"])
+            print(
+                f"{task} {seconds / 60:g} min: wall {result['wall']:.1f} s, RTF "
+                f"{result['rtf']:.4f} (in-process {result['inner_rtf']:.4f}), peak RSS "
+                f"{result['rss_mb']:.0f} MB -> {'meets' if ok else 'misses'} targets"
+            )
+            rows.append((seconds, result, ok))
+        lines += [
             "",
-            f"`bench/bench_cli.py`, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, "
-            f"{machine()}.",
-            f"Model: {model_note}.",
-            f"Command (one whole process per row): `{rows[0][1]['command']}`"
-            f" ({'OMP_NUM_THREADS=' + str(args.threads) if args.threads else 'all cores'}).",
-            f"Peak memory measured with {rows[0][1]['rss_how']}; RTF = wall time / audio "
-            "duration, process start-up and model loading included (in-process: the CLI's own "
-            f"per-file figure). Targets: RTF <= {RTF_TARGET}, peak RSS <= {RSS_TARGET_MB:.0f} MB.",
+            f"`{task}`, model {note}: `{rows[0][1]['command']}`",
             "",
-            "| mixture (16 kHz mono) | wall time | RTF | RTF in-process | peak RSS | targets |",
+            "| input | wall time | RTF | RTF in-process | peak RSS | targets |",
             "|---|---|---|---|---|---|",
         ]
         for seconds, r, ok in rows:
@@ -222,9 +255,10 @@ def main() -> int:
                 f"| {seconds / 60:g} min | {r['wall']:.1f} s | {r['rtf']:.4f} | "
                 f"{r['inner_rtf']:.4f} | {r['rss_mb']:.0f} MB | {'met' if ok else 'missed'} |"
             )
-        write_section("\n".join(lines) + "\n\n")
+    if not args.no_results:
+        write_section("\n".join(lines).replace("PEAK_HOW", how) + "\n\n")
         print(f"wrote the '{SECTION}' section of {RESULTS.relative_to(REPO)}")
-    return 0 if all(ok for *_, ok in rows) else 1
+    return 0 if all_ok else 1
 
 
 if __name__ == "__main__":
