@@ -2,12 +2,15 @@
 
 Uses models/examples/{mixture,enrollment}.wav (a short example shipped with the repository; if
 they are missing, a synthetic two-voice example is written to bench/out/demo/) and the default
-shipped extract model. Before a trained model is shipped, a tiny random checkpoint stands in so
-the command still runs end to end (its output is meaningless, and the demo says so).
+shipped extract model. With models/examples/reference.wav (the clean target) it also prints the
+SI-SDR of the mixture and of the output. Where no trained model is shipped, a tiny random
+checkpoint stands in so the command still runs end to end (its output is meaningless, and the
+demo says so).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -17,6 +20,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out" / "demo"
+
+
+def _show(path: Path) -> Path:
+    """A path relative to the repository when it is inside it."""
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
 
 
 def _synthesise_example(folder: Path) -> tuple[Path, Path]:
@@ -40,41 +48,47 @@ def _synthesise_example(folder: Path) -> tuple[Path, Path]:
     return mixture, enrollment
 
 
-def _model_argument() -> list[str]:
-    """`--model` arguments: none when a default extract model is shipped, else a random stand-in."""
+def _model_argument(out: Path) -> tuple[list[str], str]:
+    """`--model` arguments (none when a default extract model is shipped, else a random stand-in)
+    and the model's name to print."""
     sys.path.insert(0, str(REPO))
     from puresound_cli import pretrained
 
-    if pretrained.default_model("extract") is not None:
-        return []
+    default = pretrained.default_model("extract")
+    if default is not None:
+        return [], f"{default} (the shipped default)"
     import dataclasses
 
     from puresound_cli.checkpoint import save_checkpoint
     from puresound_cli.nets import ExtractorConfig, build
 
-    path = OUT / "random-tiny-extractor.pt"
+    path = out / "random-tiny-extractor.pt"
     if not path.exists():
-        OUT.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
         save_checkpoint(path, build("extractor", dataclasses.asdict(ExtractorConfig.tiny())))
     print(
         "note: no trained extract model is shipped yet; using a random tiny checkpoint "
-        f"({path.relative_to(REPO)}), so the output is NOT meaningful.",
+        f"({_show(path)}), so the output is NOT meaningful.",
         file=sys.stderr,
     )
-    return ["--model", str(path)]
+    return ["--model", str(path)], f"{_show(path)} (random stand-in)"
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT, help=f"output folder (default {OUT})")
+    out = parser.parse_args().out.resolve()
     examples = REPO / "models" / "examples"
     mixture, enrollment = examples / "mixture.wav", examples / "enrollment.wav"
     if not (mixture.is_file() and enrollment.is_file()):
-        mixture, enrollment = _synthesise_example(OUT)
-    output = OUT / "extracted.wav"
-    OUT.mkdir(parents=True, exist_ok=True)
+        mixture, enrollment = _synthesise_example(out)
+    output = out / "extracted.wav"
+    out.mkdir(parents=True, exist_ok=True)
+    model_args, model_name = _model_argument(out)
     cmd = [
         sys.executable, "-m", "puresound_cli", "extract", str(mixture),
         "--enroll", str(enrollment), "-o", str(output), "--overwrite", "--json", "--quiet",
-        *_model_argument(),
+        *model_args,
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=os.environ.copy())
     sys.stderr.write(proc.stderr)
@@ -82,11 +96,30 @@ def main() -> int:
         print(f"demo failed (exit {proc.returncode}): {' '.join(cmd)}", file=sys.stderr)
         return proc.returncode
     record = json.loads(proc.stdout.splitlines()[-1])
-    print(f"mixture:    {mixture.relative_to(REPO)}")
-    print(f"enrollment: {enrollment.relative_to(REPO)}")
-    print(f"output:     {output.relative_to(REPO)}")
+    print(f"mixture:    {_show(mixture)}")
+    print(f"enrollment: {_show(enrollment)}")
+    print(f"output:     {_show(output)}")
+    print(f"model:      {model_name}")
     print(f"audio {record['seconds']:.1f} s, real-time factor {record['rtf']:.3f}")
+    reference = mixture.parent / "reference.wav"
+    if reference.is_file():
+        _print_score(mixture, output, reference)
     return 0
+
+
+def _print_score(mixture: Path, output: Path, reference: Path) -> None:
+    """SI-SDR of the mixture and of the output against the clean target (bundled example)."""
+    import soundfile as sf
+
+    from puresound_cli.evaluate import si_sdr_db
+
+    ref = sf.read(reference, dtype="float32")[0]
+    before = si_sdr_db(sf.read(mixture, dtype="float32")[0], ref)
+    after = si_sdr_db(sf.read(output, dtype="float32")[0], ref)
+    print(
+        f"SI-SDR against the clean target: mixture {before:.1f} dB -> output {after:.1f} dB "
+        f"({after - before:+.1f} dB)"
+    )
 
 
 if __name__ == "__main__":
