@@ -3,11 +3,13 @@
 Usage (from the repo root):
     .venv/bin/python recipes/level_check.py --model runs/enhance/model.pt \
         runs/data/dev/enhance.tsv runs/data/dev/enhance-8k.tsv
+    .venv/bin/python recipes/level_check.py --model runs/extract/model.pt runs/data/dev/extract.tsv
 
 For each list: the sample rate(s) of its inputs, the mean and spread of the output level relative
 to the clean reference (dB; a model that keeps speech at its level sits near 0 dB), and the
 largest jump in level between consecutive 1 s windows of output relative to the same windows of
-the reference (dB). Items of the two lists are the same speech, so their figures should agree.
+the reference (dB). Items of the two enhance lists are the same speech, so their figures should
+agree. Extraction lists use their enrollment column; target-absent rows (no reference) are skipped.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 from puresound_cli.audio import read_audio
 from puresound_cli.checkpoint import load_model
-from puresound_cli.inference import enhance
+from puresound_cli.inference import enhance, extract
 
 
 def db(x: np.ndarray) -> float:
@@ -37,10 +39,15 @@ def main() -> None:
         with open(tsv, newline="") as f:
             rows = list(csv.DictReader(f, delimiter="\t"))
         rates, levels, jumps = set(), [], []
+        rows = [row for row in rows if row["reference"]]
         for row in rows:
             noisy, rate, _ = read_audio(tsv.parent / row["input"])
             ref, _, _ = read_audio(tsv.parent / row["reference"])
-            out = enhance(model, noisy[0], rate).numpy()
+            if model.task == "extract":
+                enroll, enroll_rate, _ = read_audio(tsv.parent / row["enrollment"])
+                out = extract(model, noisy[0], enroll, rate, enrollment_rate=enroll_rate).numpy()
+            else:
+                out = enhance(model, noisy[0], rate).numpy()
             rates.add(rate)
             levels.append(db(out) - db(ref[0]))
             win = rate
