@@ -474,10 +474,18 @@ def _validate(
     task: str,
     distributed: bool,
 ) -> dict[str, float]:
-    """Validation loss, mean SI-SDR improvement (target present) and output level (absent)."""
+    """Validation loss, mean SI-SDR improvement (target present) and output level (absent).
+
+    ``absent_db`` is the target-absent output level relative to the mixture as a released model
+    would produce it: SI-SDR leaves the network's output level arbitrary, and the release scales
+    it so that present speech keeps its level (:func:`calibrate_output_level`), so the level is
+    measured after that scaling, here by the geometric mean of the present items'
+    least-squares gains (without it, a network that is merely quiet overall would look good).
+    """
     from puresound_cli.losses import energy_ratio_db, si_sdr
 
-    sums = torch.zeros(6, dtype=torch.float64)  # loss, n, sdri, n_present, absent_db, n_absent
+    # loss, n, sdri, n_present, absent_db, n_absent, sum of log10 |gain|, n gains
+    sums = torch.zeros(8, dtype=torch.float64)
     model.eval()
     with torch.no_grad():
         for batch in batches:
@@ -495,6 +503,11 @@ def _validate(
                 gain = si_sdr(est[present], ref[present]) - si_sdr(mix[present], ref[present])
                 sums[2] += float(gain.sum())
                 sums[3] += int(present.sum())
+                num = (est[present] * ref[present]).sum(dim=(1, 2)).abs()
+                den = est[present].pow(2).sum(dim=(1, 2))
+                ok = (num > 0) & (den > 0)
+                sums[6] += float(torch.log10(num[ok] / den[ok]).sum())
+                sums[7] += int(ok.sum())
             if (~present).any():
                 level = energy_ratio_db(est[~present], mix[~present])  # (n_absent,)
                 sums[4] += float(level.sum())
@@ -503,10 +516,11 @@ def _validate(
     if distributed:
         dist.all_reduce(sums)
     total = sums.tolist()
+    release_gain_db = 20 * total[6] / total[7] if total[7] else 0.0
     return {
         "loss": total[0] / max(total[1], 1.0),
         "si_sdri": total[2] / total[3] if total[3] else float("nan"),
-        "absent_db": total[4] / total[5] if total[5] else float("nan"),
+        "absent_db": total[4] / total[5] + release_gain_db if total[5] else float("nan"),
     }
 
 

@@ -388,3 +388,34 @@ def test_calibrate_output_level_restores_reference_level():
     flipped = {**batch, "reference": -ref}  # a model that learned the opposite polarity
     _, gain, _ = calibrate_output_level(model, [flipped])
     assert gain == pytest.approx(-2.5, rel=1e-4)
+
+
+def test_validation_absent_level_is_measured_at_the_released_output_level():
+    """A network's raw output level is arbitrary; absent_db must not depend on it."""
+    from puresound_cli.losses import SignalLoss
+    from puresound_cli.train import _validate
+
+    class Scaled(torch.nn.Module):
+        def __init__(self, scale: float) -> None:
+            super().__init__()
+            self.scale = scale
+
+        def forward(self, mixture: torch.Tensor) -> torch.Tensor:
+            return self.scale * mixture
+
+    torch.manual_seed(0)
+    target, noise = torch.randn(4, 1, 4000), torch.randn(4, 1, 4000)
+    present = torch.tensor([True, True, False, False])
+    mixture = target + noise
+    reference = torch.where(present[:, None, None], target, mixture)
+    batches = [{"mixture": mixture, "reference": reference, "present": present}]
+    results = [
+        _validate(Scaled(scale), batches, SignalLoss(), torch.device("cpu"), "enhance", False)
+        for scale in (1.0, 0.1)
+    ]
+    assert results[0]["absent_db"] == pytest.approx(results[1]["absent_db"], abs=1e-4)
+    # calibrated like a release: the gain <mix, target> / <mix, mix> (about 1/2 here) is applied
+    gains = [float((mixture[i] * target[i]).sum() / mixture[i].pow(2).sum()) for i in (0, 1)]
+    expected = 20 * float(np.mean(np.log10(gains)))
+    assert results[0]["absent_db"] == pytest.approx(expected, abs=1e-3)
+    assert results[0]["si_sdri"] == pytest.approx(results[1]["si_sdri"], abs=1e-4)
