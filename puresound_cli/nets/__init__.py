@@ -89,7 +89,7 @@ def with_output_gain(model: nn.Module, factor: float) -> nn.Module:
     """The same network and weights with ``output_gain`` multiplied by ``factor`` (eval mode).
 
     Raises:
-        ValueError: not a registered architecture, or a non-positive factor.
+        ValueError: not a registered architecture, or a zero or non-finite factor.
     """
     arch = arch_name(model)
     cfg: Any = model.config
