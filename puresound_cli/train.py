@@ -466,6 +466,11 @@ class _CsvLog:
             )
 
 
+def _least_squares_gain(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Per item of ``(batch, channels, time)``, the gain ``g`` minimising ``|g * est - ref|``."""
+    return (est * ref).sum(dim=(1, 2)) / est.pow(2).sum(dim=(1, 2)).clamp_min(1e-12)
+
+
 def _validate(
     model: nn.Module,
     batches: list[dict[str, Any]],
@@ -503,10 +508,9 @@ def _validate(
                 gain = si_sdr(est[present], ref[present]) - si_sdr(mix[present], ref[present])
                 sums[2] += float(gain.sum())
                 sums[3] += int(present.sum())
-                num = (est[present] * ref[present]).sum(dim=(1, 2)).abs()
-                den = est[present].pow(2).sum(dim=(1, 2))
-                ok = (num > 0) & (den > 0)
-                sums[6] += float(torch.log10(num[ok] / den[ok]).sum())
+                gains = _least_squares_gain(est[present], ref[present]).abs()
+                ok = torch.isfinite(gains) & (gains > 0)
+                sums[6] += float(torch.log10(gains[ok]).sum())
                 sums[7] += int(ok.sum())
             if (~present).any():
                 level = energy_ratio_db(est[~present], mix[~present])  # (n_absent,)
@@ -548,10 +552,7 @@ def calibrate_output_level(
                 est = model(mix, batch["enrollment"].to(device))
             else:
                 est = model(mix)
-            est = est.float()
-            num = (est * ref).sum(dim=(1, 2))
-            den = est.pow(2).sum(dim=(1, 2)).clamp_min(1e-12)
-            gains += (num / den)[batch["present"].to(device)].tolist()
+            gains += _least_squares_gain(est.float(), ref)[batch["present"].to(device)].tolist()
     gains = [
         g for g in gains if math.isfinite(g) and g != 0
     ]  # the sign is as arbitrary as the level
