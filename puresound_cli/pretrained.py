@@ -45,6 +45,15 @@ class PretrainedModel:
 
 
 REGISTRY: dict[str, PretrainedModel] = {
+    "extract-convtasnet-16k": PretrainedModel(
+        "extract-convtasnet-16k",
+        "extract",
+        "extract-convtasnet-16k/model.pt",
+        "7f786007e6426226aff300bdf28aea0b37ea1f47540e4f5df46e75b455e5c861",
+        16000,
+        3_072_806,
+        {"dev_si_sdri_db": 3.57, "dev_absent_db": -7.92},
+    ),
     "enhance-convtasnet-16k": PretrainedModel(
         "enhance-convtasnet-16k",
         "enhance",
@@ -57,7 +66,10 @@ REGISTRY: dict[str, PretrainedModel] = {
 }
 """Shipped models by name; each has ``models/<name>/MODEL_CARD.md`` with its scores."""
 
-DEFAULTS: dict[str, str | None] = {"extract": None, "enhance": "enhance-convtasnet-16k"}
+DEFAULTS: dict[str, str | None] = {
+    "extract": "extract-convtasnet-16k",
+    "enhance": "enhance-convtasnet-16k",
+}
 """The model each task uses when ``--model`` is not given (None: nothing shipped yet)."""
 
 
