@@ -538,8 +538,7 @@ def models_command(
         scores = "\n".join(f"{k.removeprefix('dev_')} {v:.2f}" for k, v in m.metrics.items())
         task = m.task + ("\n(default)" if pretrained.DEFAULTS.get(m.task) == m.name else "")
         size = f"{m.params / 1e6:.2f} M" if m.params else "?"
-        khz = m.sample_rate / 1000
-        rate = f"{khz:g} kHz"
+        rate = f"{m.sample_rate / 1000:g} kHz"
         table.add_row(m.name, task, rate, size, scores)
     Console().print(table)
 

@@ -130,7 +130,7 @@ def test_shipped_extract_model_follows_the_enrollment() -> None:
         out = extract(model, mixture, enrollment, rate, enrollment_rate=enrollment_rate)
         outputs[enrolled[:3]] = out[0].numpy()
     mixture_score = si_sdr_db(mixture[0].numpy(), aew)
-    assert si_sdr_db(outputs["aew"], aew) > mixture_score + 1.0  # measured: +3.0 dB
+    assert si_sdr_db(outputs["aew"], aew) > mixture_score + 1.0  # measured: +4.4 dB
     assert si_sdr_db(outputs["aew"], aew) > si_sdr_db(outputs["aew"], axb) + 3.0
     # enrolled with the other voice, it keeps that one instead
     assert si_sdr_db(outputs["axb"], axb) > si_sdr_db(outputs["axb"], aew) + 3.0
