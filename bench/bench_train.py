@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import synth_voice  # noqa: E402
 
 from puresound_cli import data as D  # noqa: E402
-from puresound_cli.losses import AAMSoftmax, SignalLoss  # noqa: E402
+from puresound_cli.losses import AAMSoftmax  # noqa: E402
 from puresound_cli.nets import build, count_parameters  # noqa: E402
-from puresound_cli.train import TrainConfig, _Objective, model_spec  # noqa: E402
+from puresound_cli.train import Objective, TrainConfig, model_spec  # noqa: E402
 
 SR = 16000
 
@@ -48,7 +48,7 @@ def make_speech(root: Path) -> Path:
 
 
 def bench(task: str, size: str, speech: Path, batch_size: int, steps: int) -> dict:
-    config = TrainConfig(task=task, speech_dirs=(str(speech),), model=size, segment_seconds=4.0)
+    config = TrainConfig(task=task, speech_dirs=(str(speech),), size=size, segment_seconds=4.0)
     arch, arch_config = model_spec(config)
     model = build(arch, arch_config)
     bank = D.load_speech([speech], SR)
@@ -59,16 +59,13 @@ def bench(task: str, size: str, speech: Path, batch_size: int, steps: int) -> di
         with torch.no_grad():
             dim = model.embed(torch.zeros(1, 1, SR)).shape[-1]
         speaker_loss = AAMSoftmax(dim, len(bank.speakers))
-    objective = _Objective(model, speaker_loss).train()
+    objective = Objective(model, speaker_loss).train()
     optimizer = torch.optim.AdamW(objective.parameters(), lr=1e-3)
-    signal_loss = SignalLoss()
     times = []
     for step in range(steps + 1):  # the first step warms up
         t0 = time.perf_counter()
         batch = stream.batch(step)
-        enroll = batch.get("enrollment")
-        est, spk = objective(batch["mixture"], enroll, batch["speaker"])
-        loss = signal_loss(est, batch["reference"], batch["present"]) + spk
+        loss, _ = objective(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(objective.parameters(), 5.0)

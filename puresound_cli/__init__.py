@@ -10,14 +10,15 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["PuresoundError", "__version__", "enhance", "extract", "load_model"]
+__all__ = ["PuresoundError", "__version__", "embed_speaker", "enhance", "extract", "load_model"]
 
 from puresound_cli.errors import PuresoundError
 
 _LAZY = {
     "load_model": ("puresound_cli.checkpoint", "load_model"),
-    "enhance": ("puresound_cli.inference", "enhance"),
-    "extract": ("puresound_cli.inference", "extract"),
+    "enhance": ("puresound_cli.api", "enhance"),
+    "extract": ("puresound_cli.api", "extract"),
+    "embed_speaker": ("puresound_cli.separate", "embed_speaker"),
 }
 
 

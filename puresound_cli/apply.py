@@ -1,6 +1,7 @@
 """Chunked inference with overlap-add, for inputs of any length in bounded memory.
 
-The input is cut into segments of ``segment`` samples that overlap by ``overlap`` samples; each
+Long audio goes through :class:`OverlapAdd`. The input is cut into segments of ``segment``
+samples that overlap by ``overlap`` samples; each
 segment is zero-padded to the network's ``valid_length``, run through ``fn``, trimmed back, and
 the outputs are blended with triangular crossfade weights divided by their sum. Because the
 weights are normalised by their sum, an identity network gives back its input (to float
@@ -10,14 +11,26 @@ single pass.
 
 :class:`OverlapAdd` does this as a stream (push blocks, get finished samples back), which is
 how the command line handles hour-long files; :func:`chunked` is the one-shot form.
+:func:`chunk_seconds` and :func:`segment_samples` choose segment and overlap for a model.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
+
+from puresound_cli.nets.contract import SeparationModel
+
+logger = logging.getLogger("puresound_cli")
+
+DEFAULT_SEGMENT = 10.0
+"""Chunk length in seconds when the model does not need longer ones."""
+DEFAULT_OVERLAP = 2.5
+"""Chunk overlap in seconds when the receptive field is shorter."""
 
 ChunkFn = Callable[[Tensor], Tensor]
 
@@ -173,3 +186,56 @@ def chunked(
     head = stream.push(wav)
     tail = stream.flush()
     return torch.cat([head, tail], dim=-1)
+
+
+def chunk_seconds(
+    model: SeparationModel, segment: float | None = None, overlap: float | None = None
+) -> tuple[float, float]:
+    """Chunk length and overlap in seconds, filling in defaults that suit the model.
+
+    The default overlap is :data:`DEFAULT_OVERLAP`, or the network's receptive field rounded up
+    to half a second when that is longer; the default segment is :data:`DEFAULT_SEGMENT`, or
+    four overlaps when that is longer (so overlap costs at most a third more compute). If only
+    ``segment`` is given and it is too short for the default overlap, the overlap is a quarter
+    of it.
+
+    Raises:
+        ValueError: segment <= 0, overlap < 0, or overlap >= segment.
+    """
+    field_seconds = model.receptive_field_samples / model.sample_rate
+    if overlap is None:
+        overlap = max(DEFAULT_OVERLAP, math.ceil(field_seconds * 2) / 2)
+        if segment is not None and overlap >= segment:
+            overlap = segment / 4
+    if segment is None:
+        segment = max(DEFAULT_SEGMENT, 4 * overlap)
+    if not segment > 0:
+        raise ValueError(f"segment must be positive, got {segment} s")
+    if not 0 <= overlap < segment:
+        raise ValueError(f"overlap must be in [0, segment={segment}) s, got {overlap} s")
+    return segment, overlap
+
+
+def segment_samples(
+    model: SeparationModel, segment: float | None = None, overlap: float | None = None
+) -> tuple[int, int]:
+    """Segment and overlap in samples at the model rate (defaults from :func:`chunk_seconds`).
+
+    Logs a warning when the overlap is shorter than the network's receptive field.
+
+    Raises:
+        ValueError: segment <= 0, overlap < 0, or overlap >= segment.
+    """
+    segment, overlap = chunk_seconds(model, segment, overlap)
+    rate = model.sample_rate
+    seg = max(1, round(segment * rate))
+    ovl = min(seg - 1, round(overlap * rate))
+    field_ = model.receptive_field_samples
+    if ovl < field_:
+        logger.warning(
+            "overlap %.3g s is shorter than the model's receptive field %.3g s: "
+            "chunk borders may be audible (raise --overlap)",
+            overlap,
+            field_ / rate,
+        )
+    return seg, ovl

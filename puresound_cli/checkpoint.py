@@ -146,12 +146,17 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
 
 
 def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """Load a model from a checkpoint path or a registered pretrained name (eval mode).
+    """Load a model from a checkpoint path, a folder holding a ``model.pt``, or a registered
+    pretrained name (eval mode).
 
     Raises:
         PuresoundError: not a file and not a known model name, or a bad checkpoint.
     """
     path = Path(name_or_path)
+    if path.is_dir():  # a model folder (models/<name>/, a run folder): its model.pt
+        if not (path / "model.pt").is_file():
+            raise PuresoundError(f"{name_or_path} is a folder, not a checkpoint file (.pt)")
+        path = path / "model.pt"
     if not path.exists():
         try:
             from puresound_cli import pretrained

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from puresound_cli.errors import PuresoundError
+from puresound_cli.nets.contract import SeparationModel
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,16 @@ class EvalResult:
     items: list[ItemScore]
     mean: dict[str, float]
     counts: dict[str, int]
+
+
+def pairs_task(path: str | Path) -> str:
+    """The task a pairs list is for: "extract" when its rows have an enrollment, else "enhance".
+
+    Raises:
+        PuresoundError: unreadable file or no rows.
+    """
+    pairs = read_pairs(path, "enhance")
+    return "extract" if any(p.enrollment is not None for p in pairs) else "enhance"
 
 
 def read_pairs(path: str | Path, task: str) -> list[Pair]:
@@ -205,7 +216,7 @@ def _mono(path: Path) -> tuple[np.ndarray, int]:
 
 
 def evaluate(
-    model: Any,
+    model: SeparationModel,
     pairs_tsv: str | Path,
     task: str | None = None,
     segment: float | None = None,
@@ -219,19 +230,20 @@ def evaluate(
         pairs_tsv: the list (columns input, reference[, enrollment]).
         task: "extract" | "enhance"; must match the model's task (default: the model's).
         segment, overlap: chunking of long inputs, in seconds (None: the model-aware defaults
-            of ``puresound_cli.inference``).
+            of ``puresound_cli.apply.chunk_seconds``).
         progress: called as ``progress(done, total, item_score)`` after each item.
 
     Returns:
         Per-item scores and means. An item whose files cannot be read is reported with its
         ``error`` and left out of the means.
     """
-    from puresound_cli import inference
+    from puresound_cli import api
+    from puresound_cli.separate import check_task
 
-    task = task or getattr(model, "task", None)
+    task = task or model.task
     if task not in ("extract", "enhance"):
         raise PuresoundError(f"task must be 'extract' or 'enhance', got {task!r}")
-    inference.check_task(model, task)
+    check_task(model, task)
     pairs = read_pairs(pairs_tsv, task)
     items: list[ItemScore] = []
     for k, pair in enumerate(pairs, start=1):
@@ -243,19 +255,28 @@ def evaluate(
                 if ref_rate != rate:
                     from puresound_cli.audio import resample
 
+                    log.warning("%s: reference at %d Hz, input at %d Hz: reference resampled",
+                                pair.reference, ref_rate, rate)  # fmt: skip
                     reference = resample(reference[None], ref_rate, rate)[0]
+                if reference.size != mixture.size:
+                    common = min(reference.size, mixture.size) / rate
+                    log.warning(
+                        "%s: reference is %.3f s, input %.3f s: scored over the first %.3f s",
+                        pair.reference, reference.size / rate, mixture.size / rate, common,
+                    )  # fmt: skip
             if task == "extract":
                 assert pair.enrollment is not None
                 enroll, enroll_rate = _mono(pair.enrollment)
-                output = inference.extract(
+                output = api.extract(
                     model, mixture, enroll, rate, segment, overlap, enrollment_rate=enroll_rate
                 )
             else:
-                output = inference.enhance(model, mixture, rate, segment, overlap)
+                output = api.enhance(model, mixture, rate, segment, overlap)
             item = score_item(output.numpy(), mixture, reference, rate, str(pair.input))
         except (PuresoundError, OSError, ValueError, RuntimeError) as exc:
-            log.error("%s: %s", pair.input, exc)
-            item = ItemScore(str(pair.input), error=str(exc))
+            reason = str(exc).removeprefix(f"{pair.input}: ")
+            log.error("%s: %s", pair.input, reason)
+            item = ItemScore(str(pair.input), error=reason)
         items.append(item)
         if progress is not None:
             progress(k, len(pairs), item)

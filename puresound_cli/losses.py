@@ -61,6 +61,25 @@ def energy_ratio_db(
     return 10 * torch.log10(ratio + floor + eps)
 
 
+def stft_loss(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Multi-resolution STFT loss: spectral convergence + log-magnitude L1 (3 resolutions).
+
+    Shape:
+        estimate, reference: (B, 1, T) -> scalar.
+    """
+    est, ref = estimate.flatten(1).float(), reference.flatten(1).float()
+    total = est.new_zeros(())
+    for n_fft in (512, 1024, 256):
+        window = torch.hann_window(n_fft, device=est.device)
+        hop = n_fft // 4
+        e = torch.stft(est, n_fft, hop, window=window, return_complex=True)  # (B, F, frames)
+        r = torch.stft(ref, n_fft, hop, window=window, return_complex=True)
+        e, r = e.abs().clamp_min(1e-7), r.abs().clamp_min(1e-7)
+        sc = torch.linalg.norm(r - e, dim=(1, 2)) / torch.linalg.norm(r, dim=(1, 2))
+        total = total + sc.mean() + (e.log() - r.log()).abs().mean()
+    return total / 3
+
+
 class SignalLoss:
     """Negative SI-SDR for rows with the target present; an energy term for target-absent rows.
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from puresound_cli.api import enhance, extract
 from puresound_cli.audio import read_audio
 from puresound_cli.checkpoint import load_model
-from puresound_cli.inference import enhance, extract
 
 
 def db(x: np.ndarray) -> float:

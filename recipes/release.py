@@ -22,7 +22,7 @@ from puresound_cli import data as D
 from puresound_cli.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from puresound_cli.nets import count_parameters
 from puresound_cli.pretrained import sha256sum
-from puresound_cli.train import _build_data, calibrate_output_level, config_from_dict
+from puresound_cli.train import TrainConfig, build_data, calibrate_output_level
 
 
 def main() -> None:
@@ -34,8 +34,8 @@ def main() -> None:
     ckpt = load_checkpoint(args.checkpoint)
     model = model_from_checkpoint(ckpt)
     meta = dict(ckpt.get("meta") or {})
-    train_config = config_from_dict(meta["train_config"])
-    _, valid_src, _ = _build_data(train_config, D.DataReport())
+    train_config = TrainConfig.from_dict(meta["train_config"])
+    _, valid_src, _ = build_data(train_config, D.DataReport())
     batches = D.validation_batches(valid_src, args.examples, 16)
     released, gain, items = calibrate_output_level(model, batches)
     meta["release"] = {"source": str(args.checkpoint)}

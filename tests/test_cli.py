@@ -57,6 +57,7 @@ class Identity(torch.nn.Module):
     task = "enhance"
     sample_rate = 16000
     receptive_field_samples = 0
+    lookahead_samples = 0
 
     def __init__(self) -> None:
         super().__init__()
@@ -346,14 +347,14 @@ def test_identity_network_through_cli_is_exact(
 
 def test_identity_processor_many_lengths_and_blocks(tmp_path: Path) -> None:
     """The streaming file path (blocks, gain, overlap-add) reconstructs exactly."""
-    from puresound_cli.inference import Processor
+    from puresound_cli.separate import Separator
 
     rng = np.random.default_rng(1)
     for length in (1, 7, 160, 1599, 1600, 1601, 4097):
         wav = rng.uniform(-0.5, 0.5, (length, 1)).astype(np.float32)
         src = write(tmp_path / f"x{length}.wav", wav, subtype="FLOAT")
         for segment, overlap, block in [(0.1, 0.025, 333), (0.01, 0.0, 50), (0.05, 0.049, 4096)]:
-            proc = Processor(Identity(), segment=segment, overlap=overlap, block_frames=block)
+            proc = Separator(Identity(), segment=segment, overlap=overlap, block_frames=block)
             out = tmp_path / f"y{length}.wav"
             proc.process_file(src, out)
             back, _ = read(out)
@@ -362,8 +363,9 @@ def test_identity_processor_many_lengths_and_blocks(tmp_path: Path) -> None:
 
 
 def test_short_input_equals_one_pass(models: dict[str, Path]) -> None:
+    from puresound_cli.api import enhance
     from puresound_cli.checkpoint import load_model
-    from puresound_cli.inference import enhance, normalising_gain
+    from puresound_cli.separate import normalising_gain
 
     model = load_model(models["enhance"])
     wav = torch.from_numpy(noisy(0.3))[None]  # (1, T), shorter than one segment
@@ -682,9 +684,10 @@ def test_progress_bar_only_on_a_terminal(
 
 def test_library_extract_embedding_reuse(models: dict[str, Path]) -> None:
     """The tensor API behind the CLI: one embedding serves any number of mixtures."""
+    from puresound_cli.api import enhance, extract
     from puresound_cli.checkpoint import load_model
     from puresound_cli.errors import PuresoundError
-    from puresound_cli.inference import embed_speaker, enhance, extract
+    from puresound_cli.separate import embed_speaker
 
     model = load_model(models["extract"])
     mixture = torch.from_numpy(np.stack([noisy(0.4, 8000), noisy(0.4, 8000, seed=1)]))  # (2, T)
@@ -717,7 +720,7 @@ def test_model_aware_chunk_defaults(
     overlap: float | None,
     expected: tuple[float, float],
 ) -> None:
-    from puresound_cli.inference import chunk_seconds
+    from puresound_cli.apply import chunk_seconds
 
     model = Identity()
     model.receptive_field_samples = int(field_seconds * 16000)

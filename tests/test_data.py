@@ -97,7 +97,7 @@ def test_passage_rule_never_pairs_same_words(tmp_path):
 
 def test_enrollment_disjoint_from_target_in_single_file(tmp_path):
     mixer = _mixer(tmp_path, [("x", 120, ["p"]), ("y", 200, ["q"])], speed_prob=0.0)
-    x = D._to_float(mixer.bank.audio[0])
+    x = D.to_float(mixer.bank.audio[0])
     rng = np.random.default_rng(0)
     for _ in range(100):
         utt, target, enroll, t_span, e_span, e_utt = mixer.target_and_enrollment("x", rng)
@@ -294,7 +294,7 @@ def _sine_bank(seconds: float = 3.0, f: float = 500.0) -> D.SpeechBank:
     t = np.arange(int(seconds * SR)) / SR
     tones = [np.sin(2 * np.pi * f * t), np.sin(2 * np.pi * 1.7 * f * t)]
     utts = [D.Utterance(Path(f"{n}.wav"), n, n) for n in ("x", "y")]
-    return D.SpeechBank(utts, [D._to_int16(0.5 * w) for w in tones], SR)
+    return D.SpeechBank(utts, [D.to_int16(0.5 * w) for w in tones], SR)
 
 
 def _peak_hz(x: np.ndarray) -> float:

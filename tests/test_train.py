@@ -17,7 +17,7 @@ from conftest import synth_noise, synth_voice
 
 from puresound_cli.checkpoint import load_checkpoint, load_model
 from puresound_cli.errors import PuresoundError
-from puresound_cli.train import TrainConfig, config_from_dict, load_config_file, train
+from puresound_cli.train import TrainConfig, load_config_file, train
 
 SR = 16000
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
@@ -46,7 +46,7 @@ def tiny_config(data: Path, out: Path, **kw) -> TrainConfig:
         "speech_dirs": (str(data / "speech"),),
         "noise_dirs": (str(data / "noise"),),
         "out": str(out),
-        "model": "tiny",
+        "size": "tiny",
         "batch_size": 4,
         "segment_seconds": 0.5,
         "enroll_seconds": 0.5,
@@ -110,7 +110,7 @@ def test_resume_matches_uninterrupted_run(corpus_dir, tmp_path):
 
 
 def test_release_checkpoint_extracts(corpus_dir, tmp_path):
-    from puresound_cli.inference import extract
+    from puresound_cli.api import extract
 
     release = train(tiny_config(corpus_dir, tmp_path / "run", max_steps=2, valid_every=2))
     assert {p.name for p in (tmp_path / "run").iterdir()} >= {"last.pt", "best.pt", "model.pt"}
@@ -145,11 +145,11 @@ def test_no_usable_data_stops_at_once(tmp_path):
 def test_config_file_and_unknown_keys(tmp_path):
     toml = tmp_path / "c.toml"
     toml.write_text('task = "enhance"\nspeech_dirs = ["a", "b"]\nsnr_db = [0.0, 5.0]\n')
-    config = config_from_dict({**load_config_file(toml), "max_steps": 3})
+    config = TrainConfig.from_dict({**load_config_file(toml), "max_steps": 3})
     assert config.speech_dirs == ("a", "b") and config.snr_db == (0.0, 5.0)
     assert config.max_steps == 3
     with pytest.raises(PuresoundError, match="unknown training option"):
-        config_from_dict({"speech_dirs": ["a"], "learning_rate": 1.0})
+        TrainConfig.from_dict({"speech_dirs": ["a"], "learning_rate": 1.0})
     with pytest.raises(PuresoundError):
         TrainConfig(task="separate", speech_dirs=("a",))
 
@@ -203,7 +203,7 @@ def test_corpus_smoke(tmp_path):
         speech_dirs=(str(CORPUS / "speech"),),
         noise_dirs=(str(CORPUS / "noise"),),
         out=str(tmp_path / "run"),
-        model="tiny",
+        size="tiny",
         batch_size=2,
         segment_seconds=0.5,
         enroll_seconds=1.0,
@@ -292,10 +292,10 @@ def test_resume_keeps_the_speaker_split_when_the_data_changes(corpus_dir, tmp_pa
 
 def test_validation_speakers_never_reach_the_training_stream(corpus_dir):
     from puresound_cli import data as D
-    from puresound_cli.train import _build_data
+    from puresound_cli.train import build_data
 
     config = tiny_config(corpus_dir, corpus_dir / "unused", valid_fraction=0.34)
-    train_src, valid_src, split = _build_data(config, D.DataReport())
+    train_src, valid_src, split = build_data(config, D.DataReport())
     valid = set(split["valid"])
     assert valid and set(split["train"]) == set(train_src.speakers)
     assert not valid & {u.speaker for u in train_src.bank.utterances}
@@ -311,7 +311,7 @@ def test_validation_speakers_never_reach_the_training_stream(corpus_dir):
 
 def test_kaldi_validation_holds_out_whole_speakers(tmp_path):
     from puresound_cli import data as D
-    from puresound_cli.train import _build_data
+    from puresound_cli.train import build_data
 
     folder = tmp_path / "lists"
     folder.mkdir()
@@ -326,7 +326,7 @@ def test_kaldi_validation_holds_out_whole_speakers(tmp_path):
     for name, lines in tables.items():
         (folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
     config = TrainConfig(speech_dirs=(str(folder),), valid_fraction=0.25, segment_seconds=0.5)
-    train_src, valid_src, split = _build_data(config, D.DataReport())
+    train_src, valid_src, split = build_data(config, D.DataReport())
     train_spk = {e.speaker for e in train_src.entries}
     valid_spk = {e.speaker for e in valid_src.entries}
     assert valid_spk and train_spk and not train_spk & valid_spk
@@ -393,7 +393,7 @@ def test_calibrate_output_level_restores_reference_level():
 def test_validation_absent_level_is_measured_at_the_released_output_level():
     """A network's raw output level is arbitrary; absent_db must not depend on it."""
     from puresound_cli.losses import SignalLoss
-    from puresound_cli.train import _validate
+    from puresound_cli.train import validate
 
     class Scaled(torch.nn.Module):
         def __init__(self, scale: float) -> None:
@@ -410,7 +410,7 @@ def test_validation_absent_level_is_measured_at_the_released_output_level():
     reference = torch.where(present[:, None, None], target, mixture)
     batches = [{"mixture": mixture, "reference": reference, "present": present}]
     results = [
-        _validate(Scaled(scale), batches, SignalLoss(), torch.device("cpu"), "enhance", False)
+        validate(Scaled(scale), batches, SignalLoss(), torch.device("cpu"), "enhance", False)
         for scale in (1.0, 0.1)
     ]
     assert results[0]["absent_db"] == pytest.approx(results[1]["absent_db"], abs=1e-4)

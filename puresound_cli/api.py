@@ -1,0 +1,89 @@
+"""The tensor API: enhance and extract in-memory audio, on the same engine as files.
+
+    model = load_model("model.pt")
+    clean = enhance(model, noisy, sample_rate)                   # (T), (C, T) or (B, C, T)
+    target = extract(model, mixture, enrollment, sample_rate)    # enrollment wav or embedding
+
+Every item of a batch gets its own level normalisation, as a file does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from puresound_cli.nets.contract import ExtractionModel, SeparationModel
+from puresound_cli.separate import Separator, check_task, embed_speaker
+
+
+def _run(separator: Separator, wav: Tensor | np.ndarray, sample_rate: int) -> Tensor:
+    tensor = torch.as_tensor(wav, dtype=torch.float32)
+    if tensor.dim() not in (1, 2, 3):
+        raise ValueError(f"expected (T), (C, T) or (B, C, T) audio, got {tuple(tensor.shape)}")
+    shape = tuple(tensor.shape)
+    batch = tensor
+    while batch.dim() < 3:
+        batch = batch.unsqueeze(0)  # (B, C, T)
+    outputs = [torch.from_numpy(separator.process(item.numpy(), sample_rate)) for item in batch]
+    return torch.stack(outputs).reshape(shape)
+
+
+def enhance(
+    model: SeparationModel,
+    wav: Tensor | np.ndarray,
+    sample_rate: int,
+    segment: float | None = None,
+    overlap: float | None = None,
+) -> Tensor:
+    """Enhance speech: remove noise from every channel.
+
+    Args:
+        model: an ``"enhance"`` model.
+        wav: waveform at ``sample_rate``.
+        sample_rate: rate of ``wav`` in Hz (resampled to the model rate and back).
+        segment: chunk length in seconds (default: see :func:`~puresound_cli.apply.chunk_seconds`).
+        overlap: chunk overlap in seconds (default: idem).
+
+    Returns:
+        The enhanced waveform, same shape and rate as ``wav``.
+
+    Shape:
+        wav: ``(T)``, ``(C, T)`` or ``(B, C, T)``; returns the same.
+    """
+    check_task(model, "enhance")
+    return _run(Separator(model, None, segment, overlap), wav, sample_rate)
+
+
+def extract(
+    model: ExtractionModel,
+    mixture: Tensor | np.ndarray,
+    enrollment: Tensor | np.ndarray,
+    sample_rate: int,
+    segment: float | None = None,
+    overlap: float | None = None,
+    enrollment_rate: int | None = None,
+) -> Tensor:
+    """Extract the enrolled speaker from every channel of a mixture.
+
+    Args:
+        model: an ``"extract"`` model.
+        mixture: waveform at ``sample_rate``.
+        enrollment: enrollment waveform ``(T)``/``(C, T)``, or a ready embedding ``(1, D)``
+            from :func:`embed_speaker` (pass it to reuse one embedding across files).
+        sample_rate: rate of ``mixture`` in Hz.
+        segment: chunk length in seconds (default: see :func:`~puresound_cli.apply.chunk_seconds`).
+        overlap: chunk overlap in seconds (default: idem).
+        enrollment_rate: rate of ``enrollment`` if it differs from ``sample_rate``.
+
+    Returns:
+        The target speaker, same shape and rate as ``mixture``.
+
+    Shape:
+        mixture: ``(T)``, ``(C, T)`` or ``(B, C, T)``; returns the same.
+    """
+    check_task(model, "extract")
+    emb = torch.as_tensor(enrollment)
+    if not (emb.dim() == 2 and emb.shape[0] == 1 and emb.shape[1] == model.embed_dim):
+        emb = embed_speaker(model, enrollment, enrollment_rate or sample_rate)
+    return _run(Separator(model, emb, segment, overlap), mixture, sample_rate)

@@ -1,0 +1,88 @@
+"""Options shared by several commands, defined once (Typer ``Annotated`` aliases)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+
+class Task(str, Enum):
+    """What a model does."""
+
+    extract = "extract"
+    enhance = "enhance"
+
+
+class Device(str, Enum):
+    """Where the network runs."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+Inputs = Annotated[
+    list[str],
+    typer.Argument(
+        help="Audio files, folders (searched recursively) or '-' for a WAV on stdin.",
+        metavar="INPUT",
+        show_default=False,
+    ),
+]
+OutputOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Output file, folder (mirrors input folders) or '-' for a WAV on stdout.",
+        show_default=False,
+    ),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Registered model name or checkpoint path (default: the shipped model for the task).",
+        show_default=False,
+    ),
+]
+DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to run the network.")]
+SegmentOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--segment",
+        min=0.01,
+        help="Chunk length in seconds (default: 10, or 4 overlaps for long-context models).",
+        show_default=False,
+    ),
+]
+OverlapOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--overlap",
+        min=0.0,
+        help="Overlap between chunks in seconds (default: 2.5, or the model's receptive field).",
+        show_default=False,
+    ),
+]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]
+SuffixOpt = Annotated[
+    str, typer.Option("--suffix", help="Append to output file names, e.g. '_enhanced'.")
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr; no progress bar.")
+]
+DebugOpt = Annotated[
+    bool, typer.Option("--debug", help="Debug logging and full tracebacks on errors.")
+]
+JsonOpt = Annotated[
+    bool,
+    typer.Option("--json", help="Print one JSON summary line per file on stdout."),
+]
+PlotOpt = Annotated[
+    bool,
+    typer.Option("--plot", help="Save OUTPUT.png spectrograms before/after (needs matplotlib)."),
+]

@@ -1,0 +1,239 @@
+"""``puresound extract`` and ``puresound enhance``: check the options, plan the jobs, run them.
+
+The work itself is :func:`puresound_cli.separate.load_separator` (load, embed once) and
+:meth:`~puresound_cli.separate.Separator.process_file` (stream one file); this module turns
+options into those calls and failures into one line each.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from puresound_cli.cli.app import app
+from puresound_cli.cli.options import (
+    DebugOpt,
+    Device,
+    DeviceOpt,
+    Inputs,
+    JsonOpt,
+    ModelOpt,
+    OutputOpt,
+    OverlapOpt,
+    OverwriteOpt,
+    PlotOpt,
+    QuietOpt,
+    SegmentOpt,
+    SuffixOpt,
+)
+from puresound_cli.cli.report import (
+    Reporter,
+    describe_exception,
+    interrupt_on_sigterm,
+    json_line,
+    split_name,
+    usage_error,
+)
+from puresound_cli.errors import PuresoundError
+
+logger = logging.getLogger("puresound_cli")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What extract and enhance were asked to do."""
+
+    task: str
+    inputs: list[str]
+    output: str | None
+    enroll: Path | None
+    model: str | None
+    device: Device
+    segment: float | None
+    overlap: float | None
+    overwrite: bool
+    suffix: str
+    as_json: bool
+    plot: bool
+
+
+def _check_usage(reporter: Reporter, o: RunOptions) -> str:
+    """Cheap checks before anything heavy; returns the output argument."""
+    output = o.output
+    if output is None:
+        raise usage_error(reporter, "missing -o/--output (a file, a folder or '-' for stdout)")
+    if not output.strip():
+        raise usage_error(reporter, "-o/--output is empty")
+    if any(not arg.strip() for arg in o.inputs):
+        raise usage_error(reporter, "an INPUT is an empty string")
+    if o.model is not None and not o.model.strip():
+        raise usage_error(reporter, "--model is empty")
+    if o.task == "extract" and o.enroll is None:
+        raise usage_error(reporter, "missing --enroll SPK: a recording of the target speaker")
+    if o.enroll is not None and str(o.enroll) == "-" and "-" in o.inputs:
+        raise usage_error(reporter, "stdin ('-') can feed the INPUT or --enroll, not both")
+    if o.segment is not None and o.overlap is not None and o.overlap >= o.segment:
+        raise usage_error(
+            reporter, f"--overlap ({o.overlap} s) must be below --segment ({o.segment} s)"
+        )
+    if "-" in o.inputs and sys.stdin.isatty():
+        raise usage_error(reporter, "'-' reads audio from stdin, but nothing is piped in")
+    if output == "-" and sys.stdout.isatty():
+        raise usage_error(reporter, "refusing to write binary audio to a terminal (-o -)")
+    if o.plot:
+        if output == "-":
+            raise usage_error(reporter, "--plot needs a file or folder output, not stdout")
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise usage_error(
+                reporter, "--plot needs matplotlib: pip install 'puresound[plot]'"
+            ) from None
+    from puresound_cli import pretrained
+
+    if o.model is None and pretrained.default_model(o.task) is None:
+        message = f"no default {o.task} model is shipped yet: pass a checkpoint with --model PATH"
+        raise usage_error(reporter, message)
+    return output
+
+
+def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
+    """Shared body of extract and enhance; always ends with ``typer.Exit``."""
+    reporter = Reporter(quiet, debug)
+    output = _check_usage(reporter, o)
+    from puresound_cli.jobs import plan_jobs
+
+    try:
+        plan = plan_jobs(o.inputs, output, suffix=o.suffix, overwrite=o.overwrite)
+    except ValueError as err:
+        raise usage_error(reporter, str(err)) from None
+    as_json = o.as_json and output != "-"
+    failed = 0
+    for name, reason in plan.failures:
+        reporter.error(name, reason)
+        failed += 1
+        if as_json:
+            json_line({"input": name, "status": "error", "error": reason})
+    if not plan.jobs:
+        raise typer.Exit(1 if failed else 0)
+
+    # Heavy part: torch, the model, the enrollment embedding (once per run).
+    from puresound_cli.runtime import pick_device, set_threads
+    from puresound_cli.separate import load_separator
+
+    try:
+        device = pick_device(o.device.value)
+    except PuresoundError as err:
+        raise usage_error(reporter, str(err)) from None
+    threads = set_threads()
+    try:
+        separator = load_separator(o.task, o.model, o.enroll, device, o.segment, o.overlap)
+    except Exception as err:  # noqa: BLE001 - bad model or enrollment: one line, exit 1
+        reporter.error(None, describe_exception(err), err)
+        raise typer.Exit(1) from None
+    logger.debug("model %s on %s, %d threads", o.model or "default", device, threads)
+
+    with interrupt_on_sigterm() as signals, reporter.progress() as progress:
+        for job in plan.jobs:
+            name = "<stdin>" if job.source == "-" else str(job.source)
+            task_id = progress.add_task(Path(name).name, total=None, rtf="-")
+            started = time.perf_counter()
+
+            def on_progress(
+                done: float, total: float, task_id: Any = task_id, started: float = started
+            ) -> None:
+                rtf = (time.perf_counter() - started) / done if done > 0 else 0.0
+                progress.update(task_id, completed=done, total=total, rtf=f"{rtf:.3f}")
+
+            try:
+                result = separator.process_file(job.source, job.dest, progress=on_progress)
+            except KeyboardInterrupt:
+                reporter.error(name, f"{signals.reason} (no partial output was written)")
+                raise typer.Exit(signals.exit_code) from None
+            except Exception as err:  # noqa: BLE001 - one line per failed file, keep going
+                failed += 1
+                reason = split_name(describe_exception(err), name)
+                reporter.error(name, reason, err)
+                if as_json:
+                    json_line({"input": name, "output": str(job.dest), "status": "error",
+                               "error": reason})  # fmt: skip
+                continue
+            finally:
+                progress.remove_task(task_id)
+            dest = "<stdout>" if job.dest == "-" else job.dest
+            logger.info("%s -> %s (%.1f s, RTF %.3f)", name, dest, result.seconds, result.rtf)
+            if o.plot and job.source == "-":
+                logger.warning("--plot: no spectrogram for stdin input (it cannot be re-read)")
+            elif o.plot:
+                _plot(reporter, job.source, job.dest)
+            if as_json:
+                json_line(result.as_dict())
+    raise typer.Exit(1 if failed else 0)
+
+
+def _plot(reporter: Reporter, source: Any, dest: Any) -> None:
+    from puresound_cli.plot import plot_spectrograms
+
+    png = Path(dest).with_suffix(".png")
+    try:
+        plot_spectrograms(source, dest, png)
+        logger.info("spectrograms -> %s", png)
+    except Exception as err:  # noqa: BLE001 - a failed plot does not fail the file
+        reporter.error(str(source), f"could not plot ({describe_exception(err)})", err)
+
+
+@app.command()
+def extract(
+    inputs: Inputs,
+    output: OutputOpt = None,
+    enroll: Annotated[
+        Path | None,
+        typer.Option(
+            "--enroll",
+            "-e",
+            help="A recording of the target speaker (a few seconds of their voice).",
+            show_default=False,
+        ),
+    ] = None,
+    model: ModelOpt = None,
+    device: DeviceOpt = Device.auto,
+    segment: SegmentOpt = None,
+    overlap: OverlapOpt = None,
+    overwrite: OverwriteOpt = False,
+    suffix: SuffixOpt = "",
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+    json_lines: JsonOpt = False,
+    plot: PlotOpt = False,
+) -> None:
+    """Keep only the enrolled speaker's voice: puresound extract MIX --enroll SPK -o OUT."""
+    options = RunOptions("extract", inputs, output, enroll, model, device, segment, overlap,
+                         overwrite, suffix, json_lines, plot)  # fmt: skip
+    run_separation(options, quiet, debug)
+
+
+@app.command()
+def enhance(
+    inputs: Inputs,
+    output: OutputOpt = None,
+    model: ModelOpt = None,
+    device: DeviceOpt = Device.auto,
+    segment: SegmentOpt = None,
+    overlap: OverlapOpt = None,
+    overwrite: OverwriteOpt = False,
+    suffix: SuffixOpt = "",
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+    json_lines: JsonOpt = False,
+    plot: PlotOpt = False,
+) -> None:
+    """Remove noise from speech: puresound enhance IN... -o OUT."""
+    options = RunOptions("enhance", inputs, output, None, model, device, segment, overlap,
+                         overwrite, suffix, json_lines, plot)  # fmt: skip
+    run_separation(options, quiet, debug)

@@ -1,0 +1,62 @@
+"""The typed contract every network meets, so inference never guesses with ``getattr``.
+
+An enhancer maps a mixture to its estimate; an extractor also embeds an enrollment once and
+separates any number of chunks with that embedding. Inference (:mod:`puresound_cli.separate`)
+and training are written against these protocols, not against one class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+@runtime_checkable
+class SeparationModel(Protocol):
+    """What inference needs of any network (enhancer or extractor).
+
+    Attributes:
+        task: "enhance" or "extract".
+        sample_rate: the rate the network runs at, in Hz.
+        receptive_field_samples: input span one output sample depends on (sets chunk overlap).
+        lookahead_samples: future samples one output sample depends on (0 + window for causal).
+    """
+
+    @property
+    def task(self) -> str: ...
+
+    @property
+    def sample_rate(self) -> int: ...
+
+    @property
+    def receptive_field_samples(self) -> int: ...
+
+    @property
+    def lookahead_samples(self) -> int: ...
+
+    def valid_length(self, n: int) -> int:
+        """Smallest length >= n the network takes without internal padding."""
+        ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]: ...
+
+    def __call__(self, *args: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class ExtractionModel(SeparationModel, Protocol):
+    """An extractor: ``embed`` once per enrollment, then ``separate`` chunk by chunk.
+
+    Shape:
+        embed: enrollment (B, 1, T_e) -> (B, D)
+        separate: mixture (B, 1, T), embedding (B, D) -> (B, 1, T)
+    """
+
+    @property
+    def embed_dim(self) -> int: ...
+
+    def embed(self, enrollment: torch.Tensor) -> torch.Tensor: ...
+
+    def separate(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor: ...

@@ -1,0 +1,55 @@
+"""Where the networks run: the one device picker and the one thread setter."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from puresound_cli.errors import PuresoundError
+
+DEVICE_NAMES = "auto, cpu, cuda, cuda:N or mps"
+
+
+def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """The device called ``name``: "auto" (CUDA when available, else CPU), "cpu", "cuda",
+    "cuda:N" or "mps". A bare "cuda" means GPU ``local_rank`` (one per process under torchrun).
+
+    Raises:
+        PuresoundError: an unknown name, or a device this machine does not have.
+    """
+    if name == "auto":
+        return (
+            torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+        )
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise PuresoundError(f"unknown device {name!r} (use {DEVICE_NAMES})") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise PuresoundError(f"unsupported device {name!r} (use {DEVICE_NAMES})")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise PuresoundError(f"--device {name}: CUDA is not available here")
+        if device.index is None:
+            device = torch.device("cuda", local_rank)
+        elif device.index >= torch.cuda.device_count():
+            raise PuresoundError(f"--device {name}: there are {torch.cuda.device_count()} GPUs")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise PuresoundError(f"--device {name}: MPS is not available here")
+    return device
+
+
+def set_threads(threads: int = 0, share: int = 1) -> int:
+    """Set torch's CPU thread count and return it.
+
+    Args:
+        threads: the count; 0 means ``OMP_NUM_THREADS`` when it is set, else every core divided
+            among ``share`` processes (ranks of one machine).
+    """
+    if threads <= 0:
+        env = os.environ.get("OMP_NUM_THREADS", "")
+        threads = int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1) // share
+    threads = max(1, threads)
+    torch.set_num_threads(threads)
+    return threads

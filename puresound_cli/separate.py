@@ -1,0 +1,313 @@
+"""Separation: one engine for ``enhance`` and ``extract``, on files (streamed) and on tensors.
+
+A :class:`Separator` is a loaded model with its enrollment embedding (computed once). Every
+input, a file of any length or an in-memory array, goes through the same core,
+:meth:`Separator._stream`: gain normalised once (to the training level), soxr resampling to the
+model rate, chunked inference with crossfades (:class:`~puresound_cli.apply.OverlapAdd`),
+resampling back and the gain undone. The output keeps the input's sample rate, channel count
+and exact length; channels are processed as a batch of mono signals.
+
+Reading ``puresound extract`` from the command line to the written file:
+``cli/separate.py`` (options, jobs, reporting) -> this file (load, embed, stream) ->
+``apply.py`` (chunks) and ``audio/`` (reader, resampler, writer).
+
+Tensor API (what library users call)::
+
+    model = load_model("model.pt")
+    clean = enhance(model, noisy, sample_rate)                   # (T), (C, T) or (B, C, T)
+    target = extract(model, mixture, enrollment, sample_rate)    # enrollment wav or embedding
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from puresound_cli import audio
+from puresound_cli.apply import OverlapAdd, segment_samples
+from puresound_cli.errors import PuresoundError
+from puresound_cli.jobs import FileResult
+from puresound_cli.nets.contract import ExtractionModel, SeparationModel
+
+TARGET_RMS = 10 ** (-25.0 / 20.0)
+"""Level (RMS, -25 dBFS: the middle of the training range) inputs are scaled to."""
+
+MAX_ENROLL_SECONDS = 60.0
+"""Only the first minute of an enrollment is used for the speaker embedding."""
+
+MAX_GAIN_EXPONENT = 100
+"""Largest power of two :func:`normalising_gain` scales by (either way)."""
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+ProgressFn = Callable[[float, float], None]
+"""Progress callback: ``(seconds_done, seconds_total)`` of the current file."""
+
+
+def normalising_gain(rms: float) -> float:
+    """Gain bringing a signal of level ``rms`` to about :data:`TARGET_RMS`.
+
+    A power of two, so that scaling and unscaling are exact in floating point (an identity
+    network gives back its input bit for bit); the level lands within 3 dB of the target.
+    The exponent is limited to +-:data:`MAX_GAIN_EXPONENT` so that the gain and its inverse
+    stay finite float32 numbers even for float files at absurd levels (1e-40 or 1e30).
+    """
+    exponent = round(math.log2(TARGET_RMS / rms))
+    return float(2.0 ** max(-MAX_GAIN_EXPONENT, min(MAX_GAIN_EXPONENT, exponent)))
+
+
+def check_task(model: SeparationModel, task: str) -> None:
+    """Raise a PuresoundError if ``model`` is not for ``task`` (``"enhance"``/``"extract"``)."""
+    actual = model.task
+    if actual != task:
+        raise PuresoundError(
+            f"this is an {actual!r} model, not an {task!r} model; use `puresound {actual}` "
+            f"or pass an {task} checkpoint with --model"
+        )
+
+
+def _model_device(model: SeparationModel) -> torch.device:
+    """Where the model's weights are (the CPU for a model without any)."""
+    return next(iter(model.parameters()), torch.empty(0)).device
+
+
+def embed_speaker(
+    model: ExtractionModel, enrollment: Tensor | np.ndarray, sample_rate: int
+) -> Tensor:
+    """Speaker embedding of an enrollment recording (mono mix of its channels, first minute).
+
+    Args:
+        model: an ``"extract"`` model.
+        enrollment: enrollment waveform ``(T)`` or ``(C, T)`` at ``sample_rate``.
+        sample_rate: its rate in Hz.
+
+    Returns:
+        The embedding, shape ``(1, D)``.
+
+    Raises:
+        PuresoundError: the enrollment is empty, silent or holds NaN/Inf.
+    """
+    check_task(model, "extract")
+    wav = torch.as_tensor(enrollment, dtype=torch.float32)
+    if wav.dim() == 1:
+        wav = wav[None]
+    if wav.dim() != 2:
+        raise ValueError(f"expected (T) or (C, T) enrollment, got {tuple(wav.shape)}")
+    if wav.shape[-1] == 0:
+        raise PuresoundError("enrollment is empty")
+    if not torch.isfinite(wav).all():
+        raise PuresoundError("enrollment contains NaN or Inf samples")
+    mono = wav.mean(dim=0, keepdim=True)[:, : int(MAX_ENROLL_SECONDS * sample_rate)]  # (1, T)
+    rms = float(mono.double().pow(2).mean().sqrt())
+    if rms < 1e-6:
+        raise PuresoundError("enrollment is silent: it must contain the target speaker's voice")
+    x = audio.resample((mono * normalising_gain(rms)).numpy(), sample_rate, model.sample_rate)
+    x_t = torch.from_numpy(np.ascontiguousarray(x))[None].to(_model_device(model))  # (1, 1, T)
+    with torch.inference_mode():
+        return model.embed(x_t).to("cpu")
+
+
+class Separator:
+    """A model ready to process audio: its enrollment embedded once, chunking decided once.
+
+    Args:
+        model: a loaded network (task "enhance" or "extract").
+        embedding: the enrollment embedding ``(1, D)`` for extraction, None for enhancement.
+        segment: chunk length in seconds (default: see :func:`~puresound_cli.apply.chunk_seconds`).
+        overlap: chunk overlap in seconds (default: idem).
+        block_frames: frames read per block from an input file.
+
+    Raises:
+        ValueError: an extract model without an embedding, or a bad segment/overlap.
+    """
+
+    def __init__(
+        self,
+        model: SeparationModel,
+        embedding: Tensor | None = None,
+        segment: float | None = None,
+        overlap: float | None = None,
+        block_frames: int = audio.BLOCK_FRAMES,
+    ) -> None:
+        if model.task == "extract" and embedding is None:
+            raise ValueError("an extract model needs the enrollment embedding")
+        self.model = model
+        self.block_frames = block_frames
+        self.seg, self.ovl = segment_samples(model, segment, overlap)
+        self.device = _model_device(model)
+        self.embedding = None if embedding is None else embedding.to(self.device)
+
+    def _chunk(self, batch: Tensor) -> Tensor:
+        """The network on a (channels, 1, L) batch of mono signals, one channel at a time."""
+        outputs = []
+        for row in batch.split(1, dim=0):  # (1, 1, L): bounded memory whatever the channel count
+            x = row.to(self.device)
+            if self.embedding is None:
+                y = self.model(x)
+            else:
+                y = self.model.separate(x, self.embedding)  # type: ignore[attr-defined]
+            outputs.append(y.to("cpu", torch.float32))
+        return torch.cat(outputs, dim=0)
+
+    def process(self, wav: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Process an in-memory signal ``(channels, frames)``; returns the same shape (float32)."""
+        if not np.isfinite(wav).all():
+            raise ValueError("input contains NaN or Inf samples")
+        rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) if wav.size else 0.0
+        if rms == 0.0:
+            return np.zeros_like(wav, dtype=np.float32)
+        parts: list[np.ndarray] = []
+        self._stream([wav], sample_rate, wav.shape[0], wav.shape[1], normalising_gain(rms),
+                     parts.append)  # fmt: skip
+        return np.concatenate(parts, axis=1) if parts else np.zeros_like(wav, dtype=np.float32)
+
+    def process_file(
+        self, source: str | Path, dest: str | Path, progress: ProgressFn | None = None
+    ) -> FileResult:
+        """Process ``source`` into ``dest`` (``"-"`` for stdin/stdout), atomically.
+
+        The output keeps the input's rate, channels, exact length, and format/subtype where
+        soundfile can write them. A silent input gives a silent output.
+
+        Raises:
+            PuresoundError: unreadable, empty or non-finite input, or the output cannot be written.
+        """
+        start = time.perf_counter()
+        with audio.AudioReader(source) as reader:
+            stats = reader.scan()
+            note = reader.truncation()
+            if note:
+                import logging
+
+                logging.getLogger("puresound_cli").warning(
+                    "%s: %s; processing the %d frames present", source, note, stats.frames
+                )
+            rate, channels = reader.samplerate, reader.channels
+            fmt, subtype = audio.output_format(reader.format, reader.subtype, dest, rate, channels)
+            result = FileResult(str(source), str(dest), rate, channels, stats.frames, fmt, subtype,
+                                seconds=stats.frames / rate, silent=stats.peak == 0.0)  # fmt: skip
+            try:
+                writer = audio.AudioWriter(dest, rate, channels, fmt, subtype, clip="clamp")
+            except (OSError, RuntimeError) as err:
+                raise PuresoundError(f"{dest}: cannot write ({err})") from err
+            with writer:
+                done = 0
+
+                def write(block: np.ndarray) -> None:
+                    nonlocal done
+                    writer.write(block)
+                    done += block.shape[1]
+                    if progress:
+                        progress(done / rate, stats.frames / rate)
+
+                if result.silent:
+                    for block in _silence(channels, stats.frames, self.block_frames):
+                        write(block)
+                else:
+                    blocks = reader.blocks(self.block_frames)
+                    gain = normalising_gain(stats.rms)
+                    self._stream(blocks, rate, channels, stats.frames, gain, write)
+        result.elapsed = time.perf_counter() - start
+        return result
+
+    def _stream(
+        self,
+        blocks: Iterable[np.ndarray],
+        rate: int,
+        channels: int,
+        frames: int,
+        gain: float,
+        write: Callable[[np.ndarray], None],
+    ) -> None:
+        """The core: blocks ``(C, n)`` at ``rate`` in, exactly ``frames`` output frames out."""
+        model_rate = self.model.sample_rate
+        down = audio.StreamResampler(rate, model_rate, channels)
+        up = audio.StreamResampler(model_rate, rate, channels)
+        ola = OverlapAdd(self._chunk, self.seg, self.ovl, self.model.valid_length)
+        written = 0
+
+        def emit(model_out: Tensor, last: bool) -> None:
+            # model_out: (C, 1, n) at the model rate -> back to the file rate, gain undone.
+            nonlocal written
+            back = up.process(model_out[:, 0].numpy(), last=last)[:, : frames - written]  # (C, m)
+            if back.shape[1]:
+                # float64, then clipped: an output beyond float32's range is written as +-max
+                # rather than inf (float files can hold any level).
+                scaled = np.clip(back.astype(np.float64) / gain, -FLOAT32_MAX, FLOAT32_MAX)
+                write(scaled.astype(np.float32))
+                written += back.shape[1]
+
+        with torch.inference_mode():
+            for block in blocks:  # (C, n) float32
+                x = down.process(_scale(block, gain))  # (C, n') at the model rate
+                emit(ola.push(torch.from_numpy(x)[:, None]), last=False)
+            x = down.process(np.zeros((channels, 0), dtype=np.float32), last=True)
+            tail = torch.cat([ola.push(torch.from_numpy(x)[:, None]), ola.flush()], dim=-1)
+            emit(tail, last=True)
+        if written < frames:  # resampler rounding: pad the last few samples
+            write(np.zeros((channels, frames - written), dtype=np.float32))
+
+
+def _silence(channels: int, frames: int, block_frames: int) -> Iterable[np.ndarray]:
+    for start in range(0, frames, block_frames):
+        yield np.zeros((channels, min(block_frames, frames - start)), dtype=np.float32)
+
+
+def _scale(block: np.ndarray, gain: float) -> np.ndarray:
+    """``block * gain`` in float32, computed in float64 and kept within float32's range."""
+    scaled = np.clip(block.astype(np.float64) * gain, -FLOAT32_MAX, FLOAT32_MAX)
+    return scaled.astype(np.float32)
+
+
+def load_separator(
+    task: str,
+    model: str | None = None,
+    enrollment: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    segment: float | None = None,
+    overlap: float | None = None,
+) -> Separator:
+    """Load a model for ``task``, embed the enrollment once, and return the ready separator.
+
+    Args:
+        task: "enhance" or "extract".
+        model: a registered name, a checkpoint, or a folder with a ``model.pt``; None for the
+            shipped default of the task.
+        enrollment: the target speaker's recording (extract), or ``"-"`` for stdin.
+        device: where the network runs.
+        segment, overlap: chunking in seconds (defaults suit the model).
+
+    Raises:
+        PuresoundError: no model for the task, a model for the other task, a bad checkpoint or
+            enrollment (the message names the file).
+    """
+    from puresound_cli import pretrained
+    from puresound_cli.checkpoint import load_model
+
+    name = model if model is not None else pretrained.default_model(task)
+    if name is None:
+        raise PuresoundError(
+            f"no default {task} model is shipped yet: pass a checkpoint with --model PATH"
+        )
+    net: Any = load_model(name, device=device)
+    check_task(net, task)
+    embedding = None
+    if task == "extract":
+        if enrollment is None:
+            raise PuresoundError("extraction needs an enrollment of the target speaker")
+        try:
+            wav, rate, _ = audio.read_audio(enrollment)
+            embedding = embed_speaker(net, wav, rate)
+        except PuresoundError as err:
+            message = str(err)
+            if message.startswith(audio.describe(enrollment)):
+                raise PuresoundError(f"enrollment {message}") from err
+            raise PuresoundError(f"enrollment {audio.describe(enrollment)}: {message}") from err
+    return Separator(net, embedding, segment, overlap)

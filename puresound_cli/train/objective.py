@@ -1,0 +1,115 @@
+"""The multi-task training objective: signal loss on the waveform plus speaker classification.
+
+``loss = signal + speaker_weight * AAM-softmax(embedding) + spectral_weight * multi-resolution
+STFT`` (the seed's multi-task loss, with an optional spectral term). Model and losses form one
+module so that DistributedDataParallel synchronises every trained parameter, the AAM class
+weights included.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from puresound_cli import losses
+from puresound_cli.errors import PuresoundError
+from puresound_cli.train.config import TrainConfig, model_spec
+
+
+class Objective(nn.Module):
+    """Model plus losses; ``forward(batch) -> (total loss, detached parts)``.
+
+    Args:
+        model: an enhancer (``model(mixture)``) or an extractor (``embed`` + ``separate``).
+        speaker_loss: AAM-softmax over the training speakers, or None (enhance, or no speaker
+            term).
+        freeze_speaker: the speaker net embeds in eval mode without a gradient (and without a
+            speaker loss: pass ``speaker_loss=None``).
+        speaker_weight: weight (alpha) of the speaker loss.
+        spectral_weight: weight of the multi-resolution STFT loss (0 disables it).
+
+    The batch is a dict of tensors (see :func:`puresound_cli.data.collate`): mixture and
+    reference (B, 1, T), present (B,), and for extraction enrollment (B, 1, E) and speaker (B,).
+    The losses are computed in float32 whatever autocast the caller runs the network under.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        speaker_loss: nn.Module | None = None,
+        freeze_speaker: bool = False,
+        speaker_weight: float = 1.0,
+        spectral_weight: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.model: Any = model
+        self.speaker_loss = speaker_loss
+        self.freeze_speaker = freeze_speaker
+        self.speaker_weight = speaker_weight
+        self.spectral_weight = spectral_weight
+        self.signal_loss = losses.SignalLoss()
+
+    def forward(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        mixture = batch["mixture"]
+        enrollment = batch.get("enrollment")
+        emb = None
+        if enrollment is None:
+            est = self.model(mixture)  # (B, 1, T)
+        else:
+            if self.freeze_speaker:
+                self.model.speaker.eval()
+                with torch.no_grad():
+                    emb = self.model.embed(enrollment)  # (B, D)
+            else:
+                emb = self.model.embed(enrollment)  # (B, D)
+            est = self.model.separate(mixture, emb)  # (B, 1, T)
+        with torch.autocast(mixture.device.type, enabled=False):
+            est = est.float()
+            ref, present = batch["reference"], batch["present"]
+            signal = self.signal_loss(est, ref, present)
+            speaker = est.new_zeros(())
+            if self.speaker_loss is not None and emb is not None:
+                speaker = self.speaker_loss(emb.float(), batch["speaker"])
+            total = signal + self.speaker_weight * speaker
+            if self.spectral_weight > 0 and bool(present.any()):
+                total = total + self.spectral_weight * losses.stft_loss(est[present], ref[present])
+        parts = {"signal_loss": signal.detach(), "speaker_loss": speaker.detach()}
+        return total, parts
+
+
+def build_objective(
+    config: TrainConfig, n_speakers: int, device: torch.device
+) -> tuple[Any, Objective, list[nn.Parameter]]:
+    """(model, objective, trained parameters) of a run, on ``device``."""
+    from puresound_cli.losses import AAMSoftmax
+    from puresound_cli.nets import build
+
+    arch, arch_config = model_spec(config)
+    try:
+        model: Any = build(arch, arch_config).to(device)
+    except (TypeError, ValueError) as exc:
+        raise PuresoundError(f"bad model config: {exc}") from exc
+    if int(model.sample_rate) != config.sample_rate:
+        raise PuresoundError(
+            f"model_config runs at {model.sample_rate} Hz but sample_rate is {config.sample_rate}"
+        )
+    speaker_loss: nn.Module | None = None
+    frozen = config.task == "extract" and config.freeze_speaker
+    if frozen:
+        model.speaker.requires_grad_(False)
+    if config.task == "extract" and config.speaker_loss_weight > 0 and not frozen:
+        with torch.no_grad():
+            probe = torch.zeros(1, 1, config.sample_rate, device=device)
+            embed_dim = model.embed(probe).shape[-1]
+        speaker_loss = AAMSoftmax(
+            embed_dim, max(1, n_speakers), margin=config.aam_margin, scale=config.aam_scale
+        ).to(device)
+    objective = Objective(
+        model, speaker_loss, frozen, config.speaker_loss_weight, config.spectral_loss_weight
+    )
+    params = [p for p in objective.parameters() if p.requires_grad]
+    return model, objective, params
