@@ -30,6 +30,7 @@ __all__ = [
     "config_from_dict",
     "count_parameters",
     "flops_per_second",
+    "upgrade_state_dict",
     "with_output_gain",
 ]
 
@@ -59,6 +60,26 @@ def config_from_dict(cls: type[Any], values: dict[str, Any]) -> Any:
             value = config_from_dict(hint, value)  # type: ignore[arg-type]
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def upgrade_state_dict(arch: str, state: dict[str, Any]) -> dict[str, Any]:
+    """Weights of an older checkpoint under today's names (a no-op for current ones).
+
+    Before maskers had their own module, a ConvTasNet's TCN masker weights sat at its top level
+    (``blocks.0...``); they are now under ``masker.`` (``masker.blocks.0...``).
+    """
+    from puresound_cli.nets.maskers import MASKER_PARTS
+
+    prefix = {"convtasnet": "", "extractor": "separator."}.get(arch)
+    if prefix is None:
+        return state
+    out = {}
+    for key, value in state.items():
+        rest = key[len(prefix) :] if key.startswith(prefix) else None
+        if rest is not None and rest.startswith(MASKER_PARTS):
+            key = f"{prefix}masker.{rest}"
+        out[key] = value
+    return out
 
 
 def build(arch: str, config: dict[str, Any]) -> nn.Module:

@@ -16,7 +16,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from puresound_cli.nets.blocks import Pointwise, TCNBlock, make_norm
 from puresound_cli.nets.filterbanks import LearnedFilterbank, STFTFilterbank
 
 ENCODERS = ("learned", "stft")
@@ -41,6 +40,8 @@ class ConvTasNetConfig:
         blocks_per_repeat: X, blocks per repeat with dilations 1 ... 2**(X-1).
         repeats: R, number of repeats.
         causal: cLN and left-only padding, so output depends only on the past (+ one window).
+        masker: the masker between encoder and decoder, a name in ``nets.maskers.MASKERS``
+            ("tcn": Conv-TasNet's temporal convolutional network).
         mask_kind: "magnitude" (masker sees |features|, mask scales the magnitude, phase is kept;
             for learned features |x| and sign(x)), "magnitude_reim" (masker sees re/im, one real
             mask per bin), "complex_reim" (complex ratio mask), "complex_polar" (tanh-bounded
@@ -68,6 +69,7 @@ class ConvTasNetConfig:
     blocks_per_repeat: int = 8
     repeats: int = 3
     causal: bool = False
+    masker: str = "tcn"
     mask_kind: str = "magnitude"
     mask_constraint: str = "relu"
     speaker_dim: int | None = None
@@ -78,6 +80,10 @@ class ConvTasNetConfig:
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
+        from puresound_cli.nets.maskers import MASKERS
+
+        if self.masker not in MASKERS:
+            raise ValueError(f"masker must be one of {tuple(MASKERS)}, got {self.masker!r}")
         if self.mask_kind not in MASK_KINDS:
             raise ValueError(f"mask_kind must be one of {MASK_KINDS}, got {self.mask_kind!r}")
         if self.mask_constraint not in CONSTRAINTS:
@@ -186,27 +192,9 @@ class ConvTasNet(nn.Module):
             )
         else:
             self.filterbank = STFTFilterbank(c.window, c.hop)
-        width = c.bottleneck_channels or c.feature_channels
-        self.input_norm = make_norm(c.feature_channels, c.causal) if c.bottleneck_channels else None
-        self.bottleneck = Pointwise(c.feature_channels, width) if c.bottleneck_channels else None
-        embed_dim = c.speaker_dim or 0
-        self.blocks = nn.ModuleList(
-            TCNBlock(
-                width,
-                c.hidden_channels,
-                c.kernel_size,
-                dilation=2**x,
-                causal=c.causal,
-                embed_dim=embed_dim if x == 0 else 0,
-                conditioning=c.conditioning,
-            )
-            for _ in range(c.repeats)
-            for x in range(c.blocks_per_repeat)
-        )
-        needs_output = c.bottleneck_channels is not None or width != c.mask_channels
-        self.output = (
-            nn.Sequential(nn.PReLU(), Pointwise(width, c.mask_channels)) if needs_output else None
-        )
+        from puresound_cli.nets.maskers import MASKERS
+
+        self.masker = MASKERS[c.masker](c)
 
     @property
     def task(self) -> str:
@@ -252,21 +240,14 @@ class ConvTasNet(nn.Module):
         return self._encode(F.pad(wav, (0, pad)))[1]
 
     def mask(self, features: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
-        """TCN masker. (B, feature_channels, frames), (B, D) -> (B, mask_channels, frames)."""
-        x = features
-        if self.input_norm is not None and self.bottleneck is not None:
-            x = self.bottleneck(self.input_norm(x))  # (B, B_ch, frames)
-        for block in self.blocks:
-            x = block(x, embedding)  # (B, B_ch, frames)
-        if self.output is not None:
-            x = self.output(x)  # (B, mask_channels, frames)
-        if self.config.mask_constraint == "relu":
-            return F.relu(x)
-        return torch.sigmoid(x) if self.config.mask_constraint == "sigmoid" else x
+        """The masker. (B, feature_channels, frames), (B, D) -> (B, mask_channels, frames)."""
+        return self.masker(features, embedding)
 
     def apply_mask(self, rep: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Apply the mask to the encoder representation (real learned or complex STFT)."""
         kind = self.config.mask_kind
+        if torch.is_complex(rep):  # STFT: complex float32 (torch.complex has no bfloat16)
+            mask = mask.float()
         if kind in ("magnitude", "magnitude_reim"):
             return rep * mask  # |x| m e^{j angle x} = m x  (learned: |x| m sign x = m x)
         m_re, m_im = mask.chunk(2, dim=1)  # (B, C, frames) each

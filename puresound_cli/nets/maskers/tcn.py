@@ -1,0 +1,74 @@
+"""Conv-TasNet's temporal convolutional network (TCN) masker, optionally speaker-conditioned.
+
+input norm -> 1x1 bottleneck (F -> B) -> R repeats of X dilated blocks (dilations 1 ... 2**(X-1),
+conditioning at the first block of each repeat) -> PReLU -> 1x1 (B -> mask channels) -> the
+mask constraint (ReLU, sigmoid or none).
+
+References:
+    Luo & Mesgarani, "Conv-TasNet: Surpassing ideal time-frequency magnitude masking for
+    speech separation", IEEE/ACM TASLP 2019.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from puresound_cli.nets.blocks import Pointwise, TCNBlock, make_norm
+
+if TYPE_CHECKING:
+    from puresound_cli.nets.convtasnet import ConvTasNetConfig
+
+
+class TCNMasker(nn.Module):
+    """The masker of a ConvTasNet: features (and an embedding) in, mask out.
+
+    Args:
+        config: the frame's config; this reads feature/mask channels, B, H, P, X, R, causal,
+            speaker_dim, conditioning and mask_constraint.
+
+    Shape:
+        features (B, feature_channels, frames), embedding (B, D) or None
+        -> (B, mask_channels, frames)
+    """
+
+    def __init__(self, config: ConvTasNetConfig) -> None:
+        super().__init__()
+        c = config
+        self.constraint = c.mask_constraint
+        width = c.bottleneck_channels or c.feature_channels
+        self.input_norm = make_norm(c.feature_channels, c.causal) if c.bottleneck_channels else None
+        self.bottleneck = Pointwise(c.feature_channels, width) if c.bottleneck_channels else None
+        embed_dim = c.speaker_dim or 0
+        self.blocks = nn.ModuleList(
+            TCNBlock(
+                width,
+                c.hidden_channels,
+                c.kernel_size,
+                dilation=2**x,
+                causal=c.causal,
+                embed_dim=embed_dim if x == 0 else 0,
+                conditioning=c.conditioning,
+            )
+            for _ in range(c.repeats)
+            for x in range(c.blocks_per_repeat)
+        )
+        needs_output = c.bottleneck_channels is not None or width != c.mask_channels
+        self.output = (
+            nn.Sequential(nn.PReLU(), Pointwise(width, c.mask_channels)) if needs_output else None
+        )
+
+    def forward(self, features: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
+        x = features
+        if self.input_norm is not None and self.bottleneck is not None:
+            x = self.bottleneck(self.input_norm(x))  # (B, B_ch, frames)
+        for block in self.blocks:
+            x = block(x, embedding)  # (B, B_ch, frames)
+        if self.output is not None:
+            x = self.output(x)  # (B, mask_channels, frames)
+        if self.constraint == "relu":
+            return F.relu(x)
+        return torch.sigmoid(x) if self.constraint == "sigmoid" else x
