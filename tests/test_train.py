@@ -419,3 +419,68 @@ def test_validation_absent_level_is_measured_at_the_released_output_level():
     expected = 20 * float(np.mean(np.log10(gains)))
     assert results[0]["absent_db"] == pytest.approx(expected, abs=1e-3)
     assert results[0]["si_sdri"] == pytest.approx(results[1]["si_sdri"], abs=1e-4)
+
+
+def test_amp_bf16_training_step_on_cpu(corpus_dir, tmp_path):
+    """amp = "bf16" trains under CPU autocast (what CUDA runs), with finite losses and weights."""
+    config = tiny_config(corpus_dir, tmp_path / "run", max_steps=2, valid_every=2, amp="bf16")
+    train(config)
+    losses_ = read_log(tmp_path / "run", "train")
+    assert sorted(losses_) == [1, 2] and all(np.isfinite(v) for v in losses_.values())
+    ckpt = load_checkpoint(tmp_path / "run" / "model.pt")
+    assert all(
+        torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point()
+    )
+
+
+def test_amp_option_values():
+    assert TrainConfig.from_dict({"speech_dirs": ["a"], "amp": True}).amp == "auto"
+    assert TrainConfig.from_dict({"speech_dirs": ["a"], "amp": False}).amp == "off"
+    with pytest.raises(PuresoundError, match="amp"):
+        TrainConfig.from_dict({"speech_dirs": ["a"], "amp": "fp8"})
+
+
+def test_config_types_are_checked():
+    with pytest.raises(PuresoundError, match="batch_size must be a whole number.*eight"):
+        TrainConfig.from_dict({"speech_dirs": ["a"], "batch_size": "eight"})
+    with pytest.raises(PuresoundError, match="sir_db"):
+        TrainConfig.from_dict({"speech_dirs": ["a"], "sir_db": [1.0]})
+    config = TrainConfig.from_dict({"speech_dirs": "a", "lr": 1, "model": "tiny"})
+    assert config.speech_dirs == ("a",) and config.lr == 1.0 and config.size == "tiny"
+
+
+def test_time_budget_ends_on_time_with_the_schedule_done(corpus_dir, tmp_path):
+    """--time-budget: the run stops within 5 % of the budget, model.pt written inside it, with
+    the cosine schedule run down to (nearly) zero."""
+    import time
+
+    budget_min = 0.25
+    config = tiny_config(
+        corpus_dir, tmp_path / "run", max_steps=100_000, valid_every=40, checkpoint_every=40,
+        time_budget_minutes=budget_min, task="enhance",
+    )  # fmt: skip
+    events = []
+    start = time.monotonic()
+    release = train(config, progress=events.append)
+    took = time.monotonic() - start
+    assert release.is_file()
+    assert 0.95 * budget_min * 60 <= took <= 1.05 * budget_min * 60, took
+    assert "time budget" in events[-1].message
+    with open(tmp_path / "run" / "log.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["kind"] == "train"]
+    lrs = [float(r["lr"]) for r in rows]
+    assert lrs[0] > 0.5 * config.lr and lrs[-1] < 0.05 * config.lr, (lrs[0], lrs[-1])
+    assert all(a >= b - 1e-12 for a, b in zip(lrs, lrs[1:], strict=False))  # decays by time
+    elapsed = [float(r["elapsed_s"]) for r in rows]
+    assert elapsed == sorted(elapsed) and elapsed[-1] < budget_min * 60
+
+
+def test_elapsed_time_continues_after_resume(corpus_dir, tmp_path):
+    config = tiny_config(corpus_dir, tmp_path / "run", max_steps=4)
+    train(config)
+    train(dataclasses.replace(config, max_steps=8))
+    with open(tmp_path / "run" / "log.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["kind"] == "train"]
+    elapsed = [float(r["elapsed_s"]) for r in rows]
+    assert [int(r["step"]) for r in rows] == list(range(1, 9))
+    assert elapsed == sorted(elapsed), elapsed

@@ -72,7 +72,8 @@ class TrainConfig:
         seed: seeds weights, data stream and validation set.
         device: "auto" | "cpu" | "cuda" | "cuda:N" | "mps".
         amp: mixed precision: "auto" (bfloat16 autocast on CUDA, or float16 with loss scaling
-            where bfloat16 is not supported; off on the CPU, where it measured slower), "bf16"
+            where bfloat16 is not supported; off on the CPU, where a whole step gained only 3%,
+            bench/RESULTS.md), "bf16"
             (bfloat16 autocast on any device, the CPU included), "off". true/false in a
             TOML mean "auto"/"off".
         sir_db, snr_db: signal-to-interferer and signal-to-noise ranges in dB.

@@ -155,7 +155,7 @@ def train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None = N
             "elapsed_s": budget.elapsed(),
         }
         save_checkpoint(last, model, meta(metrics), train_state=train_state)
-        budget.save_s = time.monotonic() - started
+        budget.note_save(time.monotonic() - started)
 
     def run_validation() -> bool:
         """Validate, log, keep the best weights; True when early stopping says stop."""
@@ -172,7 +172,7 @@ def train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None = N
                 save_checkpoint(best_path, model, meta(metrics))
         else:
             bad_rounds += 1
-        budget.valid_s = time.monotonic() - started
+        budget.note_validation(time.monotonic() - started)
         lr = optimizer.param_groups[0]["lr"]
         if csv_log is not None:
             csv_log.write(step=step, kind="valid", loss=metrics["loss"], lr=lr,

@@ -47,8 +47,9 @@ class TimeBudget:
         self.seconds = minutes * 60.0
         self.started = time.monotonic() - elapsed_before
         self.step_s = 0.0  # running mean of a training step (data included)
-        self.valid_s = 0.0  # the last validation's duration
-        self.save_s = 0.5  # the last checkpoint's duration (a guess until measured)
+        self.valid_s = 0.0  # the latest validation's duration
+        self.save_s = 0.5  # the latest checkpoint write's duration (a guess until measured)
+        self._progress = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -65,12 +66,22 @@ class TimeBudget:
     @property
     def reserve(self) -> float:
         """Seconds kept for the end: validation + calibration + checkpoints, with a margin."""
-        return 2.2 * self.valid_s + 3 * self.save_s + 0.5
+        return 2.0 * self.valid_s + 2.0 * self.save_s + 0.2
+
+    def note_validation(self, seconds: float) -> None:
+        """Measure a validation (the latest counts: the first one also pays for warm-up)."""
+        self.valid_s = seconds
+
+    def note_save(self, seconds: float) -> None:
+        """Measure a checkpoint write."""
+        self.save_s = seconds
 
     def progress(self, elapsed: float) -> float:
-        """Share of the training time (budget less the reserve) used at ``elapsed``."""
+        """Share of the training time (budget less the reserve) used at ``elapsed``; never
+        decreases, so the learning rate only falls even when the reserve estimate grows."""
         usable = max(1e-9, self.seconds - self.reserve)
-        return min(1.0, elapsed / usable)
+        self._progress = max(self._progress, min(1.0, elapsed / usable))
+        return self._progress
 
     def should_stop(self, elapsed: float) -> bool:
         """Whether one more step would eat into the reserve."""
