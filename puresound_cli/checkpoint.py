@@ -123,12 +123,23 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def _reason(exc: BaseException) -> str:
-    """The informative line of a torch.load error (the unpickler's, when there is one)."""
+    """The informative part of a torch.load error, never empty.
+
+    The weights-only unpickler's own line when it names something (a class it refuses to
+    import); otherwise what the file is not.
+    """
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    for line in lines:
+    for i, line in enumerate(lines):
         if "WeightsUnpickler error" in line:
-            return line.split("error:", 1)[1].strip()
-    return lines[0] if lines else type(exc).__name__
+            detail = line.split("error:", 1)[1].strip() or (
+                lines[i + 1] if i + 1 < len(lines) else ""
+            )
+            if detail and not detail.startswith("Unsupported operand"):
+                return detail
+            return f"not a PyTorch file ({detail})" if detail else "not a PyTorch file"
+    if isinstance(exc, KeyError) or not lines:
+        return "not a PyTorch file"
+    return lines[0]
 
 
 def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:

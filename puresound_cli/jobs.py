@@ -4,7 +4,10 @@ Rules: ``"-"`` in/out means stdin/stdout; a folder is searched recursively and m
 the output folder with the same relative paths; several inputs (or any folder) make the output a
 folder; one file in and an output that is an existing folder or has no audio suffix puts the
 file inside it. An output that already exists is refused unless ``overwrite``; an output that is
-one of the inputs is always refused.
+one of the inputs is always refused. An output name is never guessed silently: a new name
+without a suffix becomes a folder (with a note), an audio file name with several inputs and a
+suffix that is not an audio format are refused; an existing device or pipe (``/dev/null``) is
+written in place.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from puresound_cli import audio
+
+MIN_RTF_SECONDS = 1.0
+"""Shortest audio a real-time factor is reported for."""
 
 
 @dataclass
@@ -34,9 +40,10 @@ class FileResult:
     silent: bool = False
 
     @property
-    def rtf(self) -> float:
-        """Real-time factor: processing time / audio duration."""
-        return self.elapsed / self.seconds if self.seconds > 0 else 0.0
+    def rtf(self) -> float | None:
+        """Real-time factor: processing time / audio duration; None under :data:`MIN_RTF_SECONDS`
+        of audio, where start-up costs make it meaningless (a 1-sample file gave 803)."""
+        return self.elapsed / self.seconds if self.seconds >= MIN_RTF_SECONDS else None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -51,20 +58,41 @@ class FileResult:
             "format": self.format,
             "subtype": self.subtype,
             "elapsed": round(self.elapsed, 4),
-            "rtf": round(self.rtf, 5),
+            "rtf": None if self.rtf is None else round(self.rtf, 5),
             "silent": self.silent,
         }
 
 
-def find_audio_files(folder: Path) -> list[Path]:
-    """Audio files below ``folder`` (recursive, sorted, any suffix soundfile reads)."""
+def scan_folder(folder: Path) -> tuple[list[Path], list[str]]:
+    """Audio files below ``folder`` (recursive, sorted, any suffix soundfile reads), and notes
+    on what was left out: symlinked sub-folders (not followed, so a link cycle cannot loop),
+    dangling links, and sub-folders that could not be read."""
     suffixes = audio.audio_suffixes()
-    found = [
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in suffixes and p.is_file() and not p.name.startswith(".")
-    ]
-    return sorted(found)
+    found: list[Path] = []
+    notes: list[str] = []
+
+    def unreadable(err: OSError) -> None:
+        notes.append(f"{err.filename}: skipped, cannot read this folder ({err.strerror})")
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
+        base = Path(root)
+        for name in sorted(dirs):
+            if (base / name).is_symlink():
+                notes.append(f"{base / name}: skipped, a symlinked folder (not followed)")
+        for name in files:
+            path = base / name
+            if path.suffix.lower() not in suffixes or name.startswith("."):
+                continue
+            if path.is_symlink() and not path.exists():
+                notes.append(f"{path}: skipped, a dangling link")
+            elif path.is_file():
+                found.append(path)
+    return sorted(found), notes
+
+
+def find_audio_files(folder: Path) -> list[Path]:
+    """Audio files below ``folder`` (see :func:`scan_folder`)."""
+    return scan_folder(folder)[0]
 
 
 @dataclass(frozen=True)
@@ -77,10 +105,13 @@ class Job:
 
 @dataclass
 class Plan:
-    """Jobs to run, and inputs refused before any work (``(name, reason)``)."""
+    """Jobs to run, inputs refused before any work (``(name, reason)``), notes (warnings: what
+    was skipped or guessed) and info (what was decided as asked, e.g. a new output folder)."""
 
     jobs: list[Job] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    info: list[str] = field(default_factory=list)
 
 
 def _with_suffix(path: Path, suffix: str) -> Path:
@@ -94,25 +125,77 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+FLAG_VALUES = {"true", "false", "yes", "no", "on", "off", "1", "0"}
+"""Words a user may have meant as a flag's value (``--overwrite true``)."""
+
+
+def _output_kind(output: str, args: list[str], any_folder: bool, plan: Plan) -> str:
+    """ "stdout", "special" (a device or pipe), "file" or "folder"; refuses ambiguous names.
+
+    Raises:
+        ValueError: a name that cannot be what the inputs need.
+    """
+    if output == audio.STDIO:
+        if len(args) > 1 or any_folder:
+            raise ValueError("-o - (stdout) takes exactly one input file or '-'")
+        return "stdout"
+    path = Path(output)
+    many = len(args) > 1 or any_folder
+    if audio.is_special_file(path):
+        if many:
+            raise ValueError(f"-o {output} is a device or pipe: it takes exactly one input")
+        return "special"
+    if path.is_dir():
+        return "folder"
+    if path.exists():  # an existing file
+        if many:
+            raise ValueError(f"-o {output} is a file, but these inputs need an output folder")
+        return "file"
+    trailing_slash = output.endswith(("/", os.sep))
+    suffix = path.suffix
+    if many:
+        if audio.is_audio_path(path) and not trailing_slash:
+            what = "a folder" if any_folder else f"{len(args)} inputs"
+            stray = [a for a in args if a.lower() in FLAG_VALUES and not Path(a).exists()]
+            hint = (
+                f" ('{stray[0]}' is taken as an input: flags such as --overwrite take no value)"
+                if stray
+                else ""
+            )
+            raise ValueError(
+                f"-o {output} names an audio file, but {what} need an output folder: "
+                f"give a folder name{hint}"
+            )
+        plan.info.append(f"-o {output}: creating this folder for the outputs")
+        return "folder"
+    if trailing_slash or not suffix:
+        plan.notes.append(f"-o {output}: no such file or folder; creating the folder {output}")
+        return "folder"
+    if not audio.is_audio_path(path):
+        raise ValueError(
+            f"-o {output}: '{suffix}' is not an audio format puresound can write "
+            "(use .wav, .flac, .ogg, ...; for a new folder, end the name with '/')"
+        )
+    return "file"
+
+
 def plan_jobs(
     inputs: Iterable[str],
     output: str,
     suffix: str = "",
     overwrite: bool = False,
+    companions: tuple[str, ...] = (),
 ) -> Plan:
-    """Map input arguments to output paths and refuse the unsafe ones.
-
-    Rules: ``"-"`` in/out means stdin/stdout; a folder is searched recursively and mirrored
-    under the output folder with the same relative paths; several inputs (or any folder) make
-    the output a folder; one file in and an output that is an existing folder or has no audio
-    suffix puts the file inside it. An output that already exists is refused unless
-    ``overwrite``; an output that is one of the inputs is always refused.
+    """Map input arguments to output paths and refuse the unsafe ones (see the module rules).
 
     Args:
         inputs: input arguments (files, folders, ``"-"``).
-        output: output argument (file, folder, ``"-"``).
-        suffix: added to each output file's stem (``"_enhanced"``).
+        output: output argument (file, folder, ``"-"``, or an existing device such as
+            ``/dev/null``).
+        suffix: added to each output file's stem (``"_enhanced"``), for outputs in a folder.
         overwrite: allow replacing existing outputs.
+        companions: suffixes of files written beside each output (``--plot``: ``".png"``),
+            refused like the output itself when they exist.
 
     Returns:
         The plan.
@@ -126,23 +209,22 @@ def plan_jobs(
     if args.count(audio.STDIO) > 1:
         raise ValueError("'-' (stdin) can be given only once")
     plan = Plan()
-    sources: list[tuple[str | Path, Path | None]] = []  # (source, path relative to out folder)
     any_folder = any(arg != audio.STDIO and Path(arg).is_dir() for arg in args)
-    out_is_folder = (
-        len(args) > 1
-        or any_folder
-        or (output != audio.STDIO and (Path(output).is_dir() or not audio.is_audio_path(output)))
-    )
-    out_root = Path(output).resolve() if out_is_folder and output != audio.STDIO else None
-    if out_root is not None and out_root.is_file():
-        raise ValueError(f"-o {output} is a file, but these inputs need an output folder")
+    kind = _output_kind(output, args, any_folder, plan)
+    if kind == "folder" and audio.STDIO in args:
+        raise ValueError("with '-' (stdin) as input, -o must be an audio file name or '-'")
+    if suffix and kind != "folder":
+        plan.notes.append(f"--suffix {suffix!r} applies to outputs in a folder; ignored here")
+    out_root = Path(output).resolve() if kind == "folder" else None
+    sources: list[tuple[str | Path, Path | None]] = []  # (source, path relative to out folder)
     for arg in args:
         if arg == audio.STDIO:
             sources.append((audio.STDIO, None))
             continue
         path = Path(arg)
         if path.is_dir():
-            files = find_audio_files(path)
+            files, notes = scan_folder(path)
+            plan.notes.extend(notes)
             if out_root is not None and out_root != path.resolve():
                 # an output folder inside an input folder: earlier outputs are not inputs
                 files = [f for f in files if not f.resolve().is_relative_to(out_root)]
@@ -150,24 +232,25 @@ def plan_jobs(
                 plan.failures.append((arg, "no audio files found in this folder"))
             sources.extend((f, f.relative_to(path)) for f in files)
         elif path.exists():
+            if not os.access(path, os.R_OK):
+                plan.failures.append((arg, "permission denied (cannot read this file)"))
+                continue
             sources.append((path, Path(path.name)))
+        elif path.is_symlink():
+            plan.failures.append((arg, "a dangling link (its target does not exist)"))
+        elif arg.lower() in FLAG_VALUES:
+            plan.failures.append((arg, "file not found (flags such as --overwrite take no value)"))
         else:
             plan.failures.append((arg, "file not found"))
-
-    if output == audio.STDIO:
-        if len(args) > 1 or any_folder:
-            raise ValueError("-o - (stdout) takes exactly one input file or '-'")
-    elif audio.STDIO in args and out_is_folder:
-        raise ValueError("with '-' (stdin) as input, -o must be an audio file name or '-'")
 
     input_paths = {p.resolve() for p, _ in sources if isinstance(p, Path)}
     seen: dict[Path, str] = {}  # output -> the input name that claimed it
     seen_source: dict[Path, str | Path] = {}
     for source, rel in sources:
-        if output == audio.STDIO:
-            plan.jobs.append(Job(source, audio.STDIO))
+        if kind in ("stdout", "special"):
+            plan.jobs.append(Job(source, output))
             continue
-        if out_is_folder:
+        if kind == "folder":
             assert rel is not None
             dest = _with_suffix(Path(output) / rel, suffix)
         else:
@@ -189,8 +272,11 @@ def plan_jobs(
                 )
             )
             continue
-        if dest.exists() and not overwrite:
-            plan.failures.append((name, f"output {dest} exists (pass --overwrite to replace it)"))
+        existing = [p for p in (dest, *(dest.with_suffix(c) for c in companions)) if p.exists()]
+        if existing and not overwrite:
+            plan.failures.append(
+                (name, f"output {existing[0]} exists (pass --overwrite to replace it)")
+            )
             continue
         if dest.is_dir():
             plan.failures.append((name, f"output {dest} is a folder"))

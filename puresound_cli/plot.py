@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +28,12 @@ def plot_spectrograms(
         import matplotlib.pyplot as plt
     except ImportError as err:
         raise PuresoundError("--plot needs matplotlib: pip install 'puresound[plot]'") from err
+    with warnings.catch_warnings():  # silent audio (log of 0), glyphs missing from the font
+        warnings.simplefilter("ignore")
+        return _plot(plt, before, after, Path(png), max_seconds)
+
+
+def _plot(plt: Any, before: str | Path, after: str | Path, out: Path, max_seconds: float) -> Path:
     fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
     images = []
     for ax, path, title in zip(axes, (before, after), ("before", "after"), strict=True):
@@ -43,7 +51,6 @@ def plot_spectrograms(
         image.set_clim(top - 80.0, top)
     fig.colorbar(images[0], ax=axes, label="dB")
     axes[-1].set_xlabel("seconds")
-    out = Path(png)
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out

@@ -20,6 +20,7 @@ Tensor API (what library users call)::
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -35,6 +36,7 @@ from puresound_cli.apply import OverlapAdd, segment_samples
 from puresound_cli.errors import PuresoundError
 from puresound_cli.jobs import FileResult
 from puresound_cli.nets.contract import ExtractionModel, SeparationModel
+from puresound_cli.speech_check import enrollment_problem
 
 TARGET_RMS = 10 ** (-25.0 / 20.0)
 """Level (RMS, -25 dBFS: the middle of the training range) inputs are scaled to."""
@@ -46,6 +48,8 @@ MAX_GAIN_EXPONENT = 100
 """Largest power of two :func:`normalising_gain` scales by (either way)."""
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+logger = logging.getLogger("puresound_cli")
 
 ProgressFn = Callable[[float, float], None]
 """Progress callback: ``(seconds_done, seconds_total)`` of the current file."""
@@ -169,12 +173,17 @@ class Separator:
         return np.concatenate(parts, axis=1) if parts else np.zeros_like(wav, dtype=np.float32)
 
     def process_file(
-        self, source: str | Path, dest: str | Path, progress: ProgressFn | None = None
+        self,
+        source: str | Path,
+        dest: str | Path,
+        progress: ProgressFn | None = None,
+        overwrite: bool = False,
     ) -> FileResult:
         """Process ``source`` into ``dest`` (``"-"`` for stdin/stdout), atomically.
 
         The output keeps the input's rate, channels, exact length, and format/subtype where
-        soundfile can write them. A silent input gives a silent output.
+        soundfile can write them. A silent input gives a silent output. Without ``overwrite``
+        an existing ``dest`` is never replaced, even one created while the file was processed.
 
         Raises:
             PuresoundError: unreadable, empty or non-finite input, or the output cannot be written.
@@ -184,9 +193,7 @@ class Separator:
             stats = reader.scan()
             note = reader.truncation()
             if note:
-                import logging
-
-                logging.getLogger("puresound_cli").warning(
+                logger.warning(
                     "%s: %s; processing the %d frames present", source, note, stats.frames
                 )
             rate, channels = reader.samplerate, reader.channels
@@ -194,7 +201,9 @@ class Separator:
             result = FileResult(str(source), str(dest), rate, channels, stats.frames, fmt, subtype,
                                 seconds=stats.frames / rate, silent=stats.peak == 0.0)  # fmt: skip
             try:
-                writer = audio.AudioWriter(dest, rate, channels, fmt, subtype, clip="clamp")
+                writer = audio.AudioWriter(
+                    dest, rate, channels, fmt, subtype, clip="clamp", overwrite=overwrite
+                )
             except (OSError, RuntimeError) as err:
                 raise PuresoundError(f"{dest}: cannot write ({err})") from err
             with writer:
@@ -273,6 +282,7 @@ def load_separator(
     device: str | torch.device = "cpu",
     segment: float | None = None,
     overlap: float | None = None,
+    force_enroll: bool = False,
 ) -> Separator:
     """Load a model for ``task``, embed the enrollment once, and return the ready separator.
 
@@ -283,6 +293,8 @@ def load_separator(
         enrollment: the target speaker's recording (extract), or ``"-"`` for stdin.
         device: where the network runs.
         segment, overlap: chunking in seconds (defaults suit the model).
+        force_enroll: use an enrollment even with under a second of speech or when it does
+            not look like speech (see :mod:`puresound_cli.speech_check`).
 
     Raises:
         PuresoundError: no model for the task, a model for the other task, a bad checkpoint or
@@ -304,6 +316,11 @@ def load_separator(
             raise PuresoundError("extraction needs an enrollment of the target speaker")
         try:
             wav, rate, _ = audio.read_audio(enrollment)
+            problem = enrollment_problem(wav, rate)
+            if problem and not force_enroll:
+                raise PuresoundError(f"{problem}; pass --force-enroll to use it anyway")
+            if problem:
+                logger.warning("enrollment %s %s", audio.describe(enrollment), problem)
             embedding = embed_speaker(net, wav, rate)
         except PuresoundError as err:
             message = str(err)

@@ -79,7 +79,12 @@ def test_writer_is_atomic(tmp_path: Path) -> None:
             raise KeyboardInterrupt
     assert dest.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wav"]
-    with audio.AudioWriter(dest, 16000, 1, subtype="PCM_16") as writer:
+    with pytest.raises(PuresoundError, match="not replaced"):  # no overwrite: never replaced
+        with audio.AudioWriter(dest, 16000, 1, subtype="PCM_16") as writer:
+            writer.write(np.full((1, 100), 0.25, dtype=np.float32))
+    assert dest.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wav"]
+    with audio.AudioWriter(dest, 16000, 1, subtype="PCM_16", overwrite=True) as writer:
         writer.write(np.full((1, 100), 0.25, dtype=np.float32))
     assert sf.info(dest).frames == 100
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wav"]

@@ -28,6 +28,7 @@ from puresound_cli.audio.formats import (
 )
 from puresound_cli.audio.reader import AudioReader, ScanResult, read_audio, read_mono
 from puresound_cli.audio.resample import StreamResampler, resample
+from puresound_cli.audio.stream_out import is_special_file, write_all
 from puresound_cli.audio.writer import AudioWriter, write_audio
 
 __all__ = [
@@ -43,10 +44,12 @@ __all__ = [
     "can_write",
     "describe",
     "format_for_path",
+    "is_special_file",
     "is_audio_path",
     "output_format",
     "read_audio",
     "read_mono",
     "resample",
+    "write_all",
     "write_audio",
 ]

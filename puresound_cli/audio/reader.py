@@ -69,6 +69,11 @@ class AudioReader:
             raise PuresoundError(f"{self.name}: is a folder, not an audio file")
         if isinstance(source, str) and os.path.getsize(source) == 0:
             raise PuresoundError(f"{self.name}: empty file (0 bytes)")
+        if isinstance(source, str):
+            try:
+                open(source, "rb").close()  # libsndfile says only "System error."
+            except PermissionError:
+                raise PuresoundError(f"{self.name}: permission denied (cannot read)") from None
         self._source = source
         try:
             self._file = sf.SoundFile(source)

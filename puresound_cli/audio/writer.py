@@ -21,6 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from puresound_cli.audio.formats import FLOAT_SUBTYPES, STDIO, ClipMode, PathLike, format_for_path
+from puresound_cli.audio.stream_out import is_special_file, write_all
 from puresound_cli.errors import PuresoundError
 
 
@@ -43,12 +44,15 @@ def _file_mode(dest: Path) -> int:
 
 
 class AudioWriter:
-    """Write an audio file block by block, atomically.
+    """Write an audio file block by block, atomically, never replacing a file by surprise.
 
     Blocks go to a temporary file in the destination folder; :meth:`commit` (called by the
-    context manager on success) renames it over the destination, and any exception (including
-    KeyboardInterrupt) deletes it instead. For ``"-"`` the file is built in memory and copied to
-    stdout on commit.
+    context manager on success) moves it into place, and any exception (including
+    KeyboardInterrupt) deletes it instead. Without ``overwrite`` the move is exclusive (a hard
+    link, then the temporary name is removed): if another process created the destination in
+    the meantime, the commit fails and that file is kept. For ``"-"``, and for an existing
+    device or named pipe (``/dev/null``), the file is built in memory and written out on commit,
+    every byte checked.
 
     Args:
         path: destination file, or ``"-"`` for stdout.
@@ -58,6 +62,7 @@ class AudioWriter:
         subtype: soundfile subtype (default: the format's default).
         clip: ``"clamp"`` limits samples to [-1, 1] for integer subtypes (the default);
             ``"none"`` writes them as they are.
+        overwrite: replace an existing destination file (else the commit refuses to).
     """
 
     def __init__(
@@ -68,9 +73,12 @@ class AudioWriter:
         format: str | None = None,
         subtype: str | None = None,
         clip: Literal["clamp", "none"] = "clamp",
+        overwrite: bool = False,
     ) -> None:
         self.path = path
+        self.overwrite = overwrite
         self._stdout = str(path) == STDIO
+        self._special = not self._stdout and is_special_file(path)
         fmt = format or ("WAV" if self._stdout else format_for_path(path) or "WAV")
         sub = subtype or sf.default_subtype(fmt)
         if not sf.check_format(fmt, sub):
@@ -81,7 +89,7 @@ class AudioWriter:
         self._clamp = clip == "clamp" and sub not in FLOAT_SUBTYPES
         self._tmp: str | None = None
         self._target: Any
-        if self._stdout:
+        if self._stdout or self._special:
             self._target = io.BytesIO()
         else:
             dest = Path(path)
@@ -154,14 +162,40 @@ class AudioWriter:
         except (sf.LibsndfileError, RuntimeError, OSError) as err:
             raise PuresoundError(f"{self.path}: write failed ({self._reason(err)})") from err
         if self._stdout:
-            out = sys.stdout.buffer
-            out.write(self._target.getvalue())
-            out.flush()
+            write_all(sys.stdout.buffer, self._target.getvalue(), "<stdout>")
+        elif self._special:
+            try:
+                with open(self.path, "wb", buffering=0) as device:
+                    write_all(device, self._target.getvalue(), str(self.path))
+            except OSError as err:
+                raise PuresoundError(f"{self.path}: cannot write ({err.strerror or err})") from err
         else:
             assert self._tmp is not None
             os.chmod(self._tmp, _file_mode(Path(self.path)))
-            os.replace(self._tmp, self.path)
+            if self.overwrite:
+                os.replace(self._tmp, self.path)
+            else:
+                self._link_into_place()
             self._tmp = None
+
+    def _link_into_place(self) -> None:
+        """Move the finished temporary file to the destination only if that does not exist."""
+        assert self._tmp is not None
+        try:
+            os.link(self._tmp, self.path)
+        except FileExistsError:
+            raise PuresoundError(
+                f"{self.path}: appeared while this file was processed (another run?); "
+                "kept it, not replaced (pass --overwrite to replace it)"
+            ) from None
+        except OSError:  # no hard links here (some network or FAT file systems)
+            if os.path.lexists(self.path):
+                raise PuresoundError(
+                    f"{self.path}: appeared while this file was processed; kept it, not replaced"
+                ) from None
+            os.replace(self._tmp, self.path)
+            return
+        os.unlink(self._tmp)
 
     def _discard(self) -> None:
         if self._tmp is not None:
@@ -205,6 +239,7 @@ def write_audio(
     format: str | None = None,
     subtype: str | None = None,
     clip: ClipMode = "rescale",
+    overwrite: bool = True,
 ) -> None:
     """Write a whole waveform atomically (temp file + rename), or to stdout for ``"-"``.
 
@@ -216,6 +251,7 @@ def write_audio(
         subtype: soundfile subtype (default: the format's default).
         clip: for integer subtypes, ``"rescale"`` divides by the peak when it exceeds 1,
             ``"clamp"`` clips to [-1, 1], ``"none"`` leaves samples alone.
+        overwrite: replace an existing file (False: refuse, see :class:`AudioWriter`).
     """
     data = np.asarray(wav, dtype=np.float32)
     if data.ndim == 1:
@@ -227,5 +263,7 @@ def write_audio(
         if peak > 1.0:
             data = data / peak
     mode: Literal["clamp", "none"] = "clamp" if clip == "clamp" else "none"
-    with AudioWriter(path, sample_rate, data.shape[0], format, subtype, clip=mode) as writer:
+    with AudioWriter(
+        path, sample_rate, data.shape[0], format, subtype, clip=mode, overwrite=overwrite
+    ) as writer:
         writer.write(data)

@@ -5,8 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from typer.core import TyperOption
 
 from puresound_cli import __version__
+
+
+def _flag_type(self: TyperOption, ctx: object) -> str | None:
+    """No type column for flags (typer prints ``<bool>`` after options that take no value)."""
+    if getattr(self, "is_flag", False) and not getattr(self, "count", False):
+        return None
+    return _option_type(self, ctx)  # type: ignore[arg-type]
+
+
+_option_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="puresound",

@@ -61,6 +61,7 @@ class RunOptions:
     suffix: str
     as_json: bool
     plot: bool
+    force_enroll: bool = False
 
 
 def _check_usage(reporter: Reporter, o: RunOptions) -> str:
@@ -110,10 +111,16 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
     from puresound_cli.jobs import plan_jobs
 
     try:
-        plan = plan_jobs(o.inputs, output, suffix=o.suffix, overwrite=o.overwrite)
+        plan = plan_jobs(o.inputs, output, o.suffix, o.overwrite, (".png",) if o.plot else ())
     except ValueError as err:
         raise usage_error(reporter, str(err)) from None
+    for line in plan.info:
+        logger.info("%s", line)
+    for note in plan.notes:
+        logger.warning("%s", note)
     as_json = o.as_json and output != "-"
+    if o.as_json and output == "-":
+        logger.warning("--json: stdout carries the audio (-o -), so no JSON lines are printed")
     failed = 0
     for name, reason in plan.failures:
         reporter.error(name, reason)
@@ -133,7 +140,9 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
         raise usage_error(reporter, str(err)) from None
     threads = set_threads()
     try:
-        separator = load_separator(o.task, o.model, o.enroll, device, o.segment, o.overlap)
+        separator = load_separator(
+            o.task, o.model, o.enroll, device, o.segment, o.overlap, o.force_enroll
+        )
     except Exception as err:  # noqa: BLE001 - bad model or enrollment: one line, exit 1
         reporter.error(None, describe_exception(err), err)
         raise typer.Exit(1) from None
@@ -152,7 +161,9 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
                 progress.update(task_id, completed=done, total=total, rtf=f"{rtf:.3f}")
 
             try:
-                result = separator.process_file(job.source, job.dest, progress=on_progress)
+                result = separator.process_file(
+                    job.source, job.dest, progress=on_progress, overwrite=o.overwrite
+                )
             except KeyboardInterrupt:
                 reporter.error(name, f"{signals.reason} (no partial output was written)")
                 raise typer.Exit(signals.exit_code) from None
@@ -167,7 +178,8 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
             finally:
                 progress.remove_task(task_id)
             dest = "<stdout>" if job.dest == "-" else job.dest
-            logger.info("%s -> %s (%.1f s, RTF %.3f)", name, dest, result.seconds, result.rtf)
+            speed = f", RTF {result.rtf:.3f}" if result.rtf is not None else ""
+            logger.info("%s -> %s (%.1f s%s)", name, dest, result.seconds, speed)
             if o.plot and job.source == "-":
                 logger.warning("--plot: no spectrogram for stdin input (it cannot be re-read)")
             elif o.plot:
@@ -211,10 +223,17 @@ def extract(
     debug: DebugOpt = False,
     json_lines: JsonOpt = False,
     plot: PlotOpt = False,
+    force_enroll: Annotated[
+        bool,
+        typer.Option(
+            "--force-enroll",
+            help="Use the enrollment even with under 1 s of speech or when it is not speech.",
+        ),
+    ] = False,
 ) -> None:
     """Keep only the enrolled speaker's voice: puresound extract MIX --enroll SPK -o OUT."""
     options = RunOptions("extract", inputs, output, enroll, model, device, segment, overlap,
-                         overwrite, suffix, json_lines, plot)  # fmt: skip
+                         overwrite, suffix, json_lines, plot, force_enroll)  # fmt: skip
     run_separation(options, quiet, debug)
 
 
