@@ -25,6 +25,7 @@ test: install
 lint: install
 	$(BIN)/ruff check puresound_cli tests bench recipes
 	$(BIN)/ruff format --check puresound_cli tests bench recipes
+	$(BIN)/mypy puresound_cli
 
 format: install
 	$(BIN)/ruff format puresound_cli tests bench recipes

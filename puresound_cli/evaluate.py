@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from puresound_cli.errors import PuresoundError
-from puresound_cli.nets.contract import SeparationModel
+from puresound_cli.nets.contract import ExtractionModel, SeparationModel
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ def evaluate(
                         pair.reference, reference.size / rate, mixture.size / rate, common,
                     )  # fmt: skip
             if task == "extract":
-                assert pair.enrollment is not None
+                assert pair.enrollment is not None and isinstance(model, ExtractionModel)
                 enroll, enroll_rate = _mono(pair.enrollment)
                 output = api.extract(
                     model, mixture, enroll, rate, segment, overlap, enrollment_rate=enroll_rate

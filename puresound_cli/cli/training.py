@@ -262,7 +262,7 @@ def evaluate(
         raise usage_error(reporter, str(err)) from err
     set_threads()
     try:
-        net = load_model(name, torch_device)
+        net: Any = load_model(name, torch_device)
     except PuresoundError as err:
         raise usage_error(reporter, str(err)) from err
     try:
