@@ -484,3 +484,24 @@ def test_elapsed_time_continues_after_resume(corpus_dir, tmp_path):
     elapsed = [float(r["elapsed_s"]) for r in rows]
     assert [int(r["step"]) for r in rows] == list(range(1, 9))
     assert elapsed == sorted(elapsed), elapsed
+
+
+def test_torchrun_time_budget_stops_every_rank_together(corpus_dir, tmp_path):
+    """Ranks follow rank 0's clock: same schedule, same last step (a rank that stopped alone
+    would leave the other waiting in the gradient all-reduce until the timeout)."""
+    script = tmp_path / "ddp.py"
+    config = tiny_config(
+        corpus_dir, tmp_path / "run", max_steps=100_000, valid_every=50, checkpoint_every=50,
+        time_budget_minutes=0.3, task="enhance",
+    )  # fmt: skip
+    script.write_text(
+        "from puresound_cli.train import TrainConfig, train\n"
+        f"train(TrainConfig(**{dataclasses.asdict(config)!r}))\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    done = subprocess.run([*cmd, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["train_state"]["elapsed_s"] <= 0.3 * 60
+    assert (tmp_path / "run" / "model.pt").is_file()

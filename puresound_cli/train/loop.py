@@ -34,7 +34,7 @@ from puresound_cli.errors import PuresoundError
 from puresound_cli.train.builder import build_data
 from puresound_cli.train.config import TrainConfig, TrainEvent, model_spec
 from puresound_cli.train.objective import build_objective
-from puresound_cli.train.process import Process, amp_settings, shared_clock, start_process
+from puresound_cli.train.process import Process, amp_settings, from_rank0, start_process
 from puresound_cli.train.schedule import Schedule, TimeBudget
 from puresound_cli.train.state import CsvLog, init_weights, rng_state, set_rng_state
 from puresound_cli.train.validate import validate, write_release
@@ -212,12 +212,15 @@ def train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None = N
     bad_batches = 0
     objective.train()
     while step < config.max_steps:
-        elapsed = shared_clock(budget.elapsed(), proc, device)
-        if budget.should_stop(elapsed):
+        elapsed = budget.elapsed()
+        stop_now, progress_now = from_rank0(
+            [float(budget.should_stop(elapsed)), budget.progress(elapsed)], proc, device
+        )
+        if stop_now:
             stop_reason = f"time budget reached ({config.time_budget_minutes:g} min)"
             break
         step_started = time.monotonic()
-        schedule.before_step(step, elapsed)
+        schedule.before_step(step, progress_now)
         batch = {k: v.to(device, non_blocking=True) for k, v in next(loader).items()}
         with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
             loss, parts = objective(batch)

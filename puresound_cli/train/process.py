@@ -51,10 +51,10 @@ def amp_settings(amp: str, device: torch.device) -> tuple[bool, torch.dtype]:
     return True, torch.bfloat16
 
 
-def shared_clock(elapsed: float, proc: Process, device: torch.device) -> float:
-    """Rank 0's elapsed time on every rank, so that all follow one schedule and stop together."""
+def from_rank0(values: list[float], proc: Process, device: torch.device) -> list[float]:
+    """Rank 0's ``values`` on every rank (the time budget's decisions: one schedule, one stop)."""
     if not proc.distributed:
-        return elapsed
-    clock = torch.tensor([elapsed], dtype=torch.float64, device=device)
-    dist.broadcast(clock, src=0)
-    return float(clock.item())
+        return values
+    shared = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.broadcast(shared, src=0)
+    return shared.tolist()

@@ -117,13 +117,14 @@ class Schedule:
             )
         )
 
-    def before_step(self, step: int, elapsed: float) -> None:
-        """Set the learning rate of step ``step`` (cosine), ``elapsed`` seconds into the run."""
+    def before_step(self, step: int, budget_progress: float) -> None:
+        """Set the learning rate of step ``step`` (cosine); with a time budget the cosine follows
+        ``budget_progress`` (:meth:`TimeBudget.progress`, rank 0's under DDP) instead."""
         if self.plateau is not None:
             return
         c = self.config
         if self.budget.enabled:
-            progress = self.budget.progress(elapsed)
+            progress = budget_progress
         else:
             progress = (step - c.warmup_steps) / max(1, c.max_steps - c.warmup_steps)
         lr = c.lr * cosine_factor(progress, step, c.warmup_steps)
