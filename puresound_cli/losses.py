@@ -61,6 +61,53 @@ def energy_ratio_db(
     return 10 * torch.log10(ratio + floor + eps)
 
 
+def pit_align(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Reorder each item's outputs to the permutation of talkers with the best total SI-SDR.
+
+    The choice is made without gradient; the returned tensor carries the estimate's gradient, so
+    ``-si_sdr(pit_align(est, ref), ref)`` is the permutation-invariant (PIT) SI-SDR loss.
+
+    Shape:
+        estimate, reference: (B, S, T) -> (B, S, T)
+    """
+    import itertools
+
+    batch, sources, length = estimate.shape
+    if reference.shape != estimate.shape:
+        raise ValueError(f"shapes differ: {tuple(estimate.shape)} vs {tuple(reference.shape)}")
+    with torch.no_grad():
+        est = estimate.detach().float().unsqueeze(2).expand(-1, -1, sources, -1)  # (B, S, S, T)
+        ref = reference.float().unsqueeze(1).expand(-1, sources, -1, -1)
+        pair = si_sdr(est.reshape(-1, length), ref.reshape(-1, length)).reshape(
+            batch, sources, sources
+        )  # pair[b, i, j]: output i against talker j
+        perms = torch.tensor(list(itertools.permutations(range(sources))), device=pair.device)
+        # score[b, p] = sum_j pair[b, perms[p, j], j]
+        score = pair[:, perms, torch.arange(sources, device=pair.device)].sum(-1)  # (B, P)
+        best = perms[score.argmax(dim=1)]  # (B, S): output for talker j
+    return estimate.gather(1, best.unsqueeze(-1).expand(-1, -1, length))
+
+
+def as_mono_rows(
+    estimate: torch.Tensor, reference: torch.Tensor, mixture: torch.Tensor, present: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Separation outputs as single-talker rows: (B, S, T) -> (B * S, 1, T), PIT-aligned.
+
+    One-output batches come back unchanged, so every loss and score can treat both alike.
+    """
+    sources = estimate.shape[1]
+    if sources == 1:
+        return estimate, reference, mixture, present
+    aligned = pit_align(estimate, reference)
+    rows = estimate.shape[0] * sources
+    return (
+        aligned.reshape(rows, 1, -1),
+        reference.reshape(rows, 1, -1),
+        mixture.repeat_interleave(sources, dim=0),
+        present.repeat_interleave(sources, dim=0),
+    )
+
+
 def stft_loss(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """Multi-resolution STFT loss: spectral convergence + log-magnitude L1 (3 resolutions).
 

@@ -6,11 +6,15 @@ something already trained instead of from random weights:
 - the speaker net from ``recipes/distill_speaker.py`` (``--speaker``, any extractor checkpoint);
 - the separator from an enhancement model of the same separator architecture (``--separator``):
   it already turns a noisy mixture into speech, and babble noise in its training taught it to
-  keep a dominant voice, so the extraction run only has to learn whose voice to keep.
+  keep a dominant voice, so the extraction run only has to learn whose voice to keep;
+- or from a two-talker separator (``puresound train --task separate``, permutation-invariant
+  training): it has learnt to split two voices; its first output's mask head becomes the
+  extractor's, and the conditioning learns which voice that output should follow.
 
 The speaker-conditioning weights (``embed_proj`` for concat, ``film_scale``/``film_shift`` for
-FiLM) are set to zero, so the new extractor starts out computing exactly what the enhancer
-computes, whatever the enrollment; training then grows the conditioning from there.
+FiLM, ``adapt`` for the multiplicative adaptation) are set to zero, so the new extractor starts
+out computing exactly what the enhancer (or the separator's first output) computes, whatever the
+enrollment; training then grows the conditioning from there.
 
     .venv/bin/python recipes/warm_start.py --speaker runs/distilled.pt \
         --separator models/enhance-convtasnet-16k/model.pt --conditioning film \
@@ -31,7 +35,7 @@ from torch import nn
 from puresound_cli.checkpoint import load_checkpoint, save_checkpoint
 from puresound_cli.nets import build
 
-CONDITIONING_WEIGHTS = ("embed_proj", "film_scale", "film_shift")
+CONDITIONING_WEIGHTS = ("embed_proj", "film_scale", "film_shift", "adapt")
 
 
 def warm_start(
@@ -52,7 +56,9 @@ def warm_start(
     speaker_config = dict(speaker_ckpt["config"]["speaker"])
     separator_config = dict(enhancer_ckpt["config"])
     dim = speaker_config["embed_dim"]
+    sources = int(separator_config.get("sources", 1))
     separator_config.update(
+        sources=1,
         speaker_dim=dim,
         conditioning=conditioning,
         embed_gain=math.sqrt(dim) if embed_gain is None else embed_gain,
@@ -69,7 +75,10 @@ def warm_start(
         elif any(w in rest.split(".") for w in CONDITIONING_WEIGHTS):
             state[name] = torch.zeros_like(state[name])
         else:
-            state[name] = enhancer[rest].clone()
+            donor = enhancer[rest]
+            if sources > 1 and donor.shape[0] == sources * state[name].shape[0]:
+                donor = donor[: state[name].shape[0]]  # the first output's mask head
+            state[name] = donor.clone()
             copied += 1
     model.load_state_dict(state)
     return model, copied
@@ -79,7 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--speaker", type=Path, required=True, help="extractor checkpoint")
     parser.add_argument("--separator", type=Path, required=True, help="enhancer checkpoint")
-    parser.add_argument("--conditioning", choices=("concat", "film"), default="film")
+    parser.add_argument("--conditioning", choices=("concat", "film", "multiply"), default="film")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     model, copied = warm_start(

@@ -56,6 +56,27 @@ def test_warm_start_begins_as_the_enhancer_and_can_learn_the_speaker(
     assert cond and all(g is not None and g.abs().sum() > 0 for g in cond)
 
 
+@pytest.mark.parametrize("conditioning", ["film", "multiply"])
+def test_warm_start_from_a_two_talker_separator(tmp_path: Path, conditioning: str) -> None:
+    """A PIT separator's first output becomes the extractor's output, conditioning at zero."""
+    torch.manual_seed(0)
+    separator = build(
+        "convtasnet", {**dataclasses.asdict(ConvTasNetConfig.tiny()), "sources": 2}
+    ).eval()
+    save_checkpoint(tmp_path / "sep.pt", separator)
+    save_checkpoint(
+        tmp_path / "spk.pt", build("extractor", dataclasses.asdict(ExtractorConfig.tiny()))
+    )
+    model, copied = _recipe("warm_start").warm_start(
+        load_checkpoint(tmp_path / "spk.pt"), load_checkpoint(tmp_path / "sep.pt"), conditioning
+    )
+    assert copied == len(separator.state_dict()) and model.config.separator.sources == 1
+    mix = torch.randn(1, 1, 800)
+    with torch.no_grad():
+        first = separator(mix)[:, :1]
+        torch.testing.assert_close(model.eval()(mix, torch.randn(1, 1, 1600)), first)
+
+
 def test_warm_start_refuses_swapped_checkpoints(tmp_path: Path) -> None:
     enhancer = build("convtasnet", dataclasses.asdict(ConvTasNetConfig.tiny()))
     save_checkpoint(tmp_path / "enh.pt", enhancer)

@@ -151,7 +151,7 @@ def test_config_file_and_unknown_keys(tmp_path):
     with pytest.raises(PuresoundError, match="unknown training option"):
         TrainConfig.from_dict({"speech_dirs": ["a"], "learning_rate": 1.0})
     with pytest.raises(PuresoundError):
-        TrainConfig(task="separate", speech_dirs=("a",))
+        TrainConfig(task="isolate", speech_dirs=("a",))
 
 
 def test_cli_train_with_config_and_override(corpus_dir, tmp_path):

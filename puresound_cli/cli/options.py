@@ -15,6 +15,14 @@ class Task(str, Enum):
     enhance = "enhance"
 
 
+class TrainTask(str, Enum):
+    """What a trained model does (``separate``: a two-talker separator, for pre-training)."""
+
+    extract = "extract"
+    enhance = "enhance"
+    separate = "separate"
+
+
 class Device(str, Enum):
     """Where the network runs."""
 

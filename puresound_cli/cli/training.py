@@ -18,6 +18,7 @@ from puresound_cli.cli.options import (
     QuietOpt,
     SegmentOpt,
     Task,
+    TrainTask,
 )
 from puresound_cli.cli.report import Reporter, json_line, usage_error
 from puresound_cli.errors import PuresoundError
@@ -27,7 +28,10 @@ logger = logging.getLogger("puresound_cli")
 
 @app.command()
 def train(
-    task: Annotated[Task | None, typer.Option("--task", help="extract or enhance.")] = None,
+    task: Annotated[
+        TrainTask | None,
+        typer.Option("--task", help="extract, enhance or separate (two-talker pre-training)."),
+    ] = None,
     speech: Annotated[
         list[Path] | None,
         typer.Option(

@@ -20,7 +20,8 @@ class Example:
 
     Attributes:
         mixture: (T,) the model input.
-        reference: (T,) the desired output; equals ``mixture`` when the target is absent.
+        reference: (T,) the desired output; equals ``mixture`` when the target is absent;
+            (S, T), every talker, for separation.
         present: whether the target speaks in the mixture.
         enrollment: (E,) clean speech of the target speaker (extract only).
         speaker: the target speaker's class index (extract only; -1 when unknown).
@@ -42,14 +43,15 @@ def collate(examples: Sequence[Example]) -> dict[str, Any]:
     """Stack examples into a batch of tensors.
 
     Shape:
-        mixture, reference: (B, 1, T); enrollment: (B, 1, E); speaker: (B,) long;
-        present: (B,) bool.
+        mixture: (B, 1, T); reference: (B, 1, T), or (B, S, T) for S-talker separation;
+        enrollment: (B, 1, E); speaker: (B,) long; present: (B,) bool.
     """
     import torch
 
+    references = torch.from_numpy(np.stack([e.reference for e in examples]))
     batch: dict[str, Any] = {
         "mixture": torch.from_numpy(np.stack([e.mixture for e in examples]))[:, None],
-        "reference": torch.from_numpy(np.stack([e.reference for e in examples]))[:, None],
+        "reference": references if references.dim() == 3 else references[:, None],
         "present": torch.tensor([e.present for e in examples], dtype=torch.bool),
         "speaker": torch.tensor([e.speaker for e in examples], dtype=torch.long),
     }

@@ -10,7 +10,8 @@ class MixConfig:
     """How dynamic mixing draws examples. Ranges are (low, high), drawn uniformly.
 
     Attributes:
-        task: "extract" (target + interferer + noise, with enrollment) or "enhance"
+        task: "extract" (target + interferer + noise, with enrollment), "separate" (the same
+            mixtures, both talkers as references, no enrollment, never target-absent) or "enhance"
             (speech + noise).
         segment_seconds: length of each example.
         enroll_seconds: enrollment length (shorter audio is tiled to it).

@@ -53,8 +53,8 @@ class DynamicMixer:
         stream: int = TRAIN_STREAM,
         speakers: Sequence[str] | None = None,
     ) -> None:
-        if config.task not in ("extract", "enhance"):
-            raise ValueError(f"task must be 'extract' or 'enhance', got {config.task!r}")
+        if config.task not in ("extract", "enhance", "separate"):
+            raise ValueError(f"task must be extract, enhance or separate, got {config.task!r}")
         if config.reverb_prob > 0 and not rirs:
             raise PuresoundError("reverberation requested but no room impulse responses given")
         report = report if report is not None else DataReport()
@@ -87,8 +87,8 @@ class DynamicMixer:
                 report.skip("speaker with too little audio for enrollment plus target", speaker)
         if not self.targets:
             raise PuresoundError("no usable speech: no speaker has enough audio for training")
-        if config.task == "extract" and len(bank.speakers) < 2:
-            raise PuresoundError("extraction needs at least two speakers")
+        if config.task in ("extract", "separate") and len(bank.speakers) < 2:
+            raise PuresoundError(f"{config.task} needs at least two speakers")
         kinds = [(k, w) for k, w in config.noise_kinds if w > 0 and (k != "file" or self.noises)]
         self.noise_kinds = [k for k, _ in kinds]
         weights = np.array([w for _, w in kinds], dtype=np.float64)
@@ -174,7 +174,7 @@ class DynamicMixer:
         need = int(math.ceil(self.segment * factor))
         files = self.target_files[speaker]
         utt = int(rng.choice(files))
-        if self.config.task == "enhance":
+        if self.config.task != "extract":  # enhance, separate: no enrollment
             target = self._perturb(self._crop(utt, need, rng), factor, self.segment)
             return utt, target, None, None, None, -1
         utts = self.bank.utterances
@@ -249,7 +249,7 @@ class DynamicMixer:
         utts = self.bank.utterances
         # words the interferer and babble must not say: the target's and the enrollment's
         said = {utts[utt].passage} | ({utts[e_utt].passage} if e_utt >= 0 else set())
-        present = not (rng.random() < c.absent_prob)
+        present = not (rng.random() < c.absent_prob) or c.task == "separate"
         reverb = bool(self.rirs) and rng.random() < c.reverb_prob
         rir_pick = [int(rng.integers(0, len(self.rirs))) for _ in range(2)] if reverb else [0, 0]
         speech = target
@@ -259,17 +259,24 @@ class DynamicMixer:
                 target = self._reverb(target, self.rirs[rir_pick[0]], early=True)
             else:
                 target = speech
-        if c.task == "extract":
+        if c.task in ("extract", "separate"):
             other = self._other(rng, speaker, said)
             if other is None:
                 raise PuresoundError(
                     "no interferer possible: every other file is the same speaker or passage"
                 )
             interferer = self._talker(other, rng)
+            interferer_ref = interferer
             if reverb:
-                interferer = self._reverb(interferer, self.rirs[rir_pick[1]], early=False)
+                dry = interferer
+                interferer = self._reverb(dry, self.rirs[rir_pick[1]], early=False)
+                early = c.reverb_reference == "early"
+                interferer_ref = (
+                    self._reverb(dry, self.rirs[rir_pick[1]], early=True) if early else interferer
+                )
             sir = float(rng.uniform(*c.sir_db))
-            interferer = interferer * (rms(speech) / rms(interferer) / 10 ** (sir / 20))
+            scale = rms(speech) / rms(interferer) / 10 ** (sir / 20)
+            interferer, interferer_ref = interferer * scale, interferer_ref * scale
             if not present:
                 speech = np.zeros_like(speech)
                 target = speech
@@ -295,7 +302,10 @@ class DynamicMixer:
         if peak > 0.99:
             gain *= 0.99 / peak
         mixture = (mixture * gain).astype(np.float32)
-        reference = mixture if not present else (target * gain).astype(np.float32)
+        reference: np.ndarray = mixture if not present else (target * gain).astype(np.float32)
+        if c.task == "separate":  # both talkers, as in the mixture (or early reverb)
+            talkers = [reference, (interferer_ref * gain).astype(np.float32)]
+            reference = np.stack(talkers).astype(np.float32)
         if enroll is not None:
             e_gain = 10 ** (float(rng.uniform(*c.level_db)) / 20) / rms(enroll)
             e_peak = float(np.max(np.abs(enroll))) * e_gain

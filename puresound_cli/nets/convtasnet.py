@@ -1,10 +1,10 @@
-"""Conv-TasNet: encoder -> TCN masker (optionally speaker-conditioned) -> mask -> decoder.
+"""Conv-TasNet: encoder -> masker (optionally speaker-conditioned) -> mask -> decoder.
+
+The masker comes from ``nets.maskers``, the mask kinds from ``nets.masks``.
 
 References:
     Luo & Mesgarani, "Conv-TasNet: Surpassing ideal time-frequency magnitude masking for
     speech separation", IEEE/ACM TASLP 2019.
-    Williamson et al., "Complex ratio masking for monaural speech separation", TASLP 2016.
-    Hu et al., "DCCRN: Deep complex convolution recurrent network", Interspeech 2020 (polar mask).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from puresound_cli.nets.filterbanks import LearnedFilterbank, STFTFilterbank
+from puresound_cli.nets.masks import MASK_KINDS, apply_mask
 
 ENCODERS = ("learned", "stft")
-MASK_KINDS = ("magnitude", "magnitude_reim", "complex_reim", "complex_polar")
 CONSTRAINTS = ("relu", "sigmoid", "none")
 
 
@@ -42,13 +42,17 @@ class ConvTasNetConfig:
         causal: cLN and left-only padding, so output depends only on the past (+ one window).
         masker: the masker between encoder and decoder, a name in ``nets.maskers.MASKERS``
             ("tcn": Conv-TasNet's temporal convolutional network).
-        mask_kind: "magnitude" (masker sees |features|, mask scales the magnitude, phase is kept;
-            for learned features |x| and sign(x)), "magnitude_reim" (masker sees re/im, one real
-            mask per bin), "complex_reim" (complex ratio mask), "complex_polar" (tanh-bounded
-            magnitude and a phase rotation). The two "_reim" kinds need the STFT encoder.
+        mask_kind: one of ``nets.masks.MASK_KINDS`` ("magnitude" is the only one whose masker
+            sees magnitudes); the two "_reim" kinds need the STFT encoder.
         mask_constraint: "relu", "sigmoid" or "none" (complex_polar needs "none").
         speaker_dim: D, embedding size for speaker conditioning; None for an enhancer.
-        conditioning: "concat" (seed) or "film", applied at the first block of each repeat.
+        conditioning: "concat" (seed), "film" (scale and shift of a block's hidden activations)
+            or "multiply" (a multiplicative adaptation layer on the residual stream after the
+            block, ``x * (1 + W e)``, as in SpeakerBeam / SpEx+), at ``conditioned_blocks``.
+        conditioned_blocks: which blocks are conditioned: "repeat" (the first of each repeat,
+            the seed's choice), "first" (only the very first) or "all".
+        sources: S, masks (and output waveforms) per input: 1 for enhancement and extraction,
+            2 or more for a permutation-invariant separator (task "separate")
         embed_gain: the speaker embedding is L2-normalised (as the seed's ``embed_norm``) and then
             multiplied by this. 1.0 is the seed's unit norm, whose entries (about 1/sqrt(D)) are
             an order of magnitude below the unit-variance features beside them, so the
@@ -74,6 +78,8 @@ class ConvTasNetConfig:
     mask_constraint: str = "relu"
     speaker_dim: int | None = None
     conditioning: str = "concat"
+    conditioned_blocks: str = "repeat"
+    sources: int = 1
     embed_gain: float = 1.0
     output_gain: float = 1.0
 
@@ -88,8 +94,16 @@ class ConvTasNetConfig:
             raise ValueError(f"mask_kind must be one of {MASK_KINDS}, got {self.mask_kind!r}")
         if self.mask_constraint not in CONSTRAINTS:
             raise ValueError(f"mask_constraint must be one of {CONSTRAINTS}")
-        if self.conditioning not in ("concat", "film"):
-            raise ValueError(f"conditioning must be 'concat' or 'film', got {self.conditioning!r}")
+        if self.conditioning not in ("concat", "film", "multiply"):
+            raise ValueError(
+                f"conditioning must be concat, film or multiply: {self.conditioning!r}"
+            )
+        if self.conditioned_blocks not in ("repeat", "first", "all"):
+            raise ValueError(
+                f"conditioned_blocks must be repeat, first or all: {self.conditioned_blocks!r}"
+            )
+        if self.sources < 1 or (self.sources > 1 and self.speaker_dim is not None):
+            raise ValueError("sources must be >= 1, and 1 for a speaker-conditioned model")
         if self.mask_kind.endswith("_reim") and self.encoder != "stft":
             raise ValueError(f"mask_kind {self.mask_kind!r} needs encoder='stft'")
         if self.mask_kind == "complex_polar" and self.mask_constraint != "none":
@@ -198,6 +212,8 @@ class ConvTasNet(nn.Module):
 
     @property
     def task(self) -> str:
+        if self.config.sources > 1:
+            return "separate"
         return "enhance" if self.config.speaker_dim is None else "extract"
 
     @property
@@ -244,20 +260,8 @@ class ConvTasNet(nn.Module):
         return self.masker(features, embedding)
 
     def apply_mask(self, rep: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Apply the mask to the encoder representation (real learned or complex STFT)."""
-        kind = self.config.mask_kind
-        if torch.is_complex(rep):  # STFT: complex float32 (torch.complex has no bfloat16)
-            mask = mask.float()
-        if kind in ("magnitude", "magnitude_reim"):
-            return rep * mask  # |x| m e^{j angle x} = m x  (learned: |x| m sign x = m x)
-        m_re, m_im = mask.chunk(2, dim=1)  # (B, C, frames) each
-        if kind == "complex_polar":
-            norm = torch.sqrt(m_re.pow(2) + m_im.pow(2) + 1e-8)
-            scale = torch.tanh(norm) / norm  # tanh|m| e^{j angle m} = scale * m
-            m_re, m_im = m_re * scale, m_im * scale
-        if torch.is_complex(rep):
-            return rep * torch.complex(m_re, m_im)  # complex multiplication
-        return rep * m_re  # real features: real part of the rotated value
+        """Apply the mask to the encoder representation (see :func:`~.masks.apply_mask`)."""
+        return apply_mask(self.config.mask_kind, rep, mask)
 
     def forward(self, mixture: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
         _check_wave(mixture, "mixture")
@@ -278,8 +282,15 @@ class ConvTasNet(nn.Module):
         length = mixture.shape[-1]
         padded = F.pad(mixture, (0, self.valid_length(length) - length))  # (B, 1, T')
         rep, feats = self._encode(padded)
-        masked = self.apply_mask(rep, self.mask(feats, embedding))
-        out = self.filterbank.decode(masked, length)  # (B, 1, T)
+        mask = self.mask(feats, embedding)  # (B, S * mask_channels, frames)
+        sources = self.config.sources
+        if sources > 1:  # one mask per talker, applied to the same representation
+            batch = rep.shape[0]
+            rep = rep.repeat_interleave(sources, dim=0)  # (B * S, F, frames)
+            mask = mask.reshape(batch * sources, -1, mask.shape[-1])  # (B * S, M, frames)
+        out = self.filterbank.decode(self.apply_mask(rep, mask), length)  # (B * S, 1, T)
+        if sources > 1:
+            out = out.reshape(-1, sources, length)  # (B, S, T)
         return out if self.config.output_gain == 1.0 else out * self.config.output_gain
 
 

@@ -34,6 +34,8 @@ def build_data(
     plain = [d for d in config.speech_dirs if not D.is_kaldi_folder(d)]
     if kaldi and plain:
         raise PuresoundError("mix either speech folders or Kaldi-style list folders, not both")
+    if kaldi and config.task == "separate":
+        raise PuresoundError("separation training mixes speech folders; Kaldi lists are not read")
     if kaldi:
         entries = [e for d in kaldi for e in D.read_kaldi_lists(d, report)]
         named = sorted({e.speaker for e in entries if e.speaker})
@@ -122,6 +124,6 @@ def build_data(
         D.DataReport(),
         stream=1,
     )
-    if len(valid_spk) < 2 and config.task == "extract":
+    if len(valid_spk) < 2 and config.task != "enhance":
         valid_src.targets = [s for s in valid_src.targets if s in valid_spk] or valid_src.targets
     return train_src, valid_src, {"train": list(labels), "valid": sorted(valid_spk)}

@@ -20,6 +20,7 @@ from puresound_cli.errors import PuresoundError
 log = logging.getLogger("puresound_cli.train")
 
 MODEL_SIZES = ("tiny", "small", "seed")
+TASKS = ("extract", "enhance", "separate")
 AMP_MODES = ("auto", "bf16", "off")
 DEPRECATED_KEYS = {"model": "size"}
 """Old option names still read (with a warning) for one release: old -> new."""
@@ -33,7 +34,9 @@ class TrainConfig:
     (dashes for underscores on the command line).
 
     Attributes:
-        task: "extract" (speaker net + conditioned masker) or "enhance" (masker only).
+        task: "extract" (speaker net + conditioned masker), "enhance" (masker only) or
+            "separate" (a two-talker separator trained with permutation-invariant SI-SDR: no
+            speaker labels needed; pre-training for an extractor, see recipes/README.md).
         speech_dirs: speech folders (``speakers.tsv`` or speaker-named subfolders), or folders of
             Kaldi-style lists (a ``wav2scp.txt``) with pre-made mixtures.
         noise_dirs: noise folders (synthetic coloured noise, hum and babble are added anyway).
@@ -142,8 +145,8 @@ class TrainConfig:
     init_from: str | None = None
 
     def __post_init__(self) -> None:
-        if self.task not in ("extract", "enhance"):
-            raise PuresoundError(f"task must be 'extract' or 'enhance', got {self.task!r}")
+        if self.task not in TASKS:
+            raise PuresoundError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
         if self.model_config is None and self.size not in MODEL_SIZES:
             raise PuresoundError(f"size must be one of {', '.join(MODEL_SIZES)}, got {self.size!r}")
         if self.scheduler not in ("plateau", "cosine"):
@@ -271,6 +274,8 @@ def model_spec(config: TrainConfig) -> tuple[str, dict[str, Any]]:
         return arch, dict(config.model_config)
     cls = ExtractorConfig if config.task == "extract" else ConvTasNetConfig
     cfg = dataclasses.asdict(getattr(cls, config.size)())
+    if config.task == "separate":
+        cfg["sources"] = 2
     return arch, _set_sample_rate(cfg, config.sample_rate)
 
 

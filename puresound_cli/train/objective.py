@@ -21,6 +21,9 @@ from puresound_cli.train.config import TrainConfig, model_spec
 class Objective(nn.Module):
     """Model plus losses; ``forward(batch) -> (total loss, detached parts)``.
 
+    For a separator (several outputs, references ``(B, S, T)``) the signal loss is the
+    permutation-invariant SI-SDR (each item's outputs matched to its talkers the best way).
+
     Args:
         model: an enhancer (``model(mixture)``) or an extractor (``embed`` + ``separate``).
         speaker_loss: AAM-softmax over the training speakers, or None (enhance, or no speaker
@@ -68,8 +71,10 @@ class Objective(nn.Module):
                 emb = self.model.embed(enrollment)  # (B, D)
             est = self.model.separate(mixture, emb)  # (B, 1, T)
         with torch.autocast(mixture.device.type, enabled=False):
-            est = est.float()
-            ref, present = batch["reference"], batch["present"]
+            # separation: PIT-aligned talkers as rows, so the losses below are permutation-free
+            est, ref, _, present = losses.as_mono_rows(
+                est.float(), batch["reference"], mixture, batch["present"]
+            )
             signal = self.signal_loss(est, ref, present)
             speaker = est.new_zeros(())
             if self.speaker_loss is not None and emb is not None:

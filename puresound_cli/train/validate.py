@@ -34,7 +34,7 @@ def validate(
     measured after that scaling, here by the geometric mean of the present items'
     least-squares gains (without it, a network that is merely quiet overall would look good).
     """
-    from puresound_cli.losses import energy_ratio_db, si_sdr
+    from puresound_cli.losses import as_mono_rows, energy_ratio_db, si_sdr
 
     # loss, n, sdri, n_present, absent_db, n_absent, sum of log10 |gain|, n gains
     sums = torch.zeros(8, dtype=torch.float64)
@@ -48,7 +48,7 @@ def validate(
                 est = model(mix, batch["enrollment"].to(device))
             else:
                 est = model(mix)
-            est = est.float()
+            est, ref, mix, present = as_mono_rows(est.float(), ref, mix, present)  # separation
             sums[0] += float(signal_loss(est, ref, present)) * mix.shape[0]
             sums[1] += mix.shape[0]
             if present.any():
@@ -87,6 +87,7 @@ def calibrate_output_level(
     Returns:
         (the calibrated model in eval mode, the gain applied, the number of items used).
     """
+    from puresound_cli.losses import as_mono_rows
     from puresound_cli.nets import with_output_gain
 
     device = next(model.parameters()).device
@@ -99,7 +100,10 @@ def calibrate_output_level(
                 est = model(mix, batch["enrollment"].to(device))
             else:
                 est = model(mix)
-            gains += least_squares_gain(est.float(), ref)[batch["present"].to(device)].tolist()
+            est, ref, mix, present = as_mono_rows(
+                est.float(), ref, mix, batch["present"].to(device)
+            )
+            gains += least_squares_gain(est, ref)[present].tolist()
     gains = [
         g for g in gains if math.isfinite(g) and g != 0
     ]  # the sign is as arbitrary as the level

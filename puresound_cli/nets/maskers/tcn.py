@@ -23,6 +23,17 @@ if TYPE_CHECKING:
     from puresound_cli.nets.convtasnet import ConvTasNetConfig
 
 
+def conditioned_blocks(config: ConvTasNetConfig) -> set[int]:
+    """Indices of the blocks that see the speaker embedding (see ``conditioned_blocks``)."""
+    per = config.blocks_per_repeat
+    total = config.repeats * per
+    if config.conditioned_blocks == "first":
+        return {0}
+    if config.conditioned_blocks == "all":
+        return set(range(total))
+    return set(range(0, total, per))
+
+
 class TCNMasker(nn.Module):
     """The masker of a ConvTasNet: features (and an embedding) in, mask out.
 
@@ -32,7 +43,7 @@ class TCNMasker(nn.Module):
 
     Shape:
         features (B, feature_channels, frames), embedding (B, D) or None
-        -> (B, mask_channels, frames)
+        -> (B, sources * mask_channels, frames)
     """
 
     def __init__(self, config: ConvTasNetConfig) -> None:
@@ -43,30 +54,46 @@ class TCNMasker(nn.Module):
         self.input_norm = make_norm(c.feature_channels, c.causal) if c.bottleneck_channels else None
         self.bottleneck = Pointwise(c.feature_channels, width) if c.bottleneck_channels else None
         embed_dim = c.speaker_dim or 0
+        conditioned = conditioned_blocks(c) if embed_dim else set()
+        inside = embed_dim if c.conditioning in ("concat", "film") else 0
         self.blocks = nn.ModuleList(
             TCNBlock(
                 width,
                 c.hidden_channels,
                 c.kernel_size,
-                dilation=2**x,
+                dilation=2 ** (i % c.blocks_per_repeat),
                 causal=c.causal,
-                embed_dim=embed_dim if x == 0 else 0,
+                embed_dim=inside if i in conditioned else 0,
                 conditioning=c.conditioning,
             )
-            for _ in range(c.repeats)
-            for x in range(c.blocks_per_repeat)
+            for i in range(c.repeats * c.blocks_per_repeat)
         )
-        needs_output = c.bottleneck_channels is not None or width != c.mask_channels
+        # multiplicative adaptation after a block: x * (1 + W e), W zero at the start
+        self.adapt = nn.ModuleDict(
+            {str(i): nn.Linear(embed_dim, width, bias=False) for i in sorted(conditioned)}
+            if c.conditioning == "multiply"
+            else {}
+        )
+        for layer in self.adapt.values():
+            assert isinstance(layer, nn.Linear)
+            nn.init.zeros_(layer.weight)
+        out_channels = c.mask_channels * c.sources
+        needs_output = c.bottleneck_channels is not None or width != out_channels
         self.output = (
-            nn.Sequential(nn.PReLU(), Pointwise(width, c.mask_channels)) if needs_output else None
+            nn.Sequential(nn.PReLU(), Pointwise(width, out_channels)) if needs_output else None
         )
 
     def forward(self, features: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
         x = features
         if self.input_norm is not None and self.bottleneck is not None:
             x = self.bottleneck(self.input_norm(x))  # (B, B_ch, frames)
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             x = block(x, embedding)  # (B, B_ch, frames)
+            adapt = self.adapt[str(i)] if str(i) in self.adapt else None
+            if adapt is not None:
+                if embedding is None:
+                    raise ValueError("this masker is speaker-conditioned: an embedding is required")
+                x = x * (1.0 + adapt(embedding).unsqueeze(-1))  # (B, B_ch, frames)
         if self.output is not None:
             x = self.output(x)  # (B, mask_channels, frames)
         if self.constraint == "relu":
