@@ -83,3 +83,32 @@ def test_warm_start_refuses_swapped_checkpoints(tmp_path: Path) -> None:
     ckpt = load_checkpoint(tmp_path / "enh.pt")
     with pytest.raises(ValueError, match="extractor checkpoint"):
         _recipe("warm_start").warm_start(ckpt, ckpt)
+
+
+def test_debian_voices_labels_one_voice_across_languages(tmp_path: Path) -> None:
+    """Allison speaks the English and the Spanish package: one speaker; a prompt keeps its
+    passage id across languages, so translations are never target and interferer."""
+    import soundfile as sf
+
+    recipe = _recipe("debian_voices")
+    folders = {
+        "asterisk-core-sounds-en-wav": "en_US_f_Allison",
+        "asterisk-core-sounds-es-wav": "es_MX_f_Allison",
+        "asterisk-core-sounds-fr-wav": "fr_CA_f_June",
+        "asterisk-core-sounds-it-wav": "it_IT_m_Carlo",
+        "asterisk-core-sounds-ru-wav": "ru_RU_f_IvrvoiceRU",
+        "asterisk-prompt-it-menardi-wav": "it_IT_f_Menardi",
+    }
+    for package, voice in folders.items():
+        root = tmp_path / package / "usr/share/asterisk/sounds" / voice
+        for rel in ("vm-goodbye.wav", "digits/1.wav"):
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            sf.write(root / rel, torch.zeros(800).numpy(), 8000)
+    rows = recipe.voices(tmp_path)
+    speakers = {speaker for _, speaker, _ in rows}
+    assert speakers == {"asterisk-Allison", "asterisk-June", "asterisk-Carlo",
+                        "asterisk-IvrvoiceRU", "asterisk-Menardi"}  # fmt: skip
+    allison = [(p.parts[-2] if "digits" in p.parts else p.name, q) for p, s, q in rows
+               if s == "asterisk-Allison"]  # fmt: skip
+    assert len(allison) == 4 and {q for _, q in allison} == {"vm-goodbye", "digits/1"}
+    assert recipe.HELD_OUT <= speakers
