@@ -11,16 +11,10 @@ import typer
 from puresound_cli.cli.app import app
 from puresound_cli.cli.options import (
     DebugOpt,
-    Device,
-    DeviceOpt,
-    ModelOpt,
-    OverlapOpt,
     QuietOpt,
-    SegmentOpt,
-    Task,
     TrainTask,
 )
-from puresound_cli.cli.report import Reporter, json_line, usage_error
+from puresound_cli.cli.report import Reporter, usage_error
 from puresound_cli.errors import PuresoundError
 
 logger = logging.getLogger("puresound_cli")
@@ -68,6 +62,14 @@ def train(
     size: Annotated[
         str | None,
         typer.Option("--size", help="Size preset: tiny, small or seed.", show_default=False),
+    ] = None,
+    backbone: Annotated[
+        str | None,
+        typer.Option(
+            "--backbone",
+            help="Masker: convtasnet, gated-tcn or dprnn.",
+            show_default=False,
+        ),
     ] = None,
     model: Annotated[
         str | None,
@@ -148,7 +150,8 @@ def train(
             "speech_dirs": [str(p) for p in speech] if speech else None,
             "noise_dirs": [str(p) for p in noise] if noise else None,
             "out": str(out) if out else None,
-            "size": size, "max_steps": max_steps, "time_budget_minutes": time_budget,
+            "size": size, "backbone": backbone, "max_steps": max_steps,
+            "time_budget_minutes": time_budget,
             "batch_size": batch_size, "segment_seconds": segment_seconds, "lr": lr,
             "valid_every": valid_every, "checkpoint_every": checkpoint_every,
             "num_workers": num_workers, "threads": threads, "seed": seed,
@@ -219,81 +222,3 @@ def train(
         raise typer.Exit(1) from err
     if not quiet:
         reporter.console.print(f"release checkpoint: {release}", markup=False, highlight=False)
-
-
-@app.command()
-def evaluate(
-    pairs: Annotated[
-        Path,
-        typer.Option(
-            "--pairs",
-            exists=True,
-            dir_okay=False,
-            help="TSV: input, reference[, enrollment]; empty reference = target absent.",
-        ),
-    ],
-    task: Annotated[
-        Task | None,
-        typer.Option("--task", help="Default: the model's, else read from the pairs list."),
-    ] = None,
-    model: ModelOpt = None,
-    device: DeviceOpt = Device.auto,
-    segment: SegmentOpt = None,
-    overlap: OverlapOpt = None,
-    json_lines: Annotated[
-        bool, typer.Option("--json", help="One JSON line per item, then a 'mean' line.")
-    ] = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-) -> None:
-    """Score a model: SI-SDR, SI-SDRi (PESQ and STOI with the 'eval' extra) over a pairs list."""
-    reporter = Reporter(quiet, debug)
-    from puresound_cli import pretrained
-    from puresound_cli.checkpoint import load_model
-    from puresound_cli.evaluate import METRICS, pairs_task
-    from puresound_cli.evaluate import evaluate as run_evaluation
-    from puresound_cli.runtime import pick_device, set_threads
-
-    try:
-        task_name = task.value if task else None
-        if task_name is None and model is None:
-            task_name = pairs_task(pairs)  # an enrollment column means extract
-        name = model or pretrained.DEFAULTS.get(task_name or "")
-        if name is None:
-            raise usage_error(reporter, f"no {task_name} model is shipped: pass --model NAME|PATH")
-        torch_device = pick_device(device.value)
-    except PuresoundError as err:
-        raise usage_error(reporter, str(err)) from err
-    set_threads()
-    try:
-        net: Any = load_model(name, torch_device)
-    except PuresoundError as err:
-        raise usage_error(reporter, str(err)) from err
-    try:
-        result = run_evaluation(net, pairs, task_name, segment, overlap)
-    except PuresoundError as err:
-        reporter.error(None, str(err), err)
-        raise typer.Exit(1) from err
-
-    def fmt(v: float) -> str:
-        return "" if v != v else f"{v:.2f}"
-
-    if json_lines:
-        for item in result.items:
-            json_line(item.as_dict())
-        mean = {k: (None if v != v else v) for k, v in result.mean.items()}
-        json_line({"mean": mean, "counts": result.counts})
-    else:
-        from rich.console import Console
-        from rich.table import Table
-
-        shown = [c for c in METRICS if result.counts[c]]
-        table = Table("input", *shown)
-        for item in result.items:
-            cells = [fmt(getattr(item, c)) for c in shown]
-            label = Path(item.input).name + (f" ({item.error})" if item.error else "")
-            table.add_row(label, *cells)
-        table.add_row("mean", *(fmt(result.mean[c]) for c in shown), style="bold")
-        Console(width=200).print(table)
-    if any(item.error for item in result.items):
-        raise typer.Exit(1)

@@ -40,8 +40,10 @@ class ConvTasNetConfig:
         blocks_per_repeat: X, blocks per repeat with dilations 1 ... 2**(X-1).
         repeats: R, number of repeats.
         causal: cLN and left-only padding, so output depends only on the past (+ one window).
-        masker: the masker between encoder and decoder, a name in ``nets.maskers.MASKERS``
-            ("tcn": Conv-TasNet's temporal convolutional network).
+        masker: the masker between encoder and decoder, a name in ``nets.maskers.MASKERS``:
+            "tcn" (Conv-TasNet's temporal convolutional network), "gated-tcn", "dprnn"
+            (dual-path RNN; reads B, H, R and ``chunk_frames``).
+        chunk_frames: K, frames per chunk of the dual-path masker.
         mask_kind: one of ``nets.masks.MASK_KINDS`` ("magnitude" is the only one whose masker
             sees magnitudes); the two "_reim" kinds need the STFT encoder.
         mask_constraint: "relu", "sigmoid" or "none" (complex_polar needs "none").
@@ -53,13 +55,11 @@ class ConvTasNetConfig:
             the seed's choice), "first" (only the very first) or "all".
         sources: S, masks (and output waveforms) per input: 1 for enhancement and extraction,
             2 or more for a permutation-invariant separator (task "separate")
-        embed_gain: the speaker embedding is L2-normalised (as the seed's ``embed_norm``) and then
-            multiplied by this. 1.0 is the seed's unit norm, whose entries (about 1/sqrt(D)) are
-            an order of magnitude below the unit-variance features beside them, so the
-            conditioning layers adapt that much more slowly under Adam; sqrt(D) gives unit RMS.
-        output_gain: a fixed factor on the output waveform. SI-SDR training leaves the output
-            level (and sign) arbitrary; a release sets this once (on training-validation data)
-            so that speech comes out at the level and polarity it has in the input.
+        embed_gain: factor on the L2-normalised speaker embedding (the seed's ``embed_norm``):
+            1.0 is the seed's; sqrt(D) gives unit RMS, so conditioning layers adapt as fast as
+            the rest under Adam.
+        output_gain: a fixed factor on the output waveform, set by a release so that speech
+            keeps its input level and polarity (SI-SDR training leaves both arbitrary).
     """
 
     sample_rate: int = 16000
@@ -74,6 +74,7 @@ class ConvTasNetConfig:
     repeats: int = 3
     causal: bool = False
     masker: str = "tcn"
+    chunk_frames: int = 20
     mask_kind: str = "magnitude"
     mask_constraint: str = "relu"
     speaker_dim: int | None = None
@@ -84,24 +85,19 @@ class ConvTasNetConfig:
     output_gain: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.encoder not in ENCODERS:
-            raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
         from puresound_cli.nets.maskers import MASKERS
 
-        if self.masker not in MASKERS:
-            raise ValueError(f"masker must be one of {tuple(MASKERS)}, got {self.masker!r}")
-        if self.mask_kind not in MASK_KINDS:
-            raise ValueError(f"mask_kind must be one of {MASK_KINDS}, got {self.mask_kind!r}")
-        if self.mask_constraint not in CONSTRAINTS:
-            raise ValueError(f"mask_constraint must be one of {CONSTRAINTS}")
-        if self.conditioning not in ("concat", "film", "multiply"):
-            raise ValueError(
-                f"conditioning must be concat, film or multiply: {self.conditioning!r}"
-            )
-        if self.conditioned_blocks not in ("repeat", "first", "all"):
-            raise ValueError(
-                f"conditioned_blocks must be repeat, first or all: {self.conditioned_blocks!r}"
-            )
+        choices = {
+            "encoder": ENCODERS,
+            "masker": tuple(MASKERS),
+            "mask_kind": MASK_KINDS,
+            "mask_constraint": CONSTRAINTS,
+            "conditioning": ("concat", "film", "multiply"),
+            "conditioned_blocks": ("repeat", "first", "all"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.sources < 1 or (self.sources > 1 and self.speaker_dim is not None):
             raise ValueError("sources must be >= 1, and 1 for a speaker-conditioned model")
         if self.mask_kind.endswith("_reim") and self.encoder != "stft":
@@ -118,8 +114,9 @@ class ConvTasNetConfig:
             raise ValueError(f"need 0 < hop <= window, got hop={self.hop}, window={self.window}")
         if not self.causal and self.kernel_size % 2 == 0:
             raise ValueError("a non-causal model needs an odd kernel_size")
-        if min(self.encoder_channels, self.hidden_channels, self.kernel_size, self.repeats) < 1:
-            raise ValueError("channel counts, kernel_size and repeats must be positive")
+        sizes = (self.encoder_channels, self.hidden_channels, self.kernel_size, self.repeats)
+        if min(*sizes, self.chunk_frames) < 1:
+            raise ValueError("channel counts, kernel_size, repeats and chunk_frames must be >= 1")
 
     @property
     def feature_channels(self) -> int:
@@ -223,13 +220,16 @@ class ConvTasNet(nn.Module):
     @property
     def receptive_field_samples(self) -> int:
         """Input span of the dilated convs plus one window (gLN statistics are global anyway)."""
-        return self.config.context_frames * self.config.hop + self.config.window
+        from puresound_cli.nets.maskers import MASKERS
+
+        context = MASKERS[self.config.masker].context_frames(self.config)  # type: ignore[attr-defined]
+        return context * self.config.hop + self.config.window
 
     @property
     def lookahead_samples(self) -> int:
         """Future samples one output sample may depend on (causal: window - 1)."""
         c = self.config
-        future_frames = 0 if c.causal else c.context_frames // 2
+        future_frames = 0 if c.causal else (self.receptive_field_samples - c.window) // c.hop // 2
         return future_frames * c.hop + c.window - 1
 
     def valid_length(self, n: int) -> int:

@@ -1,8 +1,9 @@
 """Training: settings, data, the multi-task objective, validation and the loop.
 
-- :mod:`.config`: :class:`TrainConfig` (TOML keys and CLI options), :func:`model_spec`;
+- :mod:`.config`: :class:`TrainConfig` (TOML keys and CLI options);
 - :mod:`.builder`: :func:`build_data` (training and validation sources, speaker split);
-- :mod:`.objective`: :class:`Objective` (signal + speaker + spectral loss), :func:`build_objective`;
+- :mod:`.objective`: :func:`model_spec` (size and backbone), :class:`Objective` (signal +
+  speaker + spectral loss), :func:`build_objective`;
 - :mod:`.schedule`: learning-rate schedules and the time budget;
 - :mod:`.validate`: :func:`validate`, :func:`calibrate_output_level`, :func:`write_release`;
 - :mod:`.state`: RNG state, weights from another checkpoint, ``log.csv``;
@@ -18,10 +19,9 @@ from puresound_cli.train.config import (
     TrainConfig,
     TrainEvent,
     load_config_file,
-    model_spec,
 )
 from puresound_cli.train.loop import train
-from puresound_cli.train.objective import Objective, build_objective
+from puresound_cli.train.objective import Objective, build_objective, model_spec
 from puresound_cli.train.state import LOG_COLUMNS
 from puresound_cli.train.validate import calibrate_output_level, validate, write_release
 

@@ -43,6 +43,8 @@ class TrainConfig:
         out: the run folder.
         size: size preset "tiny" | "small" | "seed" (the paper size); the key ``model`` is
             still read for one release, with a deprecation warning.
+        backbone: the masker, a name of ``nets.maskers.BACKBONES`` ("convtasnet", "gated-tcn",
+            "dprnn"), at the ``size`` preset.
         model_config: an explicit architecture config (``asdict`` of the nets' config) instead.
         sample_rate: the model rate; audio is resampled to it on load.
         batch_size: examples per step and rank.
@@ -100,6 +102,7 @@ class TrainConfig:
     noise_dirs: tuple[str, ...] = ()
     out: str = "runs/train"
     size: str = "small"
+    backbone: str = "convtasnet"
     model_config: dict[str, Any] | None = None
     sample_rate: int = 16000
     batch_size: int = 8
@@ -149,6 +152,12 @@ class TrainConfig:
             raise PuresoundError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
         if self.model_config is None and self.size not in MODEL_SIZES:
             raise PuresoundError(f"size must be one of {', '.join(MODEL_SIZES)}, got {self.size!r}")
+        from puresound_cli.nets.maskers import BACKBONES
+
+        if self.backbone not in BACKBONES:
+            raise PuresoundError(
+                f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}"
+            )
         if self.scheduler not in ("plateau", "cosine"):
             raise PuresoundError(f"scheduler must be 'plateau' or 'cosine', got {self.scheduler!r}")
         if self.amp not in AMP_MODES:
@@ -252,31 +261,6 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise PuresoundError(f"cannot read config {path}: {exc}") from exc
     return dict(values.get("train", values))
-
-
-def _set_sample_rate(cfg: dict[str, Any], sample_rate: int) -> dict[str, Any]:
-    out = {}
-    for key, value in cfg.items():
-        if isinstance(value, dict):
-            value = _set_sample_rate(value, sample_rate)
-        elif key == "sample_rate":
-            value = sample_rate
-        out[key] = value
-    return out
-
-
-def model_spec(config: TrainConfig) -> tuple[str, dict[str, Any]]:
-    """(architecture name, architecture config dict) for a run."""
-    from puresound_cli.nets import ConvTasNetConfig, ExtractorConfig
-
-    arch = "extractor" if config.task == "extract" else "convtasnet"
-    if config.model_config is not None:
-        return arch, dict(config.model_config)
-    cls = ExtractorConfig if config.task == "extract" else ConvTasNetConfig
-    cfg = dataclasses.asdict(getattr(cls, config.size)())
-    if config.task == "separate":
-        cfg["sources"] = 2
-    return arch, _set_sample_rate(cfg, config.sample_rate)
 
 
 @dataclass(frozen=True)

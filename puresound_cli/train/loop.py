@@ -32,8 +32,8 @@ from torch import nn
 from puresound_cli import data as D
 from puresound_cli.errors import PuresoundError
 from puresound_cli.train.builder import build_data
-from puresound_cli.train.config import TrainConfig, TrainEvent, model_spec
-from puresound_cli.train.objective import build_objective
+from puresound_cli.train.config import TrainConfig, TrainEvent
+from puresound_cli.train.objective import build_objective, model_spec
 from puresound_cli.train.process import Process, amp_settings, from_rank0, start_process
 from puresound_cli.train.schedule import Schedule, TimeBudget
 from puresound_cli.train.state import CsvLog, init_weights, rng_state, set_rng_state

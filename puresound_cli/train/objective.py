@@ -8,6 +8,7 @@ weights included.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -15,7 +16,37 @@ from torch import nn
 
 from puresound_cli import losses
 from puresound_cli.errors import PuresoundError
-from puresound_cli.train.config import TrainConfig, model_spec
+from puresound_cli.train.config import TrainConfig
+
+
+def _set_sample_rate(cfg: dict[str, Any], sample_rate: int) -> dict[str, Any]:
+    out = {}
+    for key, value in cfg.items():
+        if isinstance(value, dict):
+            value = _set_sample_rate(value, sample_rate)
+        elif key == "sample_rate":
+            value = sample_rate
+        out[key] = value
+    return out
+
+
+def model_spec(config: TrainConfig) -> tuple[str, dict[str, Any]]:
+    """(architecture name, architecture config dict) for a run."""
+    from puresound_cli.nets import ConvTasNetConfig, ExtractorConfig
+
+    arch = "extractor" if config.task == "extract" else "convtasnet"
+    if config.model_config is not None:
+        return arch, dict(config.model_config)
+    cls = ExtractorConfig if config.task == "extract" else ConvTasNetConfig
+    from puresound_cli.nets.maskers import BACKBONES
+
+    cfg = dataclasses.asdict(getattr(cls, config.size)())
+    masker, presets = BACKBONES[config.backbone]
+    separator = cfg["separator"] if config.task == "extract" else cfg
+    separator.update(masker=masker, **presets.get(config.size, {}))
+    if config.task == "separate":
+        cfg["sources"] = 2
+    return arch, _set_sample_rate(cfg, config.sample_rate)
 
 
 class Objective(nn.Module):

@@ -2,22 +2,45 @@
 
 Every masker takes the encoder features ``(B, feature_channels, frames)`` and an optional speaker
 embedding ``(B, D)`` and returns a mask ``(B, mask_channels, frames)``; it is built from the
-frame's frozen config (:class:`~puresound_cli.nets.convtasnet.ConvTasNetConfig`).
+frame's frozen config (:class:`~puresound_cli.nets.convtasnet.ConvTasNetConfig`) and says how
+many frames of context one output frame sees (``context_frames(config)``).
 """
 
 from __future__ import annotations
 
 from torch import nn
 
+from puresound_cli.nets.maskers.dprnn import DPRNNMasker
+from puresound_cli.nets.maskers.gated_tcn import GatedTCNMasker
 from puresound_cli.nets.maskers.tcn import TCNMasker
 
 MASKERS: dict[str, type[nn.Module]] = {
     "tcn": TCNMasker,
+    "gated-tcn": GatedTCNMasker,
+    "dprnn": DPRNNMasker,
 }
 """Name (``ConvTasNetConfig.masker``) -> masker class."""
+
+BACKBONES: dict[str, tuple[str, dict[str, dict[str, int]]]] = {
+    "convtasnet": ("tcn", {}),
+    "gated-tcn": ("gated-tcn", {}),
+    "dprnn": (
+        "dprnn",
+        {
+            "tiny": {"hidden_channels": 16, "repeats": 2, "chunk_frames": 4},
+            "small": {"hidden_channels": 128, "repeats": 6, "chunk_frames": 25},
+            "seed": {"bottleneck_channels": 128, "hidden_channels": 64, "repeats": 6},
+        },
+    ),
+}
+"""``train --backbone`` name -> (masker, per size preset: the frame config numbers it changes).
+
+The sizes are ``ConvTasNetConfig.tiny/small/seed``; a dual-path masker reuses
+``hidden_channels`` (LSTM units) and ``repeats`` (blocks), and reads ``chunk_frames``. The seed's
+DPRNN recipe is B 128, H 64, 6 blocks, chunks of 20 frames."""
 
 MASKER_PARTS = ("input_norm.", "bottleneck.", "blocks.", "output.")
 """Top-level weight names of the TCN masker in checkpoints written before the masker had its
 own module (they now live under ``masker.``)."""
 
-__all__ = ["MASKERS", "MASKER_PARTS", "TCNMasker"]
+__all__ = ["BACKBONES", "MASKERS", "MASKER_PARTS", "DPRNNMasker", "GatedTCNMasker", "TCNMasker"]

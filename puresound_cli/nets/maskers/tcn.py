@@ -99,3 +99,8 @@ class TCNMasker(nn.Module):
         if self.constraint == "relu":
             return F.relu(x)
         return torch.sigmoid(x) if self.constraint == "sigmoid" else x
+
+    @staticmethod
+    def context_frames(config: ConvTasNetConfig) -> int:
+        """Frames one output frame sees through the dilated convolutions."""
+        return config.context_frames
