@@ -12,6 +12,7 @@ The machine's fp32 matmul rate gives the ceiling: RTF_bound = GFLOP per s of aud
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import time
 
@@ -25,6 +26,13 @@ from puresound_cli.nets import (
     count_parameters,
     flops_per_second,
 )
+from puresound_cli.nets.maskers import BACKBONES
+
+
+def with_backbone(config: ConvTasNetConfig, backbone: str, **kw: object) -> ConvTasNetConfig:
+    """The small() frame with another masker (its small preset), as ``train --backbone`` does."""
+    masker, presets = BACKBONES[backbone]
+    return dataclasses.replace(config, masker=masker, **{**presets.get("small", {}), **kw})
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
@@ -75,6 +83,14 @@ def main() -> None:
         "enhancer small": ConvTasNet(ConvTasNetConfig.small()),
         "extractor tiny": Extractor(ExtractorConfig.tiny()),
     }
+    small = ExtractorConfig.small()
+    for backbone in BACKBONES:
+        for causal in (False, True):
+            if backbone == "convtasnet" and not causal:
+                continue  # the row above
+            separator = with_backbone(small.separator, backbone, causal=causal)
+            name = f"extr. {backbone}{' causal' if causal else ''}"
+            models[name] = Extractor(dataclasses.replace(small, separator=separator))
     if args.only:
         models = {k: v for k, v in models.items() if any(o in k for o in args.only)}
     with torch.inference_mode():
@@ -84,13 +100,13 @@ def main() -> None:
             f"{args.threads} threads"
         )
         print(f"fp32 matmul 2048x2048: {rate:.1f} GFLOP/s")
-        header = f"{'model':<18}{'params':>12}{'GFLOP/s audio':>15}{'RTF bound':>11}"
+        header = f"{'model':<24}{'params':>12}{'GFLOP/s audio':>15}{'RTF bound':>11}"
         header += "".join(f"{f'RTF {s:g}s':>11}" for s in args.seconds)
         print(header)
         for name, model in models.items():
             model.eval()
             gflop = flops_per_second(model) / 1e9
-            line = f"{name:<18}{count_parameters(model):>12,}{gflop:>15.2f}{gflop / rate:>11.3f}"
+            line = f"{name:<24}{count_parameters(model):>12,}{gflop:>15.2f}{gflop / rate:>11.3f}"
             for seconds in args.seconds:
                 line += f"{real_time_factor(model, seconds, args.repeats):>11.3f}"
             print(line, flush=True)

@@ -505,3 +505,24 @@ def test_torchrun_time_budget_stops_every_rank_together(corpus_dir, tmp_path):
     ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
     assert ckpt["train_state"]["elapsed_s"] <= 0.3 * 60
     assert (tmp_path / "run" / "model.pt").is_file()
+
+
+def test_cli_train_backbone(corpus_dir, tmp_path):
+    """train --backbone dprnn: the checkpoint records the masker; an old-style run still loads."""
+    from typer.testing import CliRunner
+
+    from puresound_cli.cli import app
+
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "train", "--task", "extract", "--speech", str(corpus_dir / "speech"), "--out", str(run),
+        "--size", "tiny", "--backbone", "dprnn", "--max-steps", "2", "--batch-size", "2",
+        "--segment-seconds", "0.5", "--num-workers", "0", "--threads", "1", "-q",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    model = load_model(run / "model.pt")
+    assert model.config.separator.masker == "dprnn"
+    result = CliRunner().invoke(app, ["train", "--task", "extract", "--speech",
+                                      str(corpus_dir / "speech"), "--out", str(tmp_path / "x"),
+                                      "--backbone", "transformer"])  # fmt: skip
+    assert result.exit_code == 2 and "backbone must be one of" in result.output

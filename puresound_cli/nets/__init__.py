@@ -132,7 +132,7 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def flops_per_second(model: nn.Module) -> float:
-    """FLOP (2 x multiply-accumulates of Conv1d, ConvTranspose1d and Linear) per second of audio.
+    """FLOP (2 x multiply-accumulates of Conv1d, ConvTranspose1d, Linear, LSTM) per second of audio.
 
     Counted with forward hooks on one second of audio at the model's sample rate. For an
     Extractor this is the separation path (the embedding is computed once per enrollment);
@@ -140,7 +140,7 @@ def flops_per_second(model: nn.Module) -> float:
     """
     macs = 0
 
-    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: Any) -> None:
         nonlocal macs
         if isinstance(module, nn.Conv1d):
             macs += output.numel() * (module.in_channels // module.groups) * module.kernel_size[0]
@@ -149,11 +149,15 @@ def flops_per_second(model: nn.Module) -> float:
             macs += inputs[0].numel() * per_input
         elif isinstance(module, nn.Linear):
             macs += output.numel() * module.in_features
+        elif isinstance(module, nn.LSTM):  # 4 gates, input and recurrent weights, per step
+            steps = output[0].numel() // (module.hidden_size * (2 if module.bidirectional else 1))
+            per = 4 * module.hidden_size * (module.input_size + module.hidden_size)
+            macs += steps * (2 if module.bidirectional else 1) * per
 
     handles = [
         m.register_forward_hook(hook)
         for m in model.modules()
-        if isinstance(m, nn.Conv1d | nn.ConvTranspose1d | nn.Linear)
+        if isinstance(m, nn.Conv1d | nn.ConvTranspose1d | nn.Linear | nn.LSTM)
     ]
     sample_rate = int(model.sample_rate)  # type: ignore[arg-type]
     wav = torch.zeros(1, 1, sample_rate)

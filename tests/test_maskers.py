@@ -1,0 +1,87 @@
+"""Every masker of the registry: length, training, causality, conditioning, checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from conftest import synth_voice
+
+from puresound_cli.losses import si_sdr
+from puresound_cli.nets import ConvTasNet, ConvTasNetConfig, Extractor, ExtractorConfig, build
+from puresound_cli.nets.maskers import BACKBONES, MASKERS
+
+
+def config_for(masker: str, **kw) -> ConvTasNetConfig:
+    base = ConvTasNetConfig.tiny(kw.pop("speaker_dim", None))
+    presets = next(p for m, p in BACKBONES.values() if m == masker)
+    return dataclasses.replace(base, masker=masker, **{**presets.get("tiny", {}), **kw})
+
+
+@pytest.mark.parametrize("masker", sorted(MASKERS))
+def test_keeps_length_and_trains(masker: str) -> None:
+    torch.manual_seed(0)
+    model = ConvTasNet(config_for(masker))
+    for length in (1, 17, 1001):
+        assert model(torch.randn(2, 1, length)).shape == (2, 1, length)
+    clean = torch.from_numpy(synth_voice(0.25, 150, seed=1))[None, None]
+    noisy = clean + 0.3 * torch.randn_like(clean)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(8):
+        loss = -si_sdr(model(noisy), clean).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    assert losses[-1] < losses[0], losses
+
+
+@pytest.mark.parametrize("masker", sorted(MASKERS))
+def test_causal_means_causal(masker: str) -> None:
+    """Output before t does not change when the input after t (+ one window) changes."""
+    torch.manual_seed(0)
+    config = config_for(masker, causal=True)
+    model = ConvTasNet(config).eval()
+    x = torch.randn(1, 1, 2000)
+    y = x.clone()
+    cut = 1200
+    y[..., cut:] = torch.randn(1, 1, 800)
+    with torch.no_grad():
+        a, b = model(x), model(y)
+    keep = cut - config.window  # the encoder's one-window lookahead
+    torch.testing.assert_close(a[..., :keep], b[..., :keep])
+    assert not torch.allclose(a[..., cut:], b[..., cut:])
+    assert model.lookahead_samples == config.window - 1
+
+
+@pytest.mark.parametrize("masker", sorted(MASKERS))
+@pytest.mark.parametrize("conditioning", ["film", "multiply"])
+def test_conditioned_masker_follows_the_embedding(masker: str, conditioning: str) -> None:
+    torch.manual_seed(0)
+    base = ExtractorConfig.tiny()
+    separator = config_for(masker, speaker_dim=base.speaker.embed_dim, conditioning=conditioning)
+    model = Extractor(dataclasses.replace(base, separator=separator))
+    with torch.no_grad():  # conditioning weights may start at zero: give them a value
+        for name, p in model.named_parameters():
+            if any(k in name for k in ("film", "adapt", "embed_proj")):
+                p.normal_(0, 0.2)
+    x = torch.randn(1, 1, 800)
+    e1, e2 = torch.randn(1, model.embed_dim), torch.randn(1, model.embed_dim)
+    with torch.no_grad():
+        assert not torch.allclose(model.separate(x, e1), model.separate(x, e2), atol=1e-5)
+
+
+@pytest.mark.parametrize("masker", sorted(MASKERS))
+def test_two_talker_separator_and_checkpoint(masker: str, tmp_path) -> None:
+    from puresound_cli.checkpoint import load_model, save_checkpoint
+
+    model = build("convtasnet", dataclasses.asdict(config_for(masker, sources=2))).eval()
+    x = torch.randn(1, 1, 500)
+    save_checkpoint(tmp_path / "m.pt", model)
+    again = load_model(tmp_path / "m.pt")
+    with torch.no_grad():
+        assert model(x).shape == (1, 2, 500)
+        torch.testing.assert_close(again(x), model(x))
+    assert again.config.masker == masker
