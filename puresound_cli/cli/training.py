@@ -67,7 +67,7 @@ def train(
         str | None,
         typer.Option(
             "--backbone",
-            help="Masker: convtasnet, gated-tcn or dprnn.",
+            help="Masker: convtasnet, gated-tcn, dprnn or skim (causal).",
             show_default=False,
         ),
     ] = None,

@@ -41,7 +41,7 @@ class ConvTasNetConfig:
         repeats: R, number of repeats.
         causal: cLN and left-only padding, so output depends only on the past (+ one window).
         masker: the masker between encoder and decoder, a name in ``nets.maskers.MASKERS``:
-            "tcn" (Conv-TasNet's temporal convolutional network), "gated-tcn", "dprnn"
+            "tcn" (Conv-TasNet's temporal convolutional network), "gated-tcn", "dprnn", "skim"
             (dual-path RNN; reads B, H, R and ``chunk_frames``).
         chunk_frames: K, frames per chunk of the dual-path masker.
         mask_kind: one of ``nets.masks.MASK_KINDS`` ("magnitude" is the only one whose masker

@@ -12,16 +12,18 @@ from torch import nn
 
 from puresound_cli.nets.maskers.dprnn import DPRNNMasker
 from puresound_cli.nets.maskers.gated_tcn import GatedTCNMasker
+from puresound_cli.nets.maskers.skim import SkiMMasker
 from puresound_cli.nets.maskers.tcn import TCNMasker
 
 MASKERS: dict[str, type[nn.Module]] = {
     "tcn": TCNMasker,
     "gated-tcn": GatedTCNMasker,
     "dprnn": DPRNNMasker,
+    "skim": SkiMMasker,
 }
 """Name (``ConvTasNetConfig.masker``) -> masker class."""
 
-BACKBONES: dict[str, tuple[str, dict[str, dict[str, int]]]] = {
+BACKBONES: dict[str, tuple[str, dict[str, dict[str, int | bool]]]] = {
     "convtasnet": ("tcn", {}),
     "gated-tcn": ("gated-tcn", {}),
     "dprnn": (
@@ -32,15 +34,38 @@ BACKBONES: dict[str, tuple[str, dict[str, dict[str, int]]]] = {
             "seed": {"bottleneck_channels": 128, "hidden_channels": 64, "repeats": 6},
         },
     ),
+    "skim": (
+        "skim",
+        {
+            "tiny": {"hidden_channels": 16, "repeats": 2, "chunk_frames": 4, "causal": True},
+            "small": {"hidden_channels": 256, "repeats": 4, "chunk_frames": 19, "causal": True},
+            "seed": {
+                "bottleneck_channels": 128,
+                "hidden_channels": 256,
+                "repeats": 4,
+                "chunk_frames": 150,
+                "causal": True,
+            },
+        },
+    ),
 }
 """``train --backbone`` name -> (masker, per size preset: the frame config numbers it changes).
 
 The sizes are ``ConvTasNetConfig.tiny/small/seed``; a dual-path masker reuses
 ``hidden_channels`` (LSTM units) and ``repeats`` (blocks), and reads ``chunk_frames``. The seed's
-DPRNN recipe is B 128, H 64, 6 blocks, chunks of 20 frames."""
+DPRNN recipe is B 128, H 64, 6 blocks, chunks of 20 frames; its causal SkiM recipe B 128,
+H 256, 4 blocks, segments of 150 frames of 1 ms (the small preset: 19 frames of 8 ms)."""
 
 MASKER_PARTS = ("input_norm.", "bottleneck.", "blocks.", "output.")
 """Top-level weight names of the TCN masker in checkpoints written before the masker had its
 own module (they now live under ``masker.``)."""
 
-__all__ = ["BACKBONES", "MASKERS", "MASKER_PARTS", "DPRNNMasker", "GatedTCNMasker", "TCNMasker"]
+__all__ = [
+    "BACKBONES",
+    "MASKERS",
+    "MASKER_PARTS",
+    "DPRNNMasker",
+    "GatedTCNMasker",
+    "SkiMMasker",
+    "TCNMasker",
+]
