@@ -67,7 +67,7 @@ def train(
         str | None,
         typer.Option(
             "--backbone",
-            help="Masker: convtasnet, gated-tcn, dprnn or skim (causal).",
+            help="Masker: convtasnet, gated-tcn, dprnn, skim (causal) or unet.",
             show_default=False,
         ),
     ] = None,

@@ -41,9 +41,9 @@ class ConvTasNetConfig:
         repeats: R, number of repeats.
         causal: cLN and left-only padding, so output depends only on the past (+ one window).
         masker: the masker between encoder and decoder, a name in ``nets.maskers.MASKERS``:
-            "tcn" (Conv-TasNet's temporal convolutional network), "gated-tcn", "dprnn", "skim"
-            (dual-path RNN; reads B, H, R and ``chunk_frames``).
-        chunk_frames: K, frames per chunk of the dual-path masker.
+            "tcn" (Conv-TasNet's temporal convolutional network), "gated-tcn", "dprnn" (dual
+            path RNN), "skim" (skipping-memory LSTM), "unet" (gated conv UNet, STFT only).
+        chunk_frames, unet_channels: K, frames per chunk (dprnn, skim); UNet conv channels.
         mask_kind: one of ``nets.masks.MASK_KINDS`` ("magnitude" is the only one whose masker
             sees magnitudes); the two "_reim" kinds need the STFT encoder.
         mask_constraint: "relu", "sigmoid" or "none" (complex_polar needs "none").
@@ -75,6 +75,7 @@ class ConvTasNetConfig:
     causal: bool = False
     masker: str = "tcn"
     chunk_frames: int = 20
+    unet_channels: int = 32
     mask_kind: str = "magnitude"
     mask_constraint: str = "relu"
     speaker_dim: int | None = None

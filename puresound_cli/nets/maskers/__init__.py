@@ -14,16 +14,18 @@ from puresound_cli.nets.maskers.dprnn import DPRNNMasker
 from puresound_cli.nets.maskers.gated_tcn import GatedTCNMasker
 from puresound_cli.nets.maskers.skim import SkiMMasker
 from puresound_cli.nets.maskers.tcn import TCNMasker
+from puresound_cli.nets.maskers.unet import UNetMasker
 
 MASKERS: dict[str, type[nn.Module]] = {
     "tcn": TCNMasker,
     "gated-tcn": GatedTCNMasker,
     "dprnn": DPRNNMasker,
     "skim": SkiMMasker,
+    "unet": UNetMasker,
 }
 """Name (``ConvTasNetConfig.masker``) -> masker class."""
 
-BACKBONES: dict[str, tuple[str, dict[str, dict[str, int | bool]]]] = {
+BACKBONES: dict[str, tuple[str, dict[str, dict[str, int | bool | str]]]] = {
     "convtasnet": ("tcn", {}),
     "gated-tcn": ("gated-tcn", {}),
     "dprnn": (
@@ -48,6 +50,13 @@ BACKBONES: dict[str, tuple[str, dict[str, dict[str, int | bool]]]] = {
             },
         },
     ),
+    "unet": (
+        "unet",
+        {
+            "tiny": {"encoder": "stft", "unet_channels": 4, "blocks_per_repeat": 2, "repeats": 1},
+            "small": {"unet_channels": 32, "blocks_per_repeat": 5, "repeats": 2},
+        },
+    ),
 }
 """``train --backbone`` name -> (masker, per size preset: the frame config numbers it changes).
 
@@ -68,4 +77,5 @@ __all__ = [
     "GatedTCNMasker",
     "SkiMMasker",
     "TCNMasker",
+    "UNetMasker",
 ]
