@@ -350,3 +350,28 @@ def test_class_labels_follow_the_given_speaker_list(tmp_path):
         ex = mixer.example(i)
         name = mixer.bank.utterances[ex.sources[0]].speaker
         assert mixer.speakers[ex.speaker] == name and ex.speaker in (2, 3)
+
+
+def _high_band_share(x: np.ndarray, rate: int = 16000) -> float:
+    spec = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(x.size, 1 / rate)
+    return float(spec[freqs > 4200].sum() / (spec.sum() + 1e-12))
+
+
+def test_telephone_channel_augmentation(tmp_path):
+    speakers = [("a", 110, ["p1", "p2"]), ("b", 170, ["p3", "p4"]), ("c", 230, ["p5", "p6"])]
+    plain = _mixer(tmp_path / "p", speakers, noise_prob=1.0)
+    phone = _mixer(tmp_path / "t", speakers, noise_prob=1.0, bandlimit_prob=1.0)
+    coded = _mixer(tmp_path / "c", speakers, noise_prob=1.0, bandlimit_prob=1.0, codec_prob=1.0)
+    assert max(_high_band_share(plain.example(i).mixture) for i in range(4)) > 1e-3  # noise
+    for i in range(4):
+        wide, narrow, gsm = plain.example(i), phone.example(i), coded.example(i)
+        for ex in (narrow, gsm):
+            assert _high_band_share(ex.mixture) < 1e-4 and _high_band_share(ex.reference) < 1e-4
+            assert ex.enrollment is not None and _high_band_share(ex.enrollment) < 1e-4
+            assert ex.mixture.shape == wide.mixture.shape and ex.mixture.dtype == np.float32
+        assert np.allclose(narrow.mixture, coded.example(i).mixture) is False  # codec noise
+        np.testing.assert_array_equal(gsm.mixture, coded.example(i).mixture)  # deterministic
+    # off by default: the examples are exactly those of earlier releases
+    again = _mixer(tmp_path / "q", speakers, noise_prob=1.0, bandlimit_prob=0.0)
+    np.testing.assert_array_equal(plain.example(0).mixture, again.example(0).mixture)

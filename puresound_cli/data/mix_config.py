@@ -39,6 +39,11 @@ class MixConfig:
             the direct path plus 50 ms of the same impulse response, aligned on its peak: the
             reference is dereverberated, not dry) or "full" (the reverberant target itself).
         absent_prob: share of target-absent examples (reference = mixture, present False).
+        bandlimit_prob: chance that the example is heard through a telephone channel: the
+            mixture and the reference band-limited to 8 kHz sampling (the model should clean the
+            band it gets, not invent the rest); the enrollment draws its own chance.
+        codec_prob: chance, for a band-limited mixture, of a telephone codec on it too (mu-law,
+            A-law or GSM 6.10, equally likely); the reference stays uncoded.
     """
 
     task: str = "extract"
@@ -61,3 +66,5 @@ class MixConfig:
     reverb_prob: float = 0.0
     reverb_reference: str = "early"
     absent_prob: float = 0.1
+    bandlimit_prob: float = 0.0
+    codec_prob: float = 0.0

@@ -13,7 +13,15 @@ import numpy as np
 
 from puresound_cli.data.batches import TRAIN_STREAM, Example
 from puresound_cli.data.mix_config import MixConfig
-from puresound_cli.data.signals import colored_noise, convolve, fit, hum_noise, place, rms
+from puresound_cli.data.signals import (
+    colored_noise,
+    convolve,
+    fit,
+    hum_noise,
+    place,
+    rms,
+    telephone_channel,
+)
 from puresound_cli.data.speech import DataReport, SpeechBank, to_float
 from puresound_cli.errors import PuresoundError
 
@@ -306,6 +314,10 @@ class DynamicMixer:
         if c.task == "separate":  # both talkers, as in the mixture (or early reverb)
             talkers = [reference, (interferer_ref * gain).astype(np.float32)]
             reference = np.stack(talkers).astype(np.float32)
+        if c.bandlimit_prob > 0:
+            mixture, reference, enroll = telephone_channel(
+                mixture, reference, enroll, rng, self.sample_rate, c.bandlimit_prob, c.codec_prob
+            )
         if enroll is not None:
             e_gain = 10 ** (float(rng.uniform(*c.level_db)) / 20) / rms(enroll)
             e_peak = float(np.max(np.abs(enroll))) * e_gain

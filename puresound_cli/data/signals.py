@@ -58,3 +58,66 @@ def convolve(x: np.ndarray, rir: np.ndarray) -> np.ndarray:
     size = 1 << (n - 1).bit_length()
     y = np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(rir, size), size)[: x.size]
     return y.astype(np.float32)
+
+
+def band_limit(x: np.ndarray, sample_rate: int, band_rate: int = 8000) -> np.ndarray:
+    """``x`` as heard through a ``band_rate`` channel: resampled down and back (same length)."""
+    import soxr
+
+    if band_rate >= sample_rate:
+        return x
+    low = soxr.resample(x, sample_rate, band_rate, quality="HQ")
+    back = np.asarray(soxr.resample(low, band_rate, sample_rate, quality="HQ"), dtype=np.float32)
+    return np.pad(back, (0, max(0, x.size - back.size)))[: x.size]
+
+
+CODECS = ("ULAW", "ALAW", "GSM610")
+"""Telephone codecs soundfile encodes (8 kHz WAV subtypes)."""
+
+
+def telephone_codec(x: np.ndarray, sample_rate: int, codec: str) -> np.ndarray:
+    """``x`` encoded with a telephone codec at 8 kHz and decoded back to ``sample_rate``."""
+    import io
+
+    import soundfile as sf
+    import soxr
+
+    low = np.asarray(soxr.resample(x, sample_rate, 8000, quality="HQ"), dtype=np.float32)
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(low, -1.0, 1.0), 8000, format="WAV", subtype=codec)
+    buffer.seek(0)
+    decoded, _ = sf.read(buffer, dtype="float32")
+    back = np.asarray(soxr.resample(decoded, 8000, sample_rate, quality="HQ"), dtype=np.float32)
+    return np.pad(back, (0, max(0, x.size - back.size)))[: x.size]
+
+
+def telephone_channel(
+    mixture: np.ndarray,
+    reference: np.ndarray,
+    enroll: np.ndarray | None,
+    rng: np.random.Generator,
+    sample_rate: int,
+    bandlimit_prob: float,
+    codec_prob: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """An example heard through a telephone channel, each draw from ``rng``.
+
+    With ``bandlimit_prob`` the mixture and the reference (every row of a separation
+    reference) are band-limited, and with ``codec_prob`` of that the mixture is also encoded; the
+    enrollment draws its own band limit. A target-absent reference (the mixture itself) follows
+    the mixture.
+    """
+    if rng.random() < bandlimit_prob:
+        codec = CODECS[int(rng.integers(len(CODECS)))] if rng.random() < codec_prob else ""
+        same = reference is mixture
+        rows = [band_limit(r, sample_rate) for r in np.atleast_2d(reference)]
+        reference = np.stack(rows).reshape(reference.shape).astype(np.float32)
+        if codec:
+            mixture = telephone_codec(mixture, sample_rate, codec)
+        else:
+            mixture = band_limit(mixture, sample_rate)
+        if same:
+            reference = mixture
+    if enroll is not None and rng.random() < bandlimit_prob:
+        enroll = band_limit(enroll, sample_rate)
+    return mixture, reference, enroll

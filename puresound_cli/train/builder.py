@@ -110,6 +110,8 @@ def build_data(
         speed_prob=config.speed_prob,
         reverb_prob=config.reverb_prob,
         absent_prob=config.absent_prob,
+        bandlimit_prob=config.bandlimit_prob,
+        codec_prob=config.codec_prob,
     )
     train_bank = bank.subset(train_spk)
     train_src = D.DynamicMixer(train_bank, noises, mix, config.seed, rirs, report, speakers=labels)

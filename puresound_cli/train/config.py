@@ -85,6 +85,7 @@ class TrainConfig:
         noise_prob: chance of added noise (extract; enhance always adds noise).
         speed_prob: chance of speed perturbation per talker.
         absent_prob: share of target-absent examples.
+        bandlimit_prob, codec_prob: telephone-channel augmentation (see ``data.MixConfig``).
         reverb_prob: chance of reverberation (needs ``rir_dirs`` or pyroomacoustics).
         rir_dirs: folders of impulse responses; without them RIRs are simulated once and cached.
         rir_count: size of the simulated RIR bank.
@@ -138,6 +139,8 @@ class TrainConfig:
     noise_prob: float = 0.8
     speed_prob: float = 0.3
     absent_prob: float = 0.1
+    bandlimit_prob: float = 0.0
+    codec_prob: float = 0.0
     reverb_prob: float = 0.0
     rir_dirs: tuple[str, ...] = ()
     rir_count: int = 200
