@@ -67,7 +67,7 @@ def train(
         str | None,
         typer.Option(
             "--backbone",
-            help="Masker: convtasnet, gated-tcn, dprnn, skim (causal) or unet.",
+            help="Masker: convtasnet, gated-tcn, dprnn, skim, unet, dpcrn or dparn.",
             show_default=False,
         ),
     ] = None,

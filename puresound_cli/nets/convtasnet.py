@@ -42,7 +42,7 @@ class ConvTasNetConfig:
         causal: cLN and left-only padding, so output depends only on the past (+ one window).
         masker: the masker between encoder and decoder, a name in ``nets.maskers.MASKERS``:
             "tcn" (Conv-TasNet's temporal convolutional network), "gated-tcn", "dprnn" (dual
-            path RNN), "skim" (skipping-memory LSTM), "unet" (gated conv UNet, STFT only).
+            path RNN), "skim" (skipping-memory LSTM), "unet", "dpcrn", "dparn" (STFT only).
         chunk_frames, unet_channels: K, frames per chunk (dprnn, skim); UNet conv channels.
         mask_kind: one of ``nets.masks.MASK_KINDS`` ("magnitude" is the only one whose masker
             sees magnitudes); the two "_reim" kinds need the STFT encoder.

@@ -44,7 +44,7 @@ class TrainConfig:
         size: size preset "tiny" | "small" | "seed" (the paper size); the key ``model`` is
             still read for one release, with a deprecation warning.
         backbone: the masker, a name of ``nets.maskers.BACKBONES`` ("convtasnet", "gated-tcn",
-            "dprnn", "skim", "unet"), at the ``size`` preset.
+            "dprnn", "skim", "unet", "dpcrn", "dparn"), at the ``size`` preset.
         model_config: an explicit architecture config (``asdict`` of the nets' config) instead.
         sample_rate: the model rate; audio is resampled to it on load.
         batch_size: examples per step and rank.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from puresound_cli.nets.maskers.dpcrn import DPARNMasker, DPCRNMasker
 from puresound_cli.nets.maskers.dprnn import DPRNNMasker
 from puresound_cli.nets.maskers.gated_tcn import GatedTCNMasker
 from puresound_cli.nets.maskers.skim import SkiMMasker
@@ -22,6 +23,8 @@ MASKERS: dict[str, type[nn.Module]] = {
     "dprnn": DPRNNMasker,
     "skim": SkiMMasker,
     "unet": UNetMasker,
+    "dpcrn": DPCRNMasker,
+    "dparn": DPARNMasker,
 }
 """Name (``ConvTasNetConfig.masker``) -> masker class."""
 
@@ -57,6 +60,20 @@ BACKBONES: dict[str, tuple[str, dict[str, dict[str, int | bool | str]]]] = {
             "small": {"unet_channels": 32, "blocks_per_repeat": 5, "repeats": 2},
         },
     ),
+    "dpcrn": (
+        "dpcrn",
+        {
+            "tiny": {"encoder": "stft", "unet_channels": 4, "hidden_channels": 8, "causal": True},
+            "small": {"unet_channels": 64, "hidden_channels": 128, "causal": True},
+        },
+    ),
+    "dparn": (
+        "dparn",
+        {
+            "tiny": {"encoder": "stft", "unet_channels": 4, "hidden_channels": 8, "causal": True},
+            "small": {"unet_channels": 64, "hidden_channels": 128, "causal": True},
+        },
+    ),
 }
 """``train --backbone`` name -> (masker, per size preset: the frame config numbers it changes).
 
@@ -73,6 +90,8 @@ __all__ = [
     "BACKBONES",
     "MASKERS",
     "MASKER_PARTS",
+    "DPARNMasker",
+    "DPCRNMasker",
     "DPRNNMasker",
     "GatedTCNMasker",
     "SkiMMasker",

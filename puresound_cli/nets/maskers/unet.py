@@ -59,35 +59,20 @@ class GatedConv2d(nn.Module):
         return self.act(self.norm(a * torch.sigmoid(b)))
 
 
-class UNetMasker(nn.Module):
-    """The gated conv UNet masker (see the module docstring).
+class TCNBottleneck(nn.Module):
+    """The UNet's bottleneck: the (channels x bins) plane of each frame flattened, then the gated
+    TCN blocks (with the speaker conditioning) over time.
 
     Shape:
-        features (B, feature_channels, frames), embedding (B, D) or None
-        -> (B, sources * mask_channels, frames)
+        x (B, C, F, T), embedding (B, D) or None -> (B, C, F, T)
     """
 
-    def __init__(self, config: ConvTasNetConfig) -> None:
+    def __init__(self, config: ConvTasNetConfig, channels: int, bins: int) -> None:
         super().__init__()
         from puresound_cli.nets.maskers.tcn import conditioned_blocks
 
         c = config
-        if c.encoder != "stft":
-            raise ValueError("the unet masker needs encoder='stft' (a frequency axis)")
-        self.bins = c.window // 2 + 1
-        self.planes = c.feature_channels // self.bins  # 1 (magnitude) or 2 (re, im)
-        self.out_planes = c.mask_channels // self.bins * c.sources
-        self.constraint = c.mask_constraint
-        ch = c.unet_channels
-        widths = [self.planes] + [ch] * LAYERS
-        self.down = nn.ModuleList(
-            GatedConv2d(widths[i], widths[i + 1], c.causal) for i in range(LAYERS)
-        )
-        sizes = [self.bins]
-        for _ in range(LAYERS):
-            sizes.append((sizes[-1] - 1) // 2 + 1)
-        self.sizes = sizes
-        flat = ch * sizes[-1]
+        flat = channels * bins
         width = c.bottleneck_channels or flat
         self.into = Pointwise(flat, width)
         embed_dim = c.speaker_dim or 0
@@ -104,6 +89,43 @@ class UNetMasker(nn.Module):
             for i in range(c.repeats * c.blocks_per_repeat)
         )
         self.out_of = Pointwise(width, flat)
+
+    def forward(self, x: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
+        batch, channels, bins, frames = x.shape
+        h = self.into(x.reshape(batch, channels * bins, frames))  # (B, W, T)
+        for block in self.blocks:
+            h = block(h, embedding)
+        return self.out_of(h).reshape(batch, channels, bins, frames)
+
+
+class UNetMasker(nn.Module):
+    """The gated conv UNet masker (see the module docstring); ``bottleneck`` replaces the TCN
+    bottleneck (the dual-path ones of DPCRN and DPARN).
+
+    Shape:
+        features (B, feature_channels, frames), embedding (B, D) or None
+        -> (B, sources * mask_channels, frames)
+    """
+
+    def __init__(self, config: ConvTasNetConfig, bottleneck: nn.Module | None = None) -> None:
+        super().__init__()
+        c = config
+        if c.encoder != "stft":
+            raise ValueError("the unet masker needs encoder='stft' (a frequency axis)")
+        self.bins = c.window // 2 + 1
+        self.planes = c.feature_channels // self.bins  # 1 (magnitude) or 2 (re, im)
+        self.out_planes = c.mask_channels // self.bins * c.sources
+        self.constraint = c.mask_constraint
+        ch = c.unet_channels
+        widths = [self.planes] + [ch] * LAYERS
+        self.down = nn.ModuleList(
+            GatedConv2d(widths[i], widths[i + 1], c.causal) for i in range(LAYERS)
+        )
+        sizes = [self.bins]
+        for _ in range(LAYERS):
+            sizes.append((sizes[-1] - 1) // 2 + 1)
+        self.sizes = sizes
+        self.bottleneck = bottleneck if bottleneck is not None else TCNBottleneck(c, ch, sizes[-1])
         self.up = nn.ModuleList(
             nn.ConvTranspose2d(2 * ch, ch if i > 0 else self.out_planes, (3, 1), (2, 1), (1, 0))
             for i in reversed(range(LAYERS))
@@ -117,11 +139,7 @@ class UNetMasker(nn.Module):
         for layer in self.down:
             x = layer(x)  # (B, C, F_l, T)
             skips.append(x)
-        channels, bins = x.shape[1], x.shape[2]
-        h = self.into(x.reshape(batch, channels * bins, frames))  # (B, W, T)
-        for block in self.blocks:
-            h = block(h, embedding)
-        x = self.out_of(h).reshape(batch, channels, bins, frames)
+        x = self.bottleneck(x, embedding)  # (B, C, F_L, T)
         for i, layer in enumerate(self.up):
             size = [self.sizes[-2 - i], frames]  # frequency doubled (2 n - 1 or 2 n)
             x = layer(torch.cat([x, skips[-1 - i]], dim=1), output_size=size)
