@@ -57,7 +57,7 @@ def test_extractor_lengths_and_api() -> None:
 
 
 def test_build_round_trip() -> None:
-    assert set(ARCHITECTURES) == {"convtasnet", "extractor"}
+    assert set(ARCHITECTURES) == {"convtasnet", "extractor", "pvad"}
     cfg = ExtractorConfig.tiny()
     model = build("extractor", dataclasses.asdict(cfg))
     assert isinstance(model, Extractor) and model.config == cfg

@@ -21,6 +21,7 @@ class TrainTask(str, Enum):
     extract = "extract"
     enhance = "enhance"
     separate = "separate"
+    vad = "vad"
 
 
 class Device(str, Enum):

@@ -24,7 +24,9 @@ logger = logging.getLogger("puresound_cli")
 def train(
     task: Annotated[
         TrainTask | None,
-        typer.Option("--task", help="extract, enhance or separate (two-talker pre-training)."),
+        typer.Option(
+            "--task", help="extract, enhance, separate (two-talker) or vad (personal VAD)."
+        ),
     ] = None,
     speech: Annotated[
         list[Path] | None,
@@ -200,7 +202,11 @@ def train(
         elif event.kind == "step":
             bar.update(job, completed=event.step, info=f"loss {m['loss']:.3g} {last_valid}")
         elif event.kind == "valid":
-            last_valid = f"| valid SI-SDRi {m['si_sdri']:.2f} dB"
+            last_valid = (
+                f"| valid accuracy {m['accuracy']:.3f}"
+                if "accuracy" in m
+                else f"| valid SI-SDRi {m['si_sdri']:.2f} dB"
+            )
             logger.info(
                 "step %d: valid loss %.4g, SI-SDRi %.2f dB, absent %.1f dB",
                 event.step, m["loss"], m["si_sdri"], m["absent_db"],

@@ -15,6 +15,7 @@ from torch import nn
 
 from puresound_cli.nets.convtasnet import ConvTasNet, ConvTasNetConfig
 from puresound_cli.nets.extractor import Extractor, ExtractorConfig
+from puresound_cli.nets.pvad import PersonalVAD, PersonalVADConfig
 from puresound_cli.nets.speaker import SpeakerNet, SpeakerNetConfig
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
     "ConvTasNetConfig",
     "Extractor",
     "ExtractorConfig",
+    "PersonalVAD",
+    "PersonalVADConfig",
     "SpeakerNet",
     "SpeakerNetConfig",
     "arch_name",
@@ -37,6 +40,7 @@ __all__ = [
 ARCHITECTURES: dict[str, tuple[type[nn.Module], type[Any]]] = {
     "convtasnet": (ConvTasNet, ConvTasNetConfig),
     "extractor": (Extractor, ExtractorConfig),
+    "pvad": (PersonalVAD, PersonalVADConfig),
 }
 
 

@@ -17,6 +17,11 @@ from puresound_cli.train.config import TrainConfig
 log = logging.getLogger("puresound_cli.train")
 
 
+def data_task(task: str) -> str:
+    """The examples a task trains on: a personal VAD learns from extraction mixtures."""
+    return "extract" if task == "vad" else task
+
+
 def build_data(
     config: TrainConfig, report: D.DataReport, saved: Mapping[str, Any] | None = None
 ) -> tuple[Any, Any, dict[str, list[str]]]:
@@ -58,7 +63,7 @@ def build_data(
         sources = [
             D.KaldiListSource(
                 part,
-                config.task,
+                data_task(config.task),
                 config.sample_rate,
                 config.segment_seconds,
                 config.enroll_seconds,
@@ -101,7 +106,7 @@ def build_data(
         )
         labels = sorted(train_spk)
     mix = D.MixConfig(
-        task=config.task,
+        task=data_task(config.task),
         segment_seconds=config.segment_seconds,
         enroll_seconds=config.enroll_seconds,
         sir_db=(float(config.sir_db[0]), float(config.sir_db[1])),

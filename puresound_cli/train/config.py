@@ -20,7 +20,7 @@ from puresound_cli.errors import PuresoundError
 log = logging.getLogger("puresound_cli.train")
 
 MODEL_SIZES = ("tiny", "small", "seed")
-TASKS = ("extract", "enhance", "separate")
+TASKS = ("extract", "enhance", "separate", "vad")
 AMP_MODES = ("auto", "bf16", "off")
 DEPRECATED_KEYS = {"model": "size"}
 """Old option names still read (with a warning) for one release: old -> new."""
@@ -36,7 +36,9 @@ class TrainConfig:
     Attributes:
         task: "extract" (speaker net + conditioned masker), "enhance" (masker only) or
             "separate" (a two-talker separator trained with permutation-invariant SI-SDR: no
-            speaker labels needed; pre-training for an extractor, see recipes/README.md).
+            speaker labels needed; pre-training for an extractor, see recipes/README.md) or
+            "vad" (a personal voice-activity detector, frame labels from the target's energy,
+            on extraction mixtures; ``init_from`` an extractor gives it its speaker net).
         speech_dirs: speech folders (``speakers.tsv`` or speaker-named subfolders), or folders of
             Kaldi-style lists (a ``wav2scp.txt``) with pre-made mixtures.
         noise_dirs: noise folders (synthetic coloured noise, hum and babble are added anyway).

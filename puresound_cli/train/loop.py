@@ -177,7 +177,7 @@ def train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None = N
         if csv_log is not None:
             csv_log.write(step=step, kind="valid", loss=metrics["loss"], lr=lr,
                           si_sdri=metrics["si_sdri"], absent_db=metrics["absent_db"],
-                          elapsed_s=budget.elapsed())  # fmt: skip
+                          elapsed_s=budget.elapsed(), accuracy=metrics.get("accuracy"))  # fmt: skip
         if writer is not None:
             for key, value in metrics.items():
                 writer.add_scalar(f"valid/{key}", value, step)

@@ -30,20 +30,29 @@ def _set_sample_rate(cfg: dict[str, Any], sample_rate: int) -> dict[str, Any]:
     return out
 
 
-def model_spec(config: TrainConfig) -> tuple[str, dict[str, Any]]:
-    """(architecture name, architecture config dict) for a run."""
-    from puresound_cli.nets import ConvTasNetConfig, ExtractorConfig
+ARCHS = {"extract": "extractor", "enhance": "convtasnet", "separate": "convtasnet", "vad": "pvad"}
 
-    arch = "extractor" if config.task == "extract" else "convtasnet"
-    if config.model_config is not None:
-        return arch, dict(config.model_config)
-    cls = ExtractorConfig if config.task == "extract" else ConvTasNetConfig
+
+def model_spec(config: TrainConfig) -> tuple[str, dict[str, Any]]:
+    """(architecture name, architecture config dict) for a run.
+
+    Raises:
+        PuresoundError: a size the task's network has no preset for.
+    """
+    from puresound_cli.nets import ConvTasNetConfig, ExtractorConfig, PersonalVADConfig
     from puresound_cli.nets.maskers import BACKBONES
 
+    arch = ARCHS[config.task]
+    if config.model_config is not None:
+        return arch, dict(config.model_config)
+    cls: Any = {"extractor": ExtractorConfig, "pvad": PersonalVADConfig}.get(arch, ConvTasNetConfig)
+    if not hasattr(cls, config.size):
+        raise PuresoundError(f"the {config.task} network has no {config.size!r} size")
     cfg = dataclasses.asdict(getattr(cls, config.size)())
-    masker, presets = BACKBONES[config.backbone]
-    separator = cfg["separator"] if config.task == "extract" else cfg
-    separator.update(masker=masker, **presets.get(config.size, {}))
+    if config.task != "vad":  # the VAD's detector keeps its own masker (a small gated TCN)
+        masker, presets = BACKBONES[config.backbone]
+        separator = cfg["separator"] if config.task == "extract" else cfg
+        separator.update(masker=masker, **presets.get(config.size, {}))
     if config.task == "separate":
         cfg["sources"] = 2
     return arch, _set_sample_rate(cfg, config.sample_rate)
@@ -91,15 +100,12 @@ class Objective(nn.Module):
         mixture = batch["mixture"]
         enrollment = batch.get("enrollment")
         emb = None
+        if self.model.task == "vad":
+            return self._vad_loss(batch)
         if enrollment is None:
             est = self.model(mixture)  # (B, 1, T)
         else:
-            if self.freeze_speaker:
-                self.model.speaker.eval()
-                with torch.no_grad():
-                    emb = self.model.embed(enrollment)  # (B, D)
-            else:
-                emb = self.model.embed(enrollment)  # (B, D)
+            emb = self._embed(enrollment)  # (B, D)
             est = self.model.separate(mixture, emb)  # (B, 1, T)
         with torch.autocast(mixture.device.type, enabled=False):
             # separation: PIT-aligned talkers as rows, so the losses below are permutation-free
@@ -115,6 +121,27 @@ class Objective(nn.Module):
                 total = total + self.spectral_weight * losses.stft_loss(est[present], ref[present])
         parts = {"signal_loss": signal.detach(), "speaker_loss": speaker.detach()}
         return total, parts
+
+    def _embed(self, enrollment: torch.Tensor) -> torch.Tensor:
+        """The speaker embedding; a frozen speaker net embeds in eval mode, without gradient."""
+        if not self.freeze_speaker:
+            return self.model.embed(enrollment)  # (B, D)
+        self.model.speaker.eval()
+        with torch.no_grad():
+            return self.model.embed(enrollment)
+
+    def _vad_loss(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Personal VAD: binary cross-entropy of the frame logits against the target's activity."""
+        from puresound_cli.nets.pvad import frame_labels
+
+        logits = self.model.frame_logits(batch["mixture"], self._embed(batch["enrollment"]))
+        with torch.autocast(logits.device.type, enabled=False):
+            labels = frame_labels(batch["reference"], batch["present"], self.model.hop,
+                                  logits.shape[-1])  # fmt: skip
+            loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), labels)
+        return loss, {"signal_loss": loss.detach(), "speaker_loss": loss.new_zeros(())}
 
 
 def build_objective(
@@ -134,7 +161,7 @@ def build_objective(
             f"model_config runs at {model.sample_rate} Hz but sample_rate is {config.sample_rate}"
         )
     speaker_loss: nn.Module | None = None
-    frozen = config.task == "extract" and config.freeze_speaker
+    frozen = config.task in ("extract", "vad") and config.freeze_speaker
     if frozen:
         model.speaker.requires_grad_(False)
     if config.task == "extract" and config.speaker_loss_weight > 0 and not frozen:

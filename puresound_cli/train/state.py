@@ -25,6 +25,7 @@ LOG_COLUMNS = (
     "absent_db",
     "examples_per_s",
     "elapsed_s",
+    "accuracy",
 )
 
 

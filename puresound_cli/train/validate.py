@@ -36,6 +36,9 @@ def validate(
     """
     from puresound_cli.losses import as_mono_rows, energy_ratio_db, si_sdr
 
+    if task == "vad":
+        return validate_vad(model, batches, device, distributed)
+
     # loss, n, sdri, n_present, absent_db, n_absent, sum of log10 |gain|, n gains
     sums = torch.zeros(8, dtype=torch.float64)
     model.eval()
@@ -73,6 +76,34 @@ def validate(
         "si_sdri": total[2] / total[3] if total[3] else float("nan"),
         "absent_db": total[4] / total[5] + release_gain_db if total[5] else float("nan"),
     }
+
+
+def validate_vad(
+    model: nn.Module, batches: list[dict[str, Any]], device: torch.device, distributed: bool
+) -> dict[str, float]:
+    """Personal VAD: binary cross-entropy and frame accuracy against the target's activity."""
+    from puresound_cli.nets.pvad import frame_labels
+
+    sums = torch.zeros(4, dtype=torch.float64)  # loss * frames, frames, correct, batches
+    vad: Any = model
+    vad.eval()
+    with torch.no_grad():
+        for batch in batches:
+            mix = batch["mixture"].to(device)
+            logits = vad(mix, batch["enrollment"].to(device)).float()
+            labels = frame_labels(batch["reference"].to(device), batch["present"].to(device),
+                                  vad.hop, logits.shape[-1])  # fmt: skip
+            loss = nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="sum")
+            sums[0] += float(loss)
+            sums[1] += labels.numel()
+            sums[2] += float(((logits > 0).float() == labels).sum())
+    vad.train()
+    if distributed:
+        dist.all_reduce(sums)
+    frames = max(float(sums[1]), 1.0)
+    nan = float("nan")
+    return {"loss": float(sums[0]) / frames, "si_sdri": nan, "absent_db": nan,
+            "accuracy": float(sums[2]) / frames}  # fmt: skip
 
 
 def calibrate_output_level(
@@ -127,6 +158,7 @@ def write_release(
     if best_path.is_file():
         best_ckpt = load_checkpoint(best_path)
         final, final_meta = model_from_checkpoint(best_ckpt).to(device), best_ckpt["meta"]
-    final, gain, items = calibrate_output_level(final, valid_batches)
-    final_meta = {**final_meta, "output_calibration": {"gain": gain, "items": items}}
+    if getattr(final, "task", "") != "vad":  # a VAD has no output level to calibrate
+        final, gain, items = calibrate_output_level(final, valid_batches)
+        final_meta = {**final_meta, "output_calibration": {"gain": gain, "items": items}}
     save_checkpoint(release, final, final_meta)

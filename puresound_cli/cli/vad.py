@@ -1,0 +1,97 @@
+"""``puresound vad``: when does the enrolled speaker talk? Segments as TSV or JSON lines."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from puresound_cli.cli.app import app
+from puresound_cli.cli.options import DebugOpt, Device, DeviceOpt, Inputs, QuietOpt
+from puresound_cli.cli.report import Reporter, describe_exception, json_line, usage_error
+from puresound_cli.errors import PuresoundError
+
+
+@app.command()
+def vad(
+    inputs: Inputs,
+    enroll: Annotated[
+        Path,
+        typer.Option(
+            "--enroll", "-e", help="A recording of the target speaker.", exists=True, dir_okay=False
+        ),
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="A personal VAD checkpoint (train --task vad).",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        str,
+        typer.Option("--output", "-o", help="TSV file of segments, or '-' for stdout."),
+    ] = "-",
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="One JSON line per file on stdout instead of TSV.")
+    ] = False,
+    threshold: Annotated[
+        float, typer.Option("--threshold", min=0.0, max=1.0, help="Activity probability.")
+    ] = 0.5,
+    device: DeviceOpt = Device.auto,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Segments where the enrolled speaker talks: puresound vad MIX --enroll SPK -m VAD.pt."""
+    reporter = Reporter(quiet, debug)
+    if model is None:
+        raise usage_error(reporter, "no personal VAD model is shipped yet: pass --model PATH")
+    from puresound_cli import audio
+    from puresound_cli.checkpoint import load_model
+    from puresound_cli.jobs import find_audio_files
+    from puresound_cli.runtime import pick_device, set_threads
+    from puresound_cli.separate import normalising_gain
+    from puresound_cli.vad import frame_probabilities, segments
+
+    try:
+        net: Any = load_model(model, pick_device(device.value))
+        if getattr(net, "task", None) != "vad":
+            raise PuresoundError(f"--model {model} is an {net.task!r} model, not a vad model")
+        wav, rate, _ = audio.read_audio(enroll)
+        import torch
+
+        mono = torch.from_numpy(wav.mean(axis=0))
+        mono = mono * normalising_gain(float(mono.double().pow(2).mean().sqrt()) or 1.0)
+        x = audio.resample(mono.numpy()[None], rate, net.sample_rate)
+        with torch.inference_mode():
+            embedding = net.embed(torch.from_numpy(x)[None].to(next(net.parameters()).device))
+    except PuresoundError as err:
+        raise usage_error(reporter, str(err)) from None
+    set_threads()
+    files = [f for arg in inputs for f in (find_audio_files(Path(arg)) if Path(arg).is_dir()
+                                           else [Path(arg)])]  # fmt: skip
+    rows: list[tuple[str, float, float]] = []
+    failed = 0
+    for path in files:
+        try:
+            mix, mix_rate, _ = audio.read_audio(path)
+            probs = frame_probabilities(net, mix, mix_rate, embedding.cpu())
+        except Exception as err:  # noqa: BLE001 - one line per failed file
+            reporter.error(str(path), describe_exception(err), err)
+            failed += 1
+            continue
+        found = segments(probs, net.hop / net.sample_rate, threshold)
+        if json_lines:
+            json_line({"input": str(path), "segments": [list(s) for s in found]})
+        rows += [(str(path), start, end) for start, end in found]
+    if not json_lines:
+        text = "file\tstart\tend\n" + "".join(f"{f}\t{s:.3f}\t{e:.3f}\n" for f, s, e in rows)
+        if output == "-":
+            sys.stdout.write(text)
+        else:
+            Path(output).write_text(text)
+    raise typer.Exit(1 if failed else 0)

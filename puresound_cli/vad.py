@@ -1,0 +1,81 @@
+"""Personal voice activity: when does the enrolled speaker talk in a recording?
+
+``frame_probabilities`` runs a personal VAD model (``nets.pvad``) over audio of any length in
+chunks (each with a few seconds of left context, so a causal detector sees what it would see in
+one pass); ``segments`` turns the probabilities into (start, end) times in seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from puresound_cli import audio
+from puresound_cli.errors import PuresoundError
+
+CHUNK_SECONDS = 30.0
+CONTEXT_SECONDS = 4.0
+
+
+def frame_probabilities(
+    model: Any, wav: np.ndarray, sample_rate: int, embedding: torch.Tensor
+) -> np.ndarray:
+    """Probability per frame (frame i centred on ``i * model.hop`` at the model rate).
+
+    Args:
+        model: a loaded ``"vad"`` model.
+        wav: mono ``(frames,)`` or ``(channels, frames)`` audio at ``sample_rate`` (mixed down).
+        sample_rate: its rate.
+        embedding: the enrollment's embedding ``(1, D)`` (``model.embed``).
+
+    Returns:
+        ``(n_frames,)`` float32 probabilities, ``n_frames = samples // hop + 1``.
+    """
+    if getattr(model, "task", None) != "vad":
+        raise PuresoundError(f"this is an {getattr(model, 'task', '?')!r} model, not a vad model")
+    mono = np.asarray(wav, dtype=np.float32)
+    mono = mono.mean(axis=0) if mono.ndim == 2 else mono
+    x = audio.resample(mono[None], sample_rate, model.sample_rate)[0]
+    hop = int(model.hop)
+    n_frames = x.size // hop + 1
+    chunk = max(1, int(CHUNK_SECONDS * model.sample_rate) // hop)  # frames per chunk
+    context = int(CONTEXT_SECONDS * model.sample_rate) // hop
+    device = next(model.parameters()).device
+    out = np.zeros(n_frames, dtype=np.float32)
+    with torch.inference_mode():
+        for first in range(0, n_frames, chunk):
+            last = min(n_frames, first + chunk)
+            begin = max(0, first - context)
+            piece = x[begin * hop : last * hop]  # frames begin .. last-1 (the last one may be cut)
+            if piece.size == 0:
+                piece = x[begin * hop :]
+            tensor = torch.from_numpy(np.ascontiguousarray(piece))[None, None].to(device)
+            logits = model.frame_logits(tensor, embedding.to(device))[0].float().cpu().numpy()
+            probs = 1.0 / (1.0 + np.exp(-logits))
+            keep = probs[first - begin : last - begin]
+            out[first : first + keep.size] = keep
+    return out
+
+
+def segments(
+    probabilities: np.ndarray,
+    seconds_per_frame: float,
+    threshold: float = 0.5,
+    min_seconds: float = 0.1,
+    merge_gap: float = 0.2,
+) -> list[tuple[float, float]]:
+    """(start, end) in seconds of the runs of frames above ``threshold``; gaps shorter than
+    ``merge_gap`` are bridged, runs shorter than ``min_seconds`` dropped."""
+    active = np.asarray(probabilities) > threshold
+    runs: list[list[float]] = []
+    for i, on in enumerate(active):
+        if not on:
+            continue
+        start, end = max(0.0, (i - 0.5) * seconds_per_frame), (i + 0.5) * seconds_per_frame
+        if runs and start - runs[-1][1] <= merge_gap:
+            runs[-1][1] = end
+        else:
+            runs.append([start, end])
+    return [(round(s, 3), round(e, 3)) for s, e in runs if e - s >= min_seconds]

@@ -1,0 +1,86 @@
+"""Personal VAD: frame labels, the network, training, and ``puresound vad``."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import torch
+from conftest import synth_voice
+from test_train import corpus_dir, tiny_config  # noqa: F401 - fixture
+
+from puresound_cli.checkpoint import load_model
+from puresound_cli.nets import PersonalVAD, PersonalVADConfig
+from puresound_cli.nets.pvad import frame_labels
+from puresound_cli.train import train
+
+
+def test_frame_labels_follow_the_target() -> None:
+    ref = torch.zeros(2, 1, 1600)
+    ref[0, 0, 800:1200] = 0.5  # target talks in the middle
+    labels = frame_labels(ref, torch.tensor([True, True]), hop=100, frames=17)
+    assert labels.shape == (2, 17)
+    assert labels[0, 9:11].eq(1).all() and labels[0, :7].eq(0).all() and labels[0, 13:].eq(0).all()
+    assert labels[1].eq(0).all()  # silent reference: nothing active
+    absent = frame_labels(ref, torch.tensor([False, True]), hop=100, frames=17)
+    assert absent[0].eq(0).all()
+
+
+def test_network_shapes_and_enrollment_dependence() -> None:
+    torch.manual_seed(0)
+    model = PersonalVAD(PersonalVADConfig.tiny())
+    mix = torch.randn(2, 1, 1000)
+    assert model(mix, torch.randn(2, 1, 3000)).shape == (2, 1000 // model.hop + 1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "film" in name:
+                p.normal_(0, 0.2)
+        a = model.frame_logits(mix[:1], torch.randn(1, model.embed_dim))
+        b = model.frame_logits(mix[:1], torch.randn(1, model.embed_dim))
+    assert not torch.allclose(a, b)
+
+
+def test_vad_trains_and_releases(corpus_dir, tmp_path) -> None:  # noqa: F811
+    config = tiny_config(corpus_dir, tmp_path / "run", task="vad", max_steps=6, valid_every=3,
+                         absent_prob=0.3)  # fmt: skip
+    release = train(config)
+    model = load_model(release)
+    assert model.task == "vad"
+    with open(tmp_path / "run" / "log.csv", newline="") as f:
+        valid = [r for r in csv.DictReader(f) if r["kind"] == "valid"]
+    assert [int(r["step"]) for r in valid] == [3, 6]
+    assert all(0 <= float(r["accuracy"]) <= 1 for r in valid)
+
+
+def test_vad_command_writes_segments(tmp_path) -> None:
+    import soundfile as sf
+    from typer.testing import CliRunner
+
+    from puresound_cli.checkpoint import save_checkpoint
+    from puresound_cli.cli import app
+
+    torch.manual_seed(0)
+    model = PersonalVAD(PersonalVADConfig.tiny())
+    with torch.no_grad():  # a detector that says "active" wherever the mixture is loud
+        model.head.weight.zero_()
+        model.head.bias.fill_(5.0)
+    save_checkpoint(tmp_path / "vad.pt", model)
+    voice = synth_voice(2.0, 120, seed=1)
+    sf.write(tmp_path / "mix.wav", voice, 16000)
+    sf.write(tmp_path / "spk.wav", synth_voice(2.0, 120, seed=2), 16000)
+    runner = CliRunner()
+    args = ["vad", str(tmp_path / "mix.wav"), "--enroll", str(tmp_path / "spk.wav"),
+            "--model", str(tmp_path / "vad.pt")]  # fmt: skip
+    result = runner.invoke(app, [*args, "-o", "-"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "file\tstart\tend"
+    start, end = map(float, lines[1].split("\t")[1:])
+    assert start == 0.0 and abs(end - 2.0) < 0.05
+    result = runner.invoke(app, [*args, "--json"])
+    record = json.loads(result.stdout.strip().splitlines()[0])
+    assert record["input"].endswith("mix.wav") and record["segments"][0][0] == 0.0
+    result = runner.invoke(app, [*args[:4], "-o", "-"])  # no --model: none is shipped
+    assert result.exit_code == 2 and "--model" in result.output
+    np.testing.assert_array_less(0, end)
