@@ -51,6 +51,9 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 logger = logging.getLogger("puresound_cli")
 
+GateFn = Callable[[int, np.ndarray], np.ndarray]
+"""Output gate: ``(first frame of the block, block (C, n)) -> block``."""
+
 ProgressFn = Callable[[float, float], None]
 """Progress callback: ``(seconds_done, seconds_total)`` of the current file."""
 
@@ -178,12 +181,15 @@ class Separator:
         dest: str | Path,
         progress: ProgressFn | None = None,
         overwrite: bool = False,
+        gate: GateFn | None = None,
     ) -> FileResult:
         """Process ``source`` into ``dest`` (``"-"`` for stdin/stdout), atomically.
 
         The output keeps the input's rate, channels, exact length, and format/subtype where
         soundfile can write them. A silent input gives a silent output. Without ``overwrite``
         an existing ``dest`` is never replaced, even one created while the file was processed.
+        ``gate(start, block)`` may scale each output block (``start``: its first frame), e.g. to
+        silence where a personal VAD says the target is absent.
 
         Raises:
             PuresoundError: unreadable, empty or non-finite input, or the output cannot be written.
@@ -211,7 +217,7 @@ class Separator:
 
                 def write(block: np.ndarray) -> None:
                     nonlocal done
-                    writer.write(block)
+                    writer.write(gate(done, block) if gate is not None else block)
                     done += block.shape[1]
                     if progress:
                         progress(done / rate, stats.frames / rate)

@@ -7,6 +7,7 @@ one pass); ``segments`` turns the probabilities into (start, end) times in secon
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,30 @@ import torch
 
 from puresound_cli import audio
 from puresound_cli.errors import PuresoundError
+
+
+def load_vad(model: str, enrollment: str | Path, device: Any = "cpu") -> tuple[Any, torch.Tensor]:
+    """A personal VAD model and the enrollment's embedding ``(1, D)`` (on the CPU).
+
+    Raises:
+        PuresoundError: not a vad checkpoint, or an unreadable enrollment.
+    """
+    from puresound_cli.checkpoint import load_model
+    from puresound_cli.separate import normalising_gain
+
+    net: Any = load_model(model, device)
+    if getattr(net, "task", None) != "vad":
+        raise PuresoundError(f"{model} is an {net.task!r} model, not a vad model")
+    wav, rate, _ = audio.read_audio(enrollment)
+    mono = wav.mean(axis=0)
+    rms = float(np.sqrt(np.mean(np.square(mono, dtype=np.float64))))
+    if rms < 1e-6:
+        raise PuresoundError(f"enrollment {audio.describe(enrollment)} is silent")
+    x = audio.resample((mono * normalising_gain(rms))[None], rate, net.sample_rate)
+    with torch.inference_mode():
+        tensor = torch.from_numpy(np.ascontiguousarray(x))[None].to(next(net.parameters()).device)
+        return net, net.embed(tensor).cpu()
+
 
 CHUNK_SECONDS = 30.0
 CONTEXT_SECONDS = 4.0
@@ -79,3 +104,29 @@ def segments(
         else:
             runs.append([start, end])
     return [(round(s, 3), round(e, 3)) for s, e in runs if e - s >= min_seconds]
+
+
+def sample_gate(
+    probabilities: np.ndarray,
+    hop_seconds: float,
+    sample_rate: int,
+    frames: int,
+    threshold: float = 0.5,
+    floor_db: float = -40.0,
+    ramp_seconds: float = 0.05,
+    hangover_seconds: float = 0.2,
+) -> np.ndarray:
+    """Per-sample gain from frame probabilities: 1 where the target talks (held ``hangover``
+    seconds after), ``floor_db`` elsewhere, with ``ramp_seconds`` crossfades; ``(frames,)``."""
+    active = (np.asarray(probabilities) > threshold).astype(np.float32)
+    hold = max(1, int(round(hangover_seconds / hop_seconds)))
+    held = np.convolve(active, np.ones(hold, dtype=np.float32))[: active.size] > 0
+    times = np.arange(frames) / sample_rate
+    index = np.clip(np.round(times / hop_seconds).astype(int), 0, held.size - 1)
+    floor = 10 ** (floor_db / 20)
+    gain = np.where(held[index], 1.0, floor).astype(np.float32)
+    ramp = max(1, int(ramp_seconds * sample_rate))
+    padded = np.pad(gain.astype(np.float64), (ramp // 2, ramp - 1 - ramp // 2), mode="edge")
+    smooth = np.convolve(padded, np.full(ramp, 1.0 / ramp), "valid")
+    smooth[np.abs(smooth - 1.0) < 1e-9] = 1.0  # where the target talks: exactly unchanged
+    return smooth.astype(np.float32)

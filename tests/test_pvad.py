@@ -84,3 +84,36 @@ def test_vad_command_writes_segments(tmp_path) -> None:
     result = runner.invoke(app, [*args[:4], "-o", "-"])  # no --model: none is shipped
     assert result.exit_code == 2 and "--model" in result.output
     np.testing.assert_array_less(0, end)
+
+
+def test_extract_with_vad_silences_where_the_target_is_absent(tmp_path) -> None:
+    import soundfile as sf
+    from typer.testing import CliRunner
+
+    from puresound_cli.checkpoint import save_checkpoint
+    from puresound_cli.cli import app
+
+    torch.manual_seed(0)
+    for name, bias in (("on", 8.0), ("off", -8.0)):  # detectors that always / never hear it
+        model = PersonalVAD(PersonalVADConfig.tiny())
+        with torch.no_grad():
+            model.head.weight.zero_()
+            model.head.bias.fill_(bias)
+        save_checkpoint(tmp_path / f"vad-{name}.pt", model)
+    mix = synth_voice(2.0, 120, seed=1) + synth_voice(2.0, 230, seed=2)
+    sf.write(tmp_path / "mix.wav", mix, 16000)
+    sf.write(tmp_path / "spk.wav", synth_voice(3.0, 120, seed=3), 16000)
+    runner = CliRunner()
+    base = ["extract", str(tmp_path / "mix.wav"), "--enroll", str(tmp_path / "spk.wav")]
+    outputs = {}
+    for name in ("plain", "on", "off"):
+        extra = [] if name == "plain" else ["--vad", str(tmp_path / f"vad-{name}.pt")]
+        result = runner.invoke(app, [*base, "-o", str(tmp_path / f"{name}.wav"), *extra])
+        assert result.exit_code == 0, result.output
+        outputs[name], _ = sf.read(tmp_path / f"{name}.wav", dtype="float32")
+    np.testing.assert_allclose(outputs["on"], outputs["plain"], atol=1e-6)
+    ratio = np.sum(outputs["off"] ** 2) / np.sum(outputs["plain"] ** 2)
+    assert 10 * np.log10(ratio) < -35  # the -40 dB floor
+    result = runner.invoke(app, [*base, "-o", str(tmp_path / "x.wav"), "--vad",
+                                 str(tmp_path / "missing.pt")])  # fmt: skip
+    assert result.exit_code == 1 and "--vad" in result.output

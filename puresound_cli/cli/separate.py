@@ -62,6 +62,7 @@ class RunOptions:
     as_json: bool
     plot: bool
     force_enroll: bool = False
+    vad: str | None = None
 
 
 def _check_usage(reporter: Reporter, o: RunOptions) -> str:
@@ -83,6 +84,8 @@ def _check_usage(reporter: Reporter, o: RunOptions) -> str:
         raise usage_error(
             reporter, f"--overlap ({o.overlap} s) must be below --segment ({o.segment} s)"
         )
+    if o.vad is not None and "-" in o.inputs:
+        raise usage_error(reporter, "--vad reads each input twice: it needs files, not stdin")
     if "-" in o.inputs and sys.stdin.isatty():
         raise usage_error(reporter, "'-' reads audio from stdin, but nothing is piped in")
     if output == "-" and sys.stdout.isatty():
@@ -147,6 +150,15 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
         reporter.error(None, describe_exception(err), err)
         raise typer.Exit(1) from None
     logger.debug("model %s on %s, %d threads", o.model or "default", device, threads)
+    vad = None
+    if o.vad is not None:
+        from puresound_cli.vad import load_vad
+
+        try:
+            vad = load_vad(o.vad, o.enroll or "", device)
+        except Exception as err:  # noqa: BLE001 - bad VAD model: one line, exit 1
+            reporter.error(None, f"--vad: {describe_exception(err)}", err)
+            raise typer.Exit(1) from None
 
     with interrupt_on_sigterm() as signals, reporter.progress() as progress:
         for job in plan.jobs:
@@ -161,8 +173,9 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
                 progress.update(task_id, completed=done, total=total, rtf=f"{rtf:.3f}")
 
             try:
+                gate = _vad_gate(vad, job.source) if vad is not None else None
                 result = separator.process_file(
-                    job.source, job.dest, progress=on_progress, overwrite=o.overwrite
+                    job.source, job.dest, progress=on_progress, overwrite=o.overwrite, gate=gate
                 )
             except KeyboardInterrupt:
                 reporter.error(name, f"{signals.reason} (no partial output was written)")
@@ -187,6 +200,22 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
             if as_json:
                 json_line(result.as_dict())
     raise typer.Exit(1 if failed else 0)
+
+
+def _vad_gate(vad: tuple[Any, Any], source: Any) -> Any:
+    """The output gate for one file: silence (-40 dB) where the personal VAD hears no target."""
+    from puresound_cli import audio
+    from puresound_cli.vad import frame_probabilities, sample_gate
+
+    net, embedding = vad
+    wav, rate, _ = audio.read_audio(source)
+    probs = frame_probabilities(net, wav, rate, embedding)
+    gain = sample_gate(probs, net.hop / net.sample_rate, rate, wav.shape[1])
+
+    def gate(start: int, block: Any) -> Any:
+        return block * gain[start : start + block.shape[1]]
+
+    return gate
 
 
 def _plot(reporter: Reporter, source: Any, dest: Any) -> None:
@@ -230,10 +259,18 @@ def extract(
             help="Use the enrollment even with under 1 s of speech or when it is not speech.",
         ),
     ] = False,
+    vad: Annotated[
+        str | None,
+        typer.Option(
+            "--vad",
+            help="A personal VAD checkpoint: silence the output where the target is absent.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Keep only the enrolled speaker's voice: puresound extract MIX --enroll SPK -o OUT."""
     options = RunOptions("extract", inputs, output, enroll, model, device, segment, overlap,
-                         overwrite, suffix, json_lines, plot, force_enroll)  # fmt: skip
+                         overwrite, suffix, json_lines, plot, force_enroll, vad)  # fmt: skip
     run_separation(options, quiet, debug)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -51,24 +51,12 @@ def vad(
     if model is None:
         raise usage_error(reporter, "no personal VAD model is shipped yet: pass --model PATH")
     from puresound_cli import audio
-    from puresound_cli.checkpoint import load_model
     from puresound_cli.jobs import find_audio_files
     from puresound_cli.runtime import pick_device, set_threads
-    from puresound_cli.separate import normalising_gain
-    from puresound_cli.vad import frame_probabilities, segments
+    from puresound_cli.vad import frame_probabilities, load_vad, segments
 
     try:
-        net: Any = load_model(model, pick_device(device.value))
-        if getattr(net, "task", None) != "vad":
-            raise PuresoundError(f"--model {model} is an {net.task!r} model, not a vad model")
-        wav, rate, _ = audio.read_audio(enroll)
-        import torch
-
-        mono = torch.from_numpy(wav.mean(axis=0))
-        mono = mono * normalising_gain(float(mono.double().pow(2).mean().sqrt()) or 1.0)
-        x = audio.resample(mono.numpy()[None], rate, net.sample_rate)
-        with torch.inference_mode():
-            embedding = net.embed(torch.from_numpy(x)[None].to(next(net.parameters()).device))
+        net, embedding = load_vad(model, enroll, pick_device(device.value))
     except PuresoundError as err:
         raise usage_error(reporter, str(err)) from None
     set_threads()
@@ -79,7 +67,7 @@ def vad(
     for path in files:
         try:
             mix, mix_rate, _ = audio.read_audio(path)
-            probs = frame_probabilities(net, mix, mix_rate, embedding.cpu())
+            probs = frame_probabilities(net, mix, mix_rate, embedding)
         except Exception as err:  # noqa: BLE001 - one line per failed file
             reporter.error(str(path), describe_exception(err), err)
             failed += 1
