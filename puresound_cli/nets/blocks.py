@@ -15,6 +15,25 @@ from torch import nn
 EPS = 1e-8
 
 
+def set_streaming(module: nn.Module, on: bool) -> None:
+    """Put the causal temporal layers of ``module`` into (or out of) streaming mode.
+
+    In streaming mode, consecutive calls continue one another: cumulative layer norms keep their
+    running sums and causal depthwise convolutions their last frames, so feeding a signal in
+    pieces gives what one pass over it gives. Turning it on (again) starts a fresh stream.
+
+    Raises:
+        ValueError: ``module`` holds layers that look ahead or normalise globally.
+    """
+    for layer in module.modules():
+        if isinstance(layer, GlobalLayerNorm) or (
+            isinstance(layer, DepthwiseConv1d) and layer.pads[1] > 0
+        ):
+            raise ValueError("only causal models stream (cLN and left-padded convolutions)")
+        if isinstance(layer, CumulativeLayerNorm | DepthwiseConv1d):
+            layer.stream = {} if on else None
+
+
 class GlobalLayerNorm(nn.Module):
     """gLN: normalise over channels and frames of each example, then a per-channel gain and bias.
 
@@ -54,13 +73,21 @@ class CumulativeLayerNorm(nn.Module):
         super().__init__()
         self.gain = nn.Parameter(torch.ones(1, channels, 1))
         self.bias = nn.Parameter(torch.zeros(1, channels, 1))
+        self.stream: dict[str, torch.Tensor] | None = None  # running sums when streaming
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels, frames = x.shape[1], x.shape[2]
         count = torch.arange(1, frames + 1, device=x.device, dtype=x.dtype) * channels  # (frames,)
-        mean = x.sum(dim=1, keepdim=True).cumsum(dim=2) / count  # (B, 1, frames)
-        power = x.pow(2).sum(dim=1, keepdim=True).cumsum(dim=2) / count  # (B, 1, frames)
-        var = (power - mean.pow(2)).clamp_min(0.0)
+        total = x.sum(dim=1, keepdim=True).cumsum(dim=2)  # (B, 1, frames)
+        energy = x.pow(2).sum(dim=1, keepdim=True).cumsum(dim=2)  # (B, 1, frames)
+        if self.stream is not None:  # continue the statistics of the frames seen so far
+            if self.stream:
+                total, energy = total + self.stream["total"], energy + self.stream["energy"]
+                count = count + self.stream["count"]
+            self.stream = {"total": total[..., -1:], "energy": energy[..., -1:],
+                           "count": count[-1:]}  # fmt: skip
+        mean = total / count  # (B, 1, frames)
+        var = (energy / count - mean.pow(2)).clamp_min(0.0)
         return (x - mean) * torch.rsqrt(var + EPS) * self.gain + self.bias
 
 
@@ -101,10 +128,18 @@ class DepthwiseConv1d(nn.Conv1d):
         super().__init__(channels, channels, kernel_size, dilation=dilation, groups=channels)
         total = (kernel_size - 1) * dilation
         self.pads = (total, 0) if causal else (total // 2, total - total // 2)
+        self.stream: dict[str, torch.Tensor] | None = None  # past frames when streaming
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         frames = x.shape[-1]
-        padded = F.pad(x, self.pads)  # (B, H, frames + (P-1) * dilation)
+        if self.stream is not None:  # causal streaming: the previous frames instead of zeros
+            history = self.stream.get("history")
+            if history is None:
+                history = x.new_zeros(*x.shape[:2], self.pads[0])
+            padded = torch.cat([history, x], dim=-1)
+            self.stream = {"history": padded[..., padded.shape[-1] - self.pads[0] :]}
+        else:
+            padded = F.pad(x, self.pads)  # (B, H, frames + (P-1) * dilation)
         step = self.dilation[0]
         taps = self.weight[:, 0, :, None]  # (H, P, 1)
         y = x.new_zeros(()) if self.bias is None else self.bias[:, None]  # (H, 1)

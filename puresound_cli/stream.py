@@ -1,0 +1,141 @@
+"""Live streaming for causal models: samples in as they arrive, samples out as soon as final.
+
+:class:`StreamingSeparator` runs a causal STFT model (a ConvTasNet frame with a "tcn" or
+"gated-tcn" masker and ``causal=True``, enhancer or extractor) frame by frame: the STFT frames
+are cut from a running buffer, the masker's causal layers keep their state between calls
+(``nets.blocks.set_streaming``), and the inverse STFT is an overlap-add whose samples are handed
+out once no later frame can touch them. The concatenated output equals ``model(x)`` on the whole
+signal (to float rounding), with an algorithmic latency of ``window - hop`` samples (24 ms for
+the 512/128 STFT at 16 kHz) plus the block the caller pushes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from puresound_cli.nets.blocks import set_streaming
+
+STREAMING_MASKERS = ("tcn", "gated-tcn")
+
+
+def streamable(model: Any) -> str | None:
+    """Why ``model`` cannot stream (one line), or None when it can."""
+    separator = getattr(model, "separator", model)
+    config = getattr(separator, "config", None)
+    if config is None or not hasattr(config, "masker"):
+        return "only ConvTasNet-frame models stream"
+    if not config.causal:
+        return "the model is not causal (it looks ahead); train one with causal = true"
+    if config.encoder != "stft" or config.masker not in STREAMING_MASKERS:
+        return f"streaming needs the STFT encoder and a {' or '.join(STREAMING_MASKERS)} masker"
+    if config.sources != 1:
+        return "a separator with several outputs does not stream"
+    return None
+
+
+class StreamingSeparator:
+    """Block-by-block inference of a causal model on ``channels`` independent signals.
+
+    Args:
+        model: an enhancer, or an extractor (then ``embedding`` is its enrollment's, ``(1, D)``).
+        channels: signals processed side by side (as a batch).
+        embedding: the speaker embedding for an extractor.
+
+    Raises:
+        ValueError: the model cannot stream (see :func:`streamable`).
+    """
+
+    def __init__(self, model: Any, channels: int = 1, embedding: torch.Tensor | None = None):
+        reason = streamable(model)
+        if reason:
+            raise ValueError(reason)
+        self.net = getattr(model, "separator", model)
+        c = self.net.config
+        self.window, self.hop = c.window, c.hop
+        self.channels = channels
+        self.device = next(self.net.parameters()).device
+        self.window_fn = torch.hann_window(self.window, device=self.device)
+        self.embedding = None
+        if c.speaker_dim is not None:
+            if embedding is None:
+                raise ValueError("an extractor needs the enrollment embedding")
+            emb = F.normalize(embedding.to(self.device), dim=1) * c.embed_gain
+            self.embedding = emb.expand(channels, -1)
+        set_streaming(self.net, True)
+        half = self.window // 2
+        self.buffer = torch.zeros(channels, half, device=self.device)  # STFT centre padding
+        self.frames_done = 0  # STFT frames synthesised; frame k covers padded [k hop, k hop + W)
+        self.origin = half  # padded position of acc[:, 0]; the centre padding is never output
+        self.acc = torch.zeros(channels, 0, device=self.device)  # overlap-added samples
+        self.env = torch.zeros(0, device=self.device)  # overlap-added window squares
+        self.received = 0
+
+    @property
+    def latency_samples(self) -> int:
+        """Algorithmic latency: the STFT window less one hop."""
+        return self.window - self.hop
+
+    def _frames(self) -> torch.Tensor:
+        """Cut every complete STFT frame from the buffer: (C, F, frames) complex."""
+        count = (self.buffer.shape[1] - self.window) // self.hop + 1
+        if count <= 0:
+            return torch.zeros(self.channels, self.window // 2 + 1, 0, dtype=torch.complex64)
+        steps = self.hop * torch.arange(count, device=self.device)[:, None]
+        idx = torch.arange(self.window, device=self.device)[None] + steps  # (frames, W)
+        segments = self.buffer[:, idx] * self.window_fn  # (C, frames, W)
+        self.buffer = self.buffer[:, count * self.hop :]
+        return torch.fft.rfft(segments, dim=-1).transpose(1, 2)  # (C, F, frames)
+
+    def _synthesise(self, spec: torch.Tensor) -> None:
+        """Mask the new frames and overlap-add them into the accumulator."""
+        net, c = self.net, self.net.config
+        count = spec.shape[-1]
+        if count == 0:
+            return
+        if c.mask_kind == "magnitude":
+            feats = spec.abs()
+        else:
+            feats = torch.cat([spec.real, spec.imag], dim=1)  # (C, 2F, frames)
+        masked = net.apply_mask(spec, net.mask(feats, self.embedding))  # (C, F, frames)
+        frames = torch.fft.irfft(masked.transpose(1, 2), n=self.window) * self.window_fn
+        end = (self.frames_done + count - 1) * self.hop + self.window - self.origin
+        grow = max(0, end - self.acc.shape[1])
+        self.acc, self.env = F.pad(self.acc, (0, grow)), F.pad(self.env, (0, grow))
+        square = self.window_fn.pow(2)
+        for i in range(count):
+            at = (self.frames_done + i) * self.hop - self.origin
+            lo = max(0, -at)  # the part before origin is centre padding: never output
+            self.acc[:, at + lo : at + self.window] += frames[:, i, lo:]
+            self.env[at + lo : at + self.window] += square[lo:]
+        self.frames_done += count
+
+    def _take(self, final: int) -> torch.Tensor:
+        """Hand out padded positions [origin, final), divided by the window envelope."""
+        take = max(0, min(final - self.origin, self.acc.shape[1]))
+        out = self.acc[:, :take] / self.env[:take]
+        self.acc, self.env = self.acc[:, take:], self.env[take:]
+        self.origin += take
+        gain = self.net.config.output_gain
+        return (out if gain == 1.0 else out * gain).cpu()
+
+    def push(self, block: torch.Tensor) -> torch.Tensor:
+        """Add ``(C, n)`` samples at the model rate; return the output samples now final."""
+        with torch.inference_mode():
+            self.received += block.shape[1]
+            self.buffer = torch.cat([self.buffer, block.to(self.device, torch.float32)], dim=1)
+            self._synthesise(self._frames())
+            return self._take(self.frames_done * self.hop)  # no later frame reaches before it
+
+    def flush(self) -> torch.Tensor:
+        """Finish the stream as one offline pass would (its padding) and return the rest."""
+        with torch.inference_mode():
+            length = self.received
+            tail = self.net.valid_length(max(1, length)) - length + self.window // 2
+            pad = torch.zeros(self.channels, tail, device=self.device)
+            self.buffer = torch.cat([self.buffer, pad], dim=1)
+            self._synthesise(self._frames())
+            set_streaming(self.net, False)
+            return self._take(self.window // 2 + length)
