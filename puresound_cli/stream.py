@@ -139,3 +139,54 @@ class StreamingSeparator:
             self._synthesise(self._frames())
             set_streaming(self.net, False)
             return self._take(self.window // 2 + length)
+
+
+def stream_wav(
+    model: Any,
+    embedding: torch.Tensor | None,
+    fd_in: int,
+    out: Any,
+    block_seconds: float = 0.008,
+) -> int:
+    """Process a WAV stream from ``fd_in`` (a pipe) into ``out``, block by block, as it arrives.
+
+    The output is a float WAV at the input's rate and channel count, each block written (and
+    flushed) as soon as it is final, and exactly as long as the input. No level normalisation:
+    a stream's level is not known in advance.
+
+    Returns:
+        The number of frames written.
+
+    Raises:
+        PuresoundError: not a WAV stream, or the output cannot be written.
+    """
+    import numpy as np
+
+    from puresound_cli.audio import StreamResampler
+    from puresound_cli.audio.wav_stream import read_blocks, read_header, write_block, write_header
+
+    fmt = read_header(fd_in)
+    rate, channels, model_rate = fmt.sample_rate, fmt.channels, model.sample_rate
+    down = StreamResampler(rate, model_rate, channels)
+    up = StreamResampler(model_rate, rate, channels)
+    stream = StreamingSeparator(model, channels, embedding)
+    write_header(out, rate, channels)
+    received = written = 0
+
+    def emit(model_out: torch.Tensor, last: bool) -> None:
+        nonlocal written
+        back = up.process(model_out.numpy(), last=last)
+        if last:  # exactly the input's length
+            back = np.pad(back, ((0, 0), (0, max(0, received - written - back.shape[1]))))
+        back = back[:, : max(0, received - written)]
+        if back.shape[1]:
+            write_block(out, back)
+            written += back.shape[1]
+
+    block = max(1, int(block_seconds * rate))
+    for samples in read_blocks(fd_in, fmt, block):
+        received += samples.shape[1]
+        emit(stream.push(torch.from_numpy(down.process(samples))), last=False)
+    tail = down.process(np.zeros((channels, 0), dtype=np.float32), last=True)
+    emit(torch.cat([stream.push(torch.from_numpy(tail)), stream.flush()], dim=1), last=True)
+    return written

@@ -73,3 +73,46 @@ def test_latency_and_refusals() -> None:
     with pytest.raises(ValueError, match="causal"):
         StreamingSeparator(offline)
     assert "masker" in (streamable(ConvTasNet(causal_config("dprnn", chunk_frames=4))) or "")
+
+
+def _wav_bytes(x: torch.Tensor, rate: int, subtype: str) -> bytes:
+    import io
+
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, x.T.numpy(), rate, format="WAV", subtype=subtype)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("subtype", ["FLOAT", "PCM_16"])
+def test_cli_stream_pipe(tmp_path, subtype: str) -> None:
+    """puresound enhance - -o - --stream: a live pipe, output equal to one offline pass."""
+    import io
+    import os
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    from puresound_cli.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = ConvTasNet(causal_config()).eval()
+    save_checkpoint(tmp_path / "causal.pt", model)
+    x = 0.1 * torch.randn(2, 5000)
+    data = _wav_bytes(x, 16000, subtype)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "puresound_cli", "enhance", "-", "-o", "-", "--stream",
+           "-m", str(tmp_path / "causal.pt")]  # fmt: skip
+    done = subprocess.run(cmd, input=data, capture_output=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    out, rate = sf.read(io.BytesIO(done.stdout), dtype="float32", always_2d=True)
+    assert rate == 16000 and out.shape == (5000, 2)
+    heard = torch.from_numpy(sf.read(io.BytesIO(data), dtype="float32", always_2d=True)[0].T)
+    with torch.no_grad():
+        offline = model(heard[:, None])[:, 0]
+    torch.testing.assert_close(torch.from_numpy(out.T.copy()), offline, atol=1e-4, rtol=0)
+    refused = subprocess.run([*cmd[:-2], "-m", str(tmp_path / "none.pt")], input=data,
+                             capture_output=True, env=env, timeout=60)  # fmt: skip
+    assert refused.returncode == 2 and refused.stderr.decode().count("\n") == 1

@@ -95,3 +95,11 @@ PlotOpt = Annotated[
     bool,
     typer.Option("--plot", help="Save OUTPUT.png spectrograms before/after (needs matplotlib)."),
 ]
+StreamOpt = Annotated[
+    bool,
+    typer.Option(
+        "--stream",
+        help="Live: WAV on stdin processed and written to stdout block by block (causal "
+        "models; latency one STFT window less a hop).",
+    ),
+]

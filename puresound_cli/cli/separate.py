@@ -30,6 +30,7 @@ from puresound_cli.cli.options import (
     PlotOpt,
     QuietOpt,
     SegmentOpt,
+    StreamOpt,
     SuffixOpt,
 )
 from puresound_cli.cli.report import (
@@ -63,6 +64,7 @@ class RunOptions:
     plot: bool
     force_enroll: bool = False
     vad: str | None = None
+    stream: bool = False
 
 
 def _check_usage(reporter: Reporter, o: RunOptions) -> str:
@@ -111,6 +113,10 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
     """Shared body of extract and enhance; always ends with ``typer.Exit``."""
     reporter = Reporter(quiet, debug)
     output = _check_usage(reporter, o)
+    if o.stream:
+        from puresound_cli.cli.live import run_stream
+
+        run_stream(reporter, o)
     from puresound_cli.jobs import plan_jobs
 
     try:
@@ -152,7 +158,7 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
     logger.debug("model %s on %s, %d threads", o.model or "default", device, threads)
     vad = None
     if o.vad is not None:
-        from puresound_cli.vad import load_vad
+        from puresound_cli.vad import load_vad, vad_gate
 
         try:
             vad = load_vad(o.vad, o.enroll or "", device)
@@ -173,7 +179,7 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
                 progress.update(task_id, completed=done, total=total, rtf=f"{rtf:.3f}")
 
             try:
-                gate = _vad_gate(vad, job.source) if vad is not None else None
+                gate = vad_gate(*vad, job.source) if vad is not None else None
                 result = separator.process_file(
                     job.source, job.dest, progress=on_progress, overwrite=o.overwrite, gate=gate
                 )
@@ -200,22 +206,6 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
             if as_json:
                 json_line(result.as_dict())
     raise typer.Exit(1 if failed else 0)
-
-
-def _vad_gate(vad: tuple[Any, Any], source: Any) -> Any:
-    """The output gate for one file: silence (-40 dB) where the personal VAD hears no target."""
-    from puresound_cli import audio
-    from puresound_cli.vad import frame_probabilities, sample_gate
-
-    net, embedding = vad
-    wav, rate, _ = audio.read_audio(source)
-    probs = frame_probabilities(net, wav, rate, embedding)
-    gain = sample_gate(probs, net.hop / net.sample_rate, rate, wav.shape[1])
-
-    def gate(start: int, block: Any) -> Any:
-        return block * gain[start : start + block.shape[1]]
-
-    return gate
 
 
 def _plot(reporter: Reporter, source: Any, dest: Any) -> None:
@@ -267,10 +257,12 @@ def extract(
             show_default=False,
         ),
     ] = None,
+    stream: StreamOpt = False,
 ) -> None:
     """Keep only the enrolled speaker's voice: puresound extract MIX --enroll SPK -o OUT."""
     options = RunOptions("extract", inputs, output, enroll, model, device, segment, overlap,
-                         overwrite, suffix, json_lines, plot, force_enroll, vad)  # fmt: skip
+                         overwrite, suffix, json_lines, plot, force_enroll, vad,
+                         stream)  # fmt: skip
     run_separation(options, quiet, debug)
 
 
@@ -288,8 +280,9 @@ def enhance(
     debug: DebugOpt = False,
     json_lines: JsonOpt = False,
     plot: PlotOpt = False,
+    stream: StreamOpt = False,
 ) -> None:
     """Remove noise from speech: puresound enhance IN... -o OUT."""
     options = RunOptions("enhance", inputs, output, None, model, device, segment, overlap,
-                         overwrite, suffix, json_lines, plot)  # fmt: skip
+                         overwrite, suffix, json_lines, plot, stream=stream)  # fmt: skip
     run_separation(options, quiet, debug)

@@ -1,0 +1,51 @@
+"""``--stream``: a live WAV stream from stdin to stdout through a causal model."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TYPE_CHECKING
+
+import typer
+
+from puresound_cli.cli.report import Reporter, interrupt_on_sigterm, usage_error
+from puresound_cli.errors import PuresoundError
+
+if TYPE_CHECKING:
+    from puresound_cli.cli.separate import RunOptions
+
+logger = logging.getLogger("puresound_cli")
+
+
+def run_stream(reporter: Reporter, o: RunOptions) -> None:
+    """``--stream``: a live WAV stream from stdin to stdout through a causal model."""
+    if o.inputs != ["-"] or o.output != "-":
+        raise usage_error(reporter, "--stream reads WAV on stdin and writes WAV on stdout: "
+                          "give '-' as INPUT and -o -")  # fmt: skip
+    if o.vad is not None or o.plot or o.as_json:
+        raise usage_error(reporter, "--stream works alone: not with --vad, --plot or --json")
+    from puresound_cli.runtime import pick_device, set_threads
+    from puresound_cli.separate import load_separator
+    from puresound_cli.stream import stream_wav, streamable
+
+    try:
+        separator = load_separator(o.task, o.model, o.enroll, pick_device(o.device.value),
+                                   force_enroll=o.force_enroll)  # fmt: skip
+    except PuresoundError as err:
+        raise usage_error(reporter, str(err)) from None
+    reason = streamable(separator.model)
+    if reason:
+        raise usage_error(reporter, f"--stream: {reason}")
+    set_threads()
+    with interrupt_on_sigterm() as signals:
+        try:
+            frames = stream_wav(separator.model, separator.embedding, sys.stdin.fileno(),
+                                sys.stdout.buffer)  # fmt: skip
+        except KeyboardInterrupt:
+            reporter.error("<stdin>", signals.reason)
+            raise typer.Exit(signals.exit_code) from None
+        except PuresoundError as err:
+            reporter.error(None, str(err), err)
+            raise typer.Exit(1) from None
+    logger.info("<stdin> -> <stdout> (%d frames, streamed)", frames)
+    raise typer.Exit(0)
