@@ -146,12 +146,14 @@ def stream_wav(
     embedding: torch.Tensor | None,
     fd_in: int,
     out: Any,
-    block_seconds: float = 0.008,
+    block_seconds: float = 0.032,
 ) -> int:
     """Process a WAV stream from ``fd_in`` (a pipe) into ``out``, block by block, as it arrives.
 
     The output is a float WAV at the input's rate and channel count, each block written (and
-    flushed) as soon as it is final, and exactly as long as the input. No level normalisation:
+    flushed) as soon as it is final, and exactly as long as the input. Each read takes what has
+    arrived, at most ``block_seconds``: a live source is processed as it comes, a file piped in
+    faster than real time in larger (cheaper) blocks. No level normalisation:
     a stream's level is not known in advance.
 
     Returns:
