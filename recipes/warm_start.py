@@ -43,6 +43,7 @@ def warm_start(
     enhancer_ckpt: dict[str, Any],
     conditioning: str = "film",
     embed_gain: float | None = None,
+    conditioned_blocks: str | None = None,
 ) -> tuple[nn.Module, int]:
     """(extractor, separator tensors copied) from an extractor's speaker net and an enhancer.
 
@@ -64,6 +65,8 @@ def warm_start(
         embed_gain=math.sqrt(dim) if embed_gain is None else embed_gain,
         output_gain=1.0,
     )
+    if conditioned_blocks is not None:
+        separator_config["conditioned_blocks"] = conditioned_blocks
     model = build("extractor", {"separator": separator_config, "speaker": speaker_config})
     state = model.state_dict()
     speaker, enhancer = speaker_ckpt["state_dict"], enhancer_ckpt["state_dict"]
@@ -89,10 +92,14 @@ def main() -> None:
     parser.add_argument("--speaker", type=Path, required=True, help="extractor checkpoint")
     parser.add_argument("--separator", type=Path, required=True, help="enhancer checkpoint")
     parser.add_argument("--conditioning", choices=("concat", "film", "multiply"), default="film")
+    parser.add_argument("--conditioned-blocks", choices=("first", "repeat", "all"), default=None)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     model, copied = warm_start(
-        load_checkpoint(args.speaker), load_checkpoint(args.separator), args.conditioning
+        load_checkpoint(args.speaker),
+        load_checkpoint(args.separator),
+        args.conditioning,
+        conditioned_blocks=args.conditioned_blocks,
     )
     meta = {"warm_start": {"speaker": str(args.speaker), "separator": str(args.separator)}}
     save_checkpoint(args.out, model, meta=meta)
