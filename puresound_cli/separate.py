@@ -9,13 +9,8 @@ and exact length; channels are processed as a batch of mono signals.
 
 Reading ``puresound extract`` from the command line to the written file:
 ``cli/separate.py`` (options, jobs, reporting) -> this file (load, embed, stream) ->
-``apply.py`` (chunks) and ``audio/`` (reader, resampler, writer).
-
-Tensor API (what library users call)::
-
-    model = load_model("model.pt")
-    clean = enhance(model, noisy, sample_rate)                   # (T), (C, T) or (B, C, T)
-    target = extract(model, mixture, enrollment, sample_rate)    # enrollment wav or embedding
+``apply.py`` (chunks) and ``audio/`` (reader, resampler, writer). The tensor API
+(``enhance``, ``extract``) is ``api.py``, on the same :class:`Separator`.
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ def main() -> None:
     )
     meta = {"warm_start": {"speaker": str(args.speaker), "separator": str(args.separator)}}
     save_checkpoint(args.out, model, meta=meta)
-    print(f"wrote {args.out}: {copied} separator tensors from the enhancer, conditioning zeroed")
+    print(f"wrote {args.out}: {copied} separator tensors copied, conditioning zeroed")
 
 
 if __name__ == "__main__":
