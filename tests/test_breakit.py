@@ -269,10 +269,10 @@ def test_ignored_options_are_reported(run, models, tmp_path) -> None:
 
 
 def test_sigterm_exits_143_and_leaves_nothing(models, tmp_path) -> None:
-    src = write(tmp_path / "long.wav", noisy(120.0))
+    src = write(tmp_path / "long.wav", noisy(300.0))  # seconds of work, even on a fast machine
     out = tmp_path / "out"
-    proc = cli("enhance", src, "-o", out / "o.wav", "-m", models["enhance"], "--segment", "0.5",
-               "--overlap", "0.1", stdout=subprocess.DEVNULL)  # fmt: skip
+    proc = cli("enhance", src, "-o", out / "o.wav", "-m", models["enhance"], "--segment", "0.25",
+               "--overlap", "0.05", stdout=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 60
     while not out.exists() and time.monotonic() < deadline:  # the writer has started
         time.sleep(0.05)
