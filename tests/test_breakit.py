@@ -46,7 +46,7 @@ def test_stdout_to_a_full_disk_fails(models, tmp_path) -> None:
 
 
 def test_stdout_closed_pipe_is_not_success(models, tmp_path) -> None:
-    src = write(tmp_path / "a.wav", noisy(3.0))
+    src = write(tmp_path / "a.wav", noisy(20.0))  # 640 kB: more than a pipe buffers
     proc = cli("enhance", src, "-o", "-", "-m", models["enhance"], stdout=subprocess.PIPE)
     assert proc.stdout is not None
     assert len(proc.stdout.read(100)) == 100  # like `| head -c 100`
