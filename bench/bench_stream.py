@@ -16,6 +16,7 @@ import time
 import torch
 
 from puresound_cli.nets import ConvTasNet, ConvTasNetConfig, Extractor, ExtractorConfig
+from puresound_cli.nets.maskers import BACKBONES
 from puresound_cli.stream import STREAMING_MASKERS, StreamingSeparator
 
 
@@ -23,18 +24,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--block", type=int, default=128, help="samples per push")
+    parser.add_argument("--maskers", nargs="+", default=list(STREAMING_MASKERS))
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, 1 thread, blocks of {args.block} samples at 16 kHz")
     print("| model | masker | latency | RTF |\n|---|---|---:|---:|")
     x = 0.1 * torch.randn(1, int(args.seconds * 16000))
-    for masker in STREAMING_MASKERS:
+    for masker in args.maskers:
         for task in ("enhance", "extract"):
-            frame = dataclasses.replace(ConvTasNetConfig.small(), causal=True, masker=masker)
+            preset = BACKBONES.get(masker, ("", {}))[1].get("small", {})
+            frame = dataclasses.replace(
+                ConvTasNetConfig.small(), **{**preset, "causal": True, "masker": masker}
+            )
             embedding = None
             if task == "extract":
                 base = ExtractorConfig.small()
-                frame = dataclasses.replace(base.separator, causal=True, masker=masker)
+                frame = dataclasses.replace(
+                    base.separator, **{**preset, "causal": True, "masker": masker}
+                )
                 model: torch.nn.Module = Extractor(dataclasses.replace(base, separator=frame))
                 embedding = torch.randn(1, base.speaker.embed_dim)
             else:

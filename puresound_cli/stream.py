@@ -1,12 +1,13 @@
 """Live streaming for causal models: samples in as they arrive, samples out as soon as final.
 
-:class:`StreamingSeparator` runs a causal STFT model (a ConvTasNet frame with a "tcn" or
-"gated-tcn" masker and ``causal=True``, enhancer or extractor) frame by frame: the STFT frames
-are cut from a running buffer, the masker's causal layers keep their state between calls
-(``nets.blocks.set_streaming``), and the inverse STFT is an overlap-add whose samples are handed
-out once no later frame can touch them. The concatenated output equals ``model(x)`` on the whole
-signal (to float rounding), with an algorithmic latency of ``window - hop`` samples (24 ms for
-the 512/128 STFT at 16 kHz) plus the block the caller pushes.
+:class:`StreamingSeparator` runs a causal STFT model (a ConvTasNet frame with a "tcn",
+"gated-tcn" or "skim" masker and ``causal=True``, enhancer or extractor) frame by frame: the STFT
+frames are cut from a running buffer, the masker's causal layers keep their state between calls
+(``nets.blocks.set_streaming``; SkiM carries its LSTM states itself), and the inverse STFT is
+an overlap-add whose samples are handed out once no later frame can touch them. The
+concatenated output equals ``model(x)`` on the whole signal (to float rounding), with an
+algorithmic latency of ``window - hop`` samples (24 ms for the 512/128 STFT at 16 kHz) plus the
+block the caller pushes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 
 from puresound_cli.nets.blocks import set_streaming
 
-STREAMING_MASKERS = ("tcn", "gated-tcn")
+STREAMING_MASKERS = ("tcn", "gated-tcn", "skim")
 
 
 def streamable(model: Any) -> str | None:
@@ -65,6 +66,7 @@ class StreamingSeparator:
             emb = F.normalize(embedding.to(self.device), dim=1) * c.embed_gain
             self.embedding = emb.expand(channels, -1)
         set_streaming(self.net, True)
+        self.masker_state: dict[str, Any] = {}
         half = self.window // 2
         self.buffer = torch.zeros(channels, half, device=self.device)  # STFT centre padding
         self.frames_done = 0  # STFT frames synthesised; frame k covers padded [k hop, k hop + W)
@@ -99,7 +101,11 @@ class StreamingSeparator:
             feats = spec.abs()
         else:
             feats = torch.cat([spec.real, spec.imag], dim=1)  # (C, 2F, frames)
-        masked = net.apply_mask(spec, net.mask(feats, self.embedding))  # (C, F, frames)
+        if hasattr(net.masker, "stream_step"):  # recurrent maskers carry their own state
+            mask = net.masker.stream_step(feats, self.embedding, self.masker_state)
+        else:
+            mask = net.mask(feats, self.embedding)
+        masked = net.apply_mask(spec, mask)  # (C, F, frames)
         frames = torch.fft.irfft(masked.transpose(1, 2), n=self.window) * self.window_fn
         end = (self.frames_done + count - 1) * self.hop + self.window - self.origin
         grow = max(0, end - self.acc.shape[1])

@@ -30,11 +30,12 @@ def run_stream(stream: StreamingSeparator, x: torch.Tensor, seed: int = 1) -> to
     return torch.cat(outs, dim=1)
 
 
-@pytest.mark.parametrize("masker", ["tcn", "gated-tcn"])
+@pytest.mark.parametrize("masker", ["tcn", "gated-tcn", "skim"])
 @pytest.mark.parametrize("length", [1, 50, 4001])
 def test_streamed_equals_offline(masker: str, length: int) -> None:
     torch.manual_seed(0)
-    model = ConvTasNet(causal_config(masker)).eval()
+    extra = {"chunk_frames": 4, "hidden_channels": 16, "repeats": 3} if masker == "skim" else {}
+    model = ConvTasNet(causal_config(masker, **extra)).eval()
     x = 0.1 * torch.randn(2, length)
     with torch.no_grad():
         offline = model(x[:, None])[:, 0]
@@ -43,10 +44,14 @@ def test_streamed_equals_offline(masker: str, length: int) -> None:
     torch.testing.assert_close(streamed, offline, atol=1e-4, rtol=0)
 
 
-def test_streamed_extraction_equals_offline() -> None:
+@pytest.mark.parametrize("masker", ["tcn", "skim"])
+def test_streamed_extraction_equals_offline(masker: str) -> None:
     torch.manual_seed(0)
     base = ExtractorConfig.tiny()
-    separator = causal_config(speaker_dim=base.speaker.embed_dim, conditioning="film")
+    extra = {"chunk_frames": 4, "hidden_channels": 16, "repeats": 2} if masker == "skim" else {}
+    separator = causal_config(
+        masker, speaker_dim=base.speaker.embed_dim, conditioning="film", **extra
+    )
     model = Extractor(dataclasses.replace(base, separator=separator)).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():

@@ -19,7 +19,7 @@ References:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -124,6 +124,59 @@ class SkiMMasker(nn.Module):
                          c.reshape(1, -1, self.hidden).contiguous())  # fmt: skip
         x = x.reshape(batch, segments, self.chunk, width).permute(0, 3, 1, 2)
         mask = self.output(x.reshape(batch, width, -1)[..., :frames])  # (B, S * M, T)
+        if self.constraint == "relu":
+            return F.relu(mask)
+        return torch.sigmoid(mask) if self.constraint == "sigmoid" else mask
+
+    def stream_step(
+        self, features: torch.Tensor, embedding: torch.Tensor | None, state: dict[str, Any]
+    ) -> torch.Tensor:
+        """Live streaming (causal models): the masks of new frames, given what came before.
+
+        ``state`` starts as ``{}`` and carries, between calls, the frame position, each block's
+        segment-LSTM state and each memory LSTM's state and output; the input norm must be in
+        streaming mode (``nets.blocks.set_streaming``). Equals :meth:`forward` on the whole
+        signal, frame for frame.
+
+        Shape:
+            features (B, feature_channels, n), embedding (B, D) or None
+            -> (B, sources * mask_channels, n)
+        """
+        x = self.bottleneck(self.input_norm(features))  # (B, W, n)
+        blocks = len(self.segment_lstms)
+        if not state:
+            state.update(pos=0, seg=[None] * blocks, mem=[None] * blocks, init=[None] * blocks)
+        films = {}
+        for key, layer in self.film.items():
+            if embedding is None:
+                raise ValueError("this masker is speaker-conditioned: an embedding is required")
+            scale, shift = layer(embedding).chunk(2, -1)  # (B, W) each
+            films[int(key)] = (scale, 0 if self.conditioning == "multiply" else shift)
+        outputs = []
+        for t in range(x.shape[-1]):
+            xt = x[:, :, t]  # (B, W)
+            if state["pos"] % self.chunk == 0:  # a new segment: memory from the earlier ones
+                state["seg"] = list(state["init"])
+            for i, lstm in enumerate(self.segment_lstms):
+                if i in films:
+                    xt = xt * (1 + films[i][0]) + films[i][1]
+                out, state["seg"][i] = lstm(xt[:, None], state["seg"][i])  # (B, 1, H)
+                xt = xt + self.norms[i](self.projections[i](out[:, 0]))
+            if state["pos"] % self.chunk == self.chunk - 1:  # segment done: update the memory
+                for i, module in enumerate(self.memories):
+                    memory: Any = module
+                    h, c = (s.transpose(0, 1) for s in state["seg"][i])  # (B, 1, H) each
+                    mh, mc = state["mem"][i] or (None, None)
+                    yh, mh = memory.lstm_h(h, mh)
+                    yc, mc = memory.lstm_c(c, mc)
+                    state["mem"][i] = (mh, mc)
+                    h = h + memory.norm_h(memory.proj_h(yh))
+                    c = c + memory.norm_c(memory.proj_c(yc))
+                    state["init"][i + 1] = (h.transpose(0, 1).contiguous(),
+                                            c.transpose(0, 1).contiguous())  # fmt: skip
+            state["pos"] += 1
+            outputs.append(xt)
+        mask = self.output(torch.stack(outputs, dim=-1))  # (B, S * M, n)
         if self.constraint == "relu":
             return F.relu(mask)
         return torch.sigmoid(mask) if self.constraint == "sigmoid" else mask
