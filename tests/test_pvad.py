@@ -117,3 +117,47 @@ def test_extract_with_vad_silences_where_the_target_is_absent(tmp_path) -> None:
     result = runner.invoke(app, [*base, "-o", str(tmp_path / "x.wav"), "--vad",
                                  str(tmp_path / "missing.pt")])  # fmt: skip
     assert result.exit_code == 1 and "--vad" in result.output
+
+
+def test_streaming_vad_equals_offline_and_prints_segments(tmp_path) -> None:
+    import io
+    import os
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    from puresound_cli.checkpoint import save_checkpoint
+    from puresound_cli.vad import SegmentTracker, StreamingVAD, segments
+
+    torch.manual_seed(0)
+    model = PersonalVAD(PersonalVADConfig.tiny()).eval()
+    x = 0.1 * torch.randn(3001)
+    embedding = torch.randn(1, model.embed_dim)
+    with torch.no_grad():
+        offline = torch.sigmoid(model.frame_logits(x[None, None], embedding))[0].numpy()
+    stream = StreamingVAD(model, embedding)
+    pieces = [stream.push(x[i : i + 97].numpy()) for i in range(0, 3001, 97)]
+    streamed = np.concatenate([*pieces, stream.flush()])
+    np.testing.assert_allclose(streamed, offline, atol=1e-5)
+    tracker = SegmentTracker(0.1)  # the same rules as the offline segments, fed in pieces
+    probs = np.array([0, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0.0])
+    found = tracker.push(probs[:3]) + tracker.push(probs[3:17]) + tracker.push(probs[17:])
+    found += tracker.flush()
+    assert found == segments(probs, 0.1) and len(found) == 2
+
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.fill_(5.0)
+    save_checkpoint(tmp_path / "vad.pt", model)
+    sf.write(tmp_path / "spk.wav", synth_voice(2.0, 120, seed=2), 16000)
+    buf = io.BytesIO()
+    sf.write(buf, synth_voice(1.5, 120, seed=1), 16000, format="WAV", subtype="PCM_16")
+    cmd = [sys.executable, "-m", "puresound_cli", "vad", "-", "--stream", "--enroll",
+           str(tmp_path / "spk.wav"), "-m", str(tmp_path / "vad.pt")]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, input=buf.getvalue(), capture_output=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    lines = done.stdout.decode().strip().splitlines()
+    assert lines[0] == "file\tstart\tend" and lines[1].startswith("<stdin>\t0.000\t")
+    assert abs(float(lines[1].split("\t")[2]) - 1.5) < 0.05

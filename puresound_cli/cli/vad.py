@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -42,6 +42,10 @@ def vad(
     threshold: Annotated[
         float, typer.Option("--threshold", min=0.0, max=1.0, help="Activity probability.")
     ] = 0.5,
+    stream: Annotated[
+        bool,
+        typer.Option("--stream", help="Live: WAV on stdin, each segment printed when it ends."),
+    ] = False,
     device: DeviceOpt = Device.auto,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -50,6 +54,8 @@ def vad(
     reporter = Reporter(quiet, debug)
     if model is None:
         raise usage_error(reporter, "no personal VAD model is shipped yet: pass --model PATH")
+    if stream and (inputs != ["-"] or output != "-"):
+        raise usage_error(reporter, "--stream reads WAV on stdin and prints to stdout: INPUT '-'")
     from puresound_cli import audio
     from puresound_cli.jobs import find_audio_files
     from puresound_cli.runtime import pick_device, set_threads
@@ -60,6 +66,8 @@ def vad(
     except PuresoundError as err:
         raise usage_error(reporter, str(err)) from None
     set_threads()
+    if stream:
+        _stream(reporter, net, embedding, threshold, json_lines)
     files = [f for arg in inputs for f in (find_audio_files(Path(arg)) if Path(arg).is_dir()
                                            else [Path(arg)])]  # fmt: skip
     rows: list[tuple[str, float, float]] = []
@@ -83,3 +91,39 @@ def vad(
         else:
             Path(output).write_text(text)
     raise typer.Exit(1 if failed else 0)
+
+
+def _stream(reporter: Reporter, net: Any, embedding: Any, threshold: float, as_json: bool) -> None:
+    """``vad --stream``: segments printed (and flushed) as soon as they end."""
+    import numpy as np
+
+    from puresound_cli.audio import StreamResampler
+    from puresound_cli.audio.wav_stream import read_blocks, read_header
+    from puresound_cli.vad import SegmentTracker, StreamingVAD
+
+    def emit(found: list[tuple[float, float]]) -> None:
+        for start, end in found:
+            if as_json:
+                json_line({"input": "<stdin>", "start": start, "end": end})
+            else:
+                sys.stdout.write(f"<stdin>\t{start:.3f}\t{end:.3f}\n")
+                sys.stdout.flush()
+
+    try:
+        fd = sys.stdin.fileno()
+        fmt = read_header(fd)
+        down = StreamResampler(fmt.sample_rate, net.sample_rate, 1)
+        detector = StreamingVAD(net, embedding)
+        tracker = SegmentTracker(net.hop / net.sample_rate, threshold)
+        if not as_json:
+            sys.stdout.write("file\tstart\tend\n")
+        for block in read_blocks(fd, fmt, max(1, fmt.sample_rate // 100)):
+            mono = down.process(block.mean(axis=0, keepdims=True))[0]
+            emit(tracker.push(detector.push(mono)))
+        tail = down.process(np.zeros((1, 0), np.float32), last=True)[0]
+        emit(tracker.push(np.concatenate([detector.push(tail), detector.flush()])))
+        emit(tracker.flush())
+    except PuresoundError as err:
+        reporter.error(None, str(err), err)
+        raise typer.Exit(1) from None
+    raise typer.Exit(0)
