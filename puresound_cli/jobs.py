@@ -168,7 +168,10 @@ def _output_kind(output: str, args: list[str], any_folder: bool, plan: Plan) -> 
             )
         plan.info.append(f"-o {output}: creating this folder for the outputs")
         return "folder"
-    if trailing_slash or not suffix:
+    if trailing_slash:  # asked for a folder
+        plan.info.append(f"-o {output}: creating this folder for the outputs")
+        return "folder"
+    if not suffix:
         plan.notes.append(f"-o {output}: no such file or folder; creating the folder {output}")
         return "folder"
     if not audio.is_audio_path(path):
