@@ -121,3 +121,15 @@ def test_cli_stream_pipe(tmp_path, subtype: str) -> None:
     refused = subprocess.run([*cmd[:-2], "-m", str(tmp_path / "none.pt")], input=data,
                              capture_output=True, env=env, timeout=60)  # fmt: skip
     assert refused.returncode == 2 and refused.stderr.decode().count("\n") == 1
+
+
+def test_train_causal_option_builds_a_streamable_model() -> None:
+    from puresound_cli.nets import build
+    from puresound_cli.train import TrainConfig, model_spec
+
+    config = TrainConfig.from_dict({"task": "enhance", "speech_dirs": ["a"], "size": "tiny",
+                                    "causal": True})  # fmt: skip
+    arch, cfg = model_spec(config)
+    assert streamable(build(arch, cfg)) is not None  # tiny is a learned filterbank: no STFT
+    small = model_spec(dataclasses.replace(config, size="small"))
+    assert streamable(build(*small)) is None

@@ -47,6 +47,8 @@ class TrainConfig:
             still read for one release, with a deprecation warning.
         backbone: the masker, a name of ``nets.maskers.BACKBONES`` ("convtasnet", "gated-tcn",
             "dprnn", "skim", "unet", "dpcrn", "dparn"), at the ``size`` preset.
+        causal: a causal masker (cumulative norms, no look-ahead beyond the STFT window), as
+            live streaming needs; skim, dpcrn and dparn presets are causal anyway.
         model_config: an explicit architecture config (``asdict`` of the nets' config) instead.
         sample_rate: the model rate; audio is resampled to it on load.
         batch_size: examples per step and rank.
@@ -106,6 +108,7 @@ class TrainConfig:
     out: str = "runs/train"
     size: str = "small"
     backbone: str = "convtasnet"
+    causal: bool = False
     model_config: dict[str, Any] | None = None
     sample_rate: int = 16000
     batch_size: int = 8

@@ -53,6 +53,8 @@ def model_spec(config: TrainConfig) -> tuple[str, dict[str, Any]]:
         masker, presets = BACKBONES[config.backbone]
         separator = cfg["separator"] if config.task == "extract" else cfg
         separator.update(masker=masker, **presets.get(config.size, {}))
+        if config.causal:
+            separator["causal"] = True
     if config.task == "separate":
         cfg["sources"] = 2
     return arch, _set_sample_rate(cfg, config.sample_rate)
