@@ -130,7 +130,7 @@ FLAG_VALUES = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 
 
 def _output_kind(output: str, args: list[str], any_folder: bool, plan: Plan) -> str:
-    """ "stdout", "special" (a device or pipe), "file" or "folder"; refuses ambiguous names.
+    """The kind of output: "stdout", "special" (a device or pipe), "file" or "folder".
 
     Raises:
         ValueError: a name that cannot be what the inputs need.
