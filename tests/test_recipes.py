@@ -112,3 +112,18 @@ def test_debian_voices_labels_one_voice_across_languages(tmp_path: Path) -> None
                if s == "asterisk-Allison"]  # fmt: skip
     assert len(allison) == 4 and {q for _, q in allison} == {"vm-goodbye", "digits/1"}
     assert recipe.HELD_OUT <= speakers
+
+
+def test_tuxpaint_two_means_separates_two_voices() -> None:
+    import numpy as np
+
+    recipe = _recipe("tuxpaint_voices")
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(16), rng.standard_normal(16)
+    x = np.stack([a + 0.1 * rng.standard_normal(16) for _ in range(30)]
+                 + [b + 0.1 * rng.standard_normal(16) for _ in range(20)])  # fmt: skip
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    labels, centroids = recipe.two_means(x)
+    assert len(set(labels[:30].tolist())) == 1 and len(set(labels[30:].tolist())) == 1
+    assert labels[0] != labels[-1] and float(centroids[0] @ centroids[1]) < 0.6
+    assert recipe.NAME.match("frog-1_desc_pt_BR.ogg")["lang"] == "pt_BR"
