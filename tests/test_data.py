@@ -372,6 +372,6 @@ def test_telephone_channel_augmentation(tmp_path):
             assert ex.mixture.shape == wide.mixture.shape and ex.mixture.dtype == np.float32
         assert np.allclose(narrow.mixture, coded.example(i).mixture) is False  # codec noise
         np.testing.assert_array_equal(gsm.mixture, coded.example(i).mixture)  # deterministic
-    # off by default: the examples are exactly those of earlier releases
+    # off: no random draw is taken, so the examples are those made without the option
     again = _mixer(tmp_path / "q", speakers, noise_prob=1.0, bandlimit_prob=0.0)
     np.testing.assert_array_equal(plain.example(0).mixture, again.example(0).mixture)
