@@ -78,6 +78,7 @@ def train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None = N
     ckpt = load_checkpoint(last) if config.resume and last.is_file() else None
     state = (ckpt.get("train_state") or {}) if ckpt is not None else {}
     budget = TimeBudget(config.time_budget_minutes, float(state.get("elapsed_s", 0.0)))
+    budget.valid_s = float(state.get("valid_s", 0.0))  # a resumed run knows its validation time
     budget.started -= time.monotonic() - clock_start  # the clock starts with this call
 
     # -- data ---------------------------------------------------------------------------------
@@ -153,6 +154,7 @@ def train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None = N
             "bad_rounds": bad_rounds,
             "speakers": split,
             "elapsed_s": budget.elapsed(),
+            "valid_s": budget.valid_s,
         }
         save_checkpoint(last, model, meta(metrics), train_state=train_state)
         budget.note_save(time.monotonic() - started)
@@ -203,7 +205,7 @@ def train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None = N
     )
     valid_metrics: dict[str, float] = {}
     validated_at = saved_at = -1
-    if budget.enabled and step == 0:  # a baseline, and the time a validation takes
+    if budget.enabled and budget.valid_s == 0:  # a baseline, and the time a validation takes
         run_validation()
         validated_at = step
     emit(TrainEvent("start", step, planned(), message=report.summary()))
