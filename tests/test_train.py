@@ -526,3 +526,15 @@ def test_cli_train_backbone(corpus_dir, tmp_path):
                                       str(corpus_dir / "speech"), "--out", str(tmp_path / "x"),
                                       "--backbone", "transformer"])  # fmt: skip
     assert result.exit_code == 2 and "backbone must be one of" in result.output
+
+
+def test_resumed_budget_run_keeps_its_validation_time(corpus_dir, tmp_path):
+    config = tiny_config(corpus_dir, tmp_path / "run", task="enhance", max_steps=3,
+                         valid_every=100, time_budget_minutes=0.5)  # fmt: skip
+    train(config)
+    first = load_checkpoint(tmp_path / "run" / "last.pt")["train_state"]
+    assert first["valid_s"] > 0 and first["step"] == 3
+    train(dataclasses.replace(config, max_steps=5))
+    with open(tmp_path / "run" / "log.csv", newline="") as f:
+        valid_steps = [int(r["step"]) for r in csv.DictReader(f) if r["kind"] == "valid"]
+    assert valid_steps == [0, 3, 5]  # the timing validation ran once, not again on resume
