@@ -159,6 +159,13 @@ class DepthwiseConv1d(nn.Conv1d):
         return y  # (B, H, frames)
 
 
+def zero_linear(in_features: int, out_features: int) -> nn.Linear:
+    """A bias-free linear layer starting at zero: conditioning that begins as the identity."""
+    layer = nn.Linear(in_features, out_features, bias=False)
+    nn.init.zeros_(layer.weight)
+    return layer
+
+
 def make_norm(channels: int, causal: bool) -> nn.Module:
     """cLN for causal models, gLN otherwise."""
     return CumulativeLayerNorm(channels) if causal else GlobalLayerNorm(channels)

@@ -17,10 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from puresound_cli.nets.filterbanks import LearnedFilterbank, STFTFilterbank
-from puresound_cli.nets.masks import MASK_KINDS, apply_mask
+from puresound_cli.nets.masks import CONSTRAINTS, MASK_KINDS, apply_mask
 
 ENCODERS = ("learned", "stft")
-CONSTRAINTS = ("relu", "sigmoid", "none")
 
 
 @dataclass(frozen=True)

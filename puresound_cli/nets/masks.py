@@ -16,6 +16,14 @@ from __future__ import annotations
 import torch
 
 MASK_KINDS = ("magnitude", "magnitude_reim", "complex_reim", "complex_polar")
+CONSTRAINTS = ("relu", "sigmoid", "none")
+
+
+def constrain(mask: torch.Tensor, constraint: str) -> torch.Tensor:
+    """A masker's raw output under its mask constraint: "relu", "sigmoid" or "none"."""
+    if constraint == "relu":
+        return torch.relu(mask)
+    return torch.sigmoid(mask) if constraint == "sigmoid" else mask
 
 
 def apply_mask(kind: str, rep: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

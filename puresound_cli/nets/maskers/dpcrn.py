@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from puresound_cli.nets.blocks import zero_linear
 from puresound_cli.nets.maskers.unet import LAYERS, UNetMasker
 
 if TYPE_CHECKING:
@@ -96,9 +97,7 @@ class DualPathBottleneck(nn.Module):
             DualPath2D(channels, config.hidden_channels, attention) for _ in range(2)
         )
         embed_dim = config.speaker_dim or 0
-        self.film = nn.Linear(embed_dim, 2 * channels, bias=False) if embed_dim else None
-        if self.film is not None:
-            nn.init.zeros_(self.film.weight)
+        self.film = zero_linear(embed_dim, 2 * channels) if embed_dim else None
 
     def forward(self, x: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
         if self.film is not None:

@@ -24,7 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from puresound_cli.nets.blocks import Pointwise, make_norm
+from puresound_cli.nets.blocks import Pointwise, make_norm, zero_linear
+from puresound_cli.nets.maskers.tcn import conditioned_blocks
+from puresound_cli.nets.masks import constrain
 
 if TYPE_CHECKING:
     from puresound_cli.nets.convtasnet import ConvTasNetConfig
@@ -80,18 +82,11 @@ class DPRNNMasker(nn.Module):
             DualPathBlock(width, c.hidden_channels, c.causal) for _ in range(c.repeats)
         )
         embed_dim = c.speaker_dim or 0
-        self.conditioned = (
-            ({0} if c.conditioned_blocks == "first" else set(range(c.repeats)))
-            if embed_dim
-            else set()
-        )
+        conditioned = conditioned_blocks(c, per_repeat=1) if embed_dim else set()
         self.conditioning = c.conditioning
         self.film = nn.ModuleDict(
-            {str(i): nn.Linear(embed_dim, 2 * width, bias=False) for i in sorted(self.conditioned)}
+            {str(i): zero_linear(embed_dim, 2 * width) for i in sorted(conditioned)}
         )
-        for layer in self.film.values():  # the conditioning starts as the identity
-            assert isinstance(layer, nn.Linear)
-            nn.init.zeros_(layer.weight)
         self.output = nn.Sequential(nn.PReLU(), Pointwise(width, c.mask_channels * c.sources))
 
     def forward(self, features: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
@@ -110,9 +105,7 @@ class DPRNNMasker(nn.Module):
             x = block(x)  # (B, S, K, W)
         x = x.permute(0, 3, 1, 2).reshape(batch, width, -1)[..., :frames]  # (B, W, T)
         mask = self.output(x)  # (B, S * M, T)
-        if self.constraint == "relu":
-            return F.relu(mask)
-        return torch.sigmoid(mask) if self.constraint == "sigmoid" else mask
+        return constrain(mask, self.constraint)
 
     @staticmethod
     def context_frames(config: ConvTasNetConfig) -> int:

@@ -16,10 +16,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from puresound_cli.nets.blocks import DepthwiseConv1d, Pointwise, make_norm
+from puresound_cli.nets.blocks import DepthwiseConv1d, Pointwise, make_norm, zero_linear
+from puresound_cli.nets.masks import constrain
 
 if TYPE_CHECKING:
     from puresound_cli.nets.convtasnet import ConvTasNetConfig
@@ -45,9 +45,7 @@ class GatedBlock(nn.Module):
         self.gate = nn.Sequential(
             DepthwiseConv1d(hidden, kernel, dilation, causal), make_norm(hidden, causal), nn.PReLU()
         )
-        self.film = nn.Linear(embed_dim, 2 * hidden, bias=False) if embed_dim else None
-        if self.film is not None:  # the conditioning starts as the identity
-            nn.init.zeros_(self.film.weight)
+        self.film = zero_linear(embed_dim, 2 * hidden) if embed_dim else None
         self.conv_out = Pointwise(hidden, width)
 
     def forward(self, x: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
@@ -98,9 +96,7 @@ class GatedTCNMasker(nn.Module):
         for block in self.blocks:
             x = block(x, embedding)
         mask = self.output(x)
-        if self.constraint == "relu":
-            return F.relu(mask)
-        return torch.sigmoid(mask) if self.constraint == "sigmoid" else mask
+        return constrain(mask, self.constraint)
 
     @staticmethod
     def context_frames(config: ConvTasNetConfig) -> int:

@@ -25,8 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from puresound_cli.nets.blocks import Pointwise, make_norm
+from puresound_cli.nets.blocks import Pointwise, make_norm, zero_linear
 from puresound_cli.nets.maskers.dprnn import NOMINAL_CONTEXT_SECONDS
+from puresound_cli.nets.maskers.tcn import conditioned_blocks
+from puresound_cli.nets.masks import constrain
 
 if TYPE_CHECKING:
     from puresound_cli.nets.convtasnet import ConvTasNetConfig
@@ -86,15 +88,10 @@ class SkiMMasker(nn.Module):
             MemoryLSTM(c.hidden_channels, c.causal) for _ in range(c.repeats - 1)
         )
         embed_dim = c.speaker_dim or 0
-        conditioned = {0} if c.conditioned_blocks == "first" else set(range(c.repeats))
+        conditioned = conditioned_blocks(c, per_repeat=1) if embed_dim else set()
         self.film = nn.ModuleDict(
-            {str(i): nn.Linear(embed_dim, 2 * width, bias=False) for i in sorted(conditioned)}
-            if embed_dim
-            else {}
+            {str(i): zero_linear(embed_dim, 2 * width) for i in sorted(conditioned)}
         )
-        for layer in self.film.values():  # the conditioning starts as the identity
-            assert isinstance(layer, nn.Linear)
-            nn.init.zeros_(layer.weight)
         self.output = nn.Sequential(nn.PReLU(), Pointwise(width, c.mask_channels * c.sources))
 
     def forward(self, features: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
@@ -124,9 +121,7 @@ class SkiMMasker(nn.Module):
                          c.reshape(1, -1, self.hidden).contiguous())  # fmt: skip
         x = x.reshape(batch, segments, self.chunk, width).permute(0, 3, 1, 2)
         mask = self.output(x.reshape(batch, width, -1)[..., :frames])  # (B, S * M, T)
-        if self.constraint == "relu":
-            return F.relu(mask)
-        return torch.sigmoid(mask) if self.constraint == "sigmoid" else mask
+        return constrain(mask, self.constraint)
 
     def stream_step(
         self, features: torch.Tensor, embedding: torch.Tensor | None, state: dict[str, Any]
@@ -177,9 +172,7 @@ class SkiMMasker(nn.Module):
             state["pos"] += 1
             outputs.append(xt)
         mask = self.output(torch.stack(outputs, dim=-1))  # (B, S * M, n)
-        if self.constraint == "relu":
-            return F.relu(mask)
-        return torch.sigmoid(mask) if self.constraint == "sigmoid" else mask
+        return constrain(mask, self.constraint)
 
     @staticmethod
     def context_frames(config: ConvTasNetConfig) -> int:

@@ -14,18 +14,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from puresound_cli.nets.blocks import Pointwise, TCNBlock, make_norm
+from puresound_cli.nets.blocks import Pointwise, TCNBlock, make_norm, zero_linear
+from puresound_cli.nets.masks import constrain
 
 if TYPE_CHECKING:
     from puresound_cli.nets.convtasnet import ConvTasNetConfig
 
 
-def conditioned_blocks(config: ConvTasNetConfig) -> set[int]:
-    """Indices of the blocks that see the speaker embedding (see ``conditioned_blocks``)."""
-    per = config.blocks_per_repeat
+def conditioned_blocks(config: ConvTasNetConfig, per_repeat: int | None = None) -> set[int]:
+    """Indices of the blocks that see the speaker embedding (see ``conditioned_blocks``).
+
+    ``per_repeat`` blocks make one repeat (default ``blocks_per_repeat``; 1 for maskers whose
+    blocks are not grouped in repeats, where "repeat" then means every block).
+    """
+    per = config.blocks_per_repeat if per_repeat is None else per_repeat
     total = config.repeats * per
     if config.conditioned_blocks == "first":
         return {0}
@@ -70,13 +74,10 @@ class TCNMasker(nn.Module):
         )
         # multiplicative adaptation after a block: x * (1 + W e), W zero at the start
         self.adapt = nn.ModuleDict(
-            {str(i): nn.Linear(embed_dim, width, bias=False) for i in sorted(conditioned)}
+            {str(i): zero_linear(embed_dim, width) for i in sorted(conditioned)}
             if c.conditioning == "multiply"
             else {}
         )
-        for layer in self.adapt.values():
-            assert isinstance(layer, nn.Linear)
-            nn.init.zeros_(layer.weight)
         out_channels = c.mask_channels * c.sources
         needs_output = c.bottleneck_channels is not None or width != out_channels
         self.output = (
@@ -96,9 +97,7 @@ class TCNMasker(nn.Module):
                 x = x * (1.0 + adapt(embedding).unsqueeze(-1))  # (B, B_ch, frames)
         if self.output is not None:
             x = self.output(x)  # (B, mask_channels, frames)
-        if self.constraint == "relu":
-            return F.relu(x)
-        return torch.sigmoid(x) if self.constraint == "sigmoid" else x
+        return constrain(x, self.constraint)
 
     @staticmethod
     def context_frames(config: ConvTasNetConfig) -> int:

@@ -26,6 +26,7 @@ from torch import nn
 
 from puresound_cli.nets.blocks import Pointwise
 from puresound_cli.nets.maskers.gated_tcn import GatedBlock
+from puresound_cli.nets.masks import constrain
 
 if TYPE_CHECKING:
     from puresound_cli.nets.convtasnet import ConvTasNetConfig
@@ -146,9 +147,7 @@ class UNetMasker(nn.Module):
             if i < len(self.up_act):
                 x = self.up_act[i](x)
         mask = x.reshape(batch, -1, frames)  # (B, S * M, T): sources, then re/im, then bins
-        if self.constraint == "relu":
-            return F.relu(mask)
-        return torch.sigmoid(mask) if self.constraint == "sigmoid" else mask
+        return constrain(mask, self.constraint)
 
     @staticmethod
     def context_frames(config: ConvTasNetConfig) -> int:
