@@ -37,6 +37,38 @@ def streamable(model: Any) -> str | None:
     return None
 
 
+def stft_frames(
+    buffer: torch.Tensor, window_fn: torch.Tensor, hop: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The complete STFT frames at the start of a running buffer, and what is left of it.
+
+    Frame i is ``buffer[:, i hop : i hop + W] * window`` (as ``torch.stft`` frames a signal).
+
+    Shape:
+        buffer (C, T) -> spec (C, W // 2 + 1, frames) complex, rest (C, T - frames hop)
+    """
+    window = window_fn.numel()
+    count = (buffer.shape[1] - window) // hop + 1
+    if count <= 0:  # (an empty FFT batch is an error for MKL)
+        empty = torch.zeros(buffer.shape[0], window // 2 + 1, 0, dtype=torch.complex64)
+        return empty.to(buffer.device), buffer
+    steps = hop * torch.arange(count, device=buffer.device)[:, None]
+    idx = torch.arange(window, device=buffer.device)[None] + steps  # (frames, W)
+    segments = buffer[:, idx] * window_fn  # (C, frames, W)
+    spec = torch.fft.rfft(segments, dim=-1).transpose(1, 2)  # (C, F, frames)
+    return spec, buffer[:, count * hop :]
+
+
+def stream_mask(
+    net: Any, features: torch.Tensor, embedding: torch.Tensor | None, state: dict[str, Any]
+) -> torch.Tensor:
+    """The masker of a streaming frame on new frames: recurrent maskers carry their state in
+    ``state``, the others in their streaming-mode layers (``set_streaming``)."""
+    if hasattr(net.masker, "stream_step"):
+        return net.masker.stream_step(features, embedding, state)
+    return net.mask(features, embedding)
+
+
 class StreamingSeparator:
     """Block-by-block inference of a causal model on ``channels`` independent signals.
 
@@ -82,14 +114,8 @@ class StreamingSeparator:
 
     def _frames(self) -> torch.Tensor:
         """Cut every complete STFT frame from the buffer: (C, F, frames) complex."""
-        count = (self.buffer.shape[1] - self.window) // self.hop + 1
-        if count <= 0:
-            return torch.zeros(self.channels, self.window // 2 + 1, 0, dtype=torch.complex64)
-        steps = self.hop * torch.arange(count, device=self.device)[:, None]
-        idx = torch.arange(self.window, device=self.device)[None] + steps  # (frames, W)
-        segments = self.buffer[:, idx] * self.window_fn  # (C, frames, W)
-        self.buffer = self.buffer[:, count * self.hop :]
-        return torch.fft.rfft(segments, dim=-1).transpose(1, 2)  # (C, F, frames)
+        spec, self.buffer = stft_frames(self.buffer, self.window_fn, self.hop)
+        return spec
 
     def _synthesise(self, spec: torch.Tensor) -> None:
         """Mask the new frames and overlap-add them into the accumulator."""
@@ -101,10 +127,7 @@ class StreamingSeparator:
             feats = spec.abs()
         else:
             feats = torch.cat([spec.real, spec.imag], dim=1)  # (C, 2F, frames)
-        if hasattr(net.masker, "stream_step"):  # recurrent maskers carry their own state
-            mask = net.masker.stream_step(feats, self.embedding, self.masker_state)
-        else:
-            mask = net.mask(feats, self.embedding)
+        mask = stream_mask(net, feats, self.embedding, self.masker_state)
         masked = net.apply_mask(spec, mask)  # (C, F, frames)
         frames = torch.fft.irfft(masked.transpose(1, 2), n=self.window) * self.window_fn
         end = (self.frames_done + count - 1) * self.hop + self.window - self.origin

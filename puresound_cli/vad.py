@@ -173,20 +173,15 @@ class StreamingVAD:
         self.received = self.frames_done = 0
 
     def _run(self) -> np.ndarray:
-        count = (self.buffer.numel() - self.window) // self.hop + 1
-        if count <= 0:
+        from puresound_cli.stream import stft_frames, stream_mask
+
+        spec, rest = stft_frames(self.buffer[None], self.window_fn, self.hop)  # (1, F, n)
+        self.buffer = rest[0]
+        if spec.shape[-1] == 0:
             return np.zeros(0, dtype=np.float32)
-        idx = torch.arange(self.window)[None] + self.hop * torch.arange(count)[:, None]
-        spec = torch.fft.rfft(self.buffer[idx] * self.window_fn, dim=-1).T[None]  # (1, F, n)
-        self.buffer = self.buffer[count * self.hop :]
-        masker = self.detector.masker
-        feats = spec.abs()
-        if hasattr(masker, "stream_step"):
-            hidden = masker.stream_step(feats, self.embedding, self.state)
-        else:
-            hidden = self.detector.mask(feats, self.embedding)
+        hidden = stream_mask(self.detector, spec.abs(), self.embedding, self.state)
         logits = self.model.head(hidden)[0, 0]
-        self.frames_done += count
+        self.frames_done += spec.shape[-1]
         return torch.sigmoid(logits).numpy().astype(np.float32)
 
     def push(self, samples: np.ndarray) -> np.ndarray:
