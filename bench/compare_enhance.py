@@ -33,16 +33,14 @@ import numpy as np
 import soundfile as sf
 
 from puresound_cli.audio import resample
-from puresound_cli.losses import si_sdr
+from puresound_cli.evaluate import si_sdr_db
 
 Method = Callable[[np.ndarray, int], np.ndarray]
 
 
 def sdr(est: np.ndarray, ref: np.ndarray) -> float:
-    import torch
-
     n = min(est.size, ref.size)
-    return float(si_sdr(torch.from_numpy(est[:n])[None], torch.from_numpy(ref[:n])[None]))
+    return si_sdr_db(est[:n], ref[:n])
 
 
 def perceptual(est: np.ndarray, ref: np.ndarray, rate: int) -> tuple[float, float]:

@@ -26,10 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
 
 from puresound_cli import extract, load_model
-from puresound_cli.losses import energy_ratio_db, si_sdr
+from puresound_cli.evaluate import level_db, si_sdr_db
 
 
 def mono(path: Path) -> tuple[np.ndarray, int]:
@@ -39,7 +38,7 @@ def mono(path: Path) -> tuple[np.ndarray, int]:
 
 def sdr(est: np.ndarray, ref: np.ndarray) -> float:
     n = min(est.size, ref.size)
-    return float(si_sdr(torch.from_numpy(est[:n])[None], torch.from_numpy(ref[:n])[None]))
+    return si_sdr_db(est[:n], ref[:n])
 
 
 def main() -> None:
@@ -58,8 +57,7 @@ def main() -> None:
         enroll, enroll_rate = mono(args.pairs.parent / row["enrollment"])
         if not row["reference"]:
             out = extract(model, mixture, enroll, rate, enrollment_rate=enroll_rate).numpy()
-            level = energy_ratio_db(torch.from_numpy(out)[None], torch.from_numpy(mixture)[None])
-            absent.append(float(level))
+            absent.append(level_db(out, mixture))
             continue
         target, _ = mono(args.pairs.parent / row["reference"])
         n = min(target.size, mixture.size)
