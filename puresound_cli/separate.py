@@ -97,6 +97,11 @@ def embed_speaker(
         PuresoundError: the enrollment is empty, silent or holds NaN/Inf.
     """
     check_task(model, "extract")
+    return embed_recording(model, enrollment, sample_rate)
+
+
+def embed_recording(model: Any, enrollment: Tensor | np.ndarray, sample_rate: int) -> Tensor:
+    """:func:`embed_speaker` for any model with an ``embed`` (an extractor, a personal VAD)."""
     wav = torch.as_tensor(enrollment, dtype=torch.float32)
     if wav.dim() == 1:
         wav = wav[None]

@@ -24,20 +24,16 @@ def load_vad(model: str, enrollment: str | Path, device: Any = "cpu") -> tuple[A
         PuresoundError: not a vad checkpoint, or an unreadable enrollment.
     """
     from puresound_cli.checkpoint import load_model
-    from puresound_cli.separate import normalising_gain
+    from puresound_cli.separate import embed_recording
 
     net: Any = load_model(model, device)
     if getattr(net, "task", None) != "vad":
         raise PuresoundError(f"{model} is an {net.task!r} model, not a vad model")
     wav, rate, _ = audio.read_audio(enrollment)
-    mono = wav.mean(axis=0)
-    rms = float(np.sqrt(np.mean(np.square(mono, dtype=np.float64))))
-    if rms < 1e-6:
-        raise PuresoundError(f"enrollment {audio.describe(enrollment)} is silent")
-    x = audio.resample((mono * normalising_gain(rms))[None], rate, net.sample_rate)
-    with torch.inference_mode():
-        tensor = torch.from_numpy(np.ascontiguousarray(x))[None].to(next(net.parameters()).device)
-        return net, net.embed(tensor).cpu()
+    try:
+        return net, embed_recording(net, wav, rate)
+    except PuresoundError as err:
+        raise PuresoundError(f"enrollment {audio.describe(enrollment)}: {err}") from err
 
 
 CHUNK_SECONDS = 30.0
