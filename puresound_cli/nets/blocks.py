@@ -77,17 +77,6 @@ class CumulativeLayerNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels, frames = x.shape[1], x.shape[2]
-        if self.stream is not None and frames == 1:  # live streaming: one frame, few ops
-            total = x.sum(dim=1, keepdim=True)  # (B, 1, 1)
-            energy = x.pow(2).sum(dim=1, keepdim=True)
-            count = torch.full((1,), float(channels), dtype=x.dtype, device=x.device)
-            if self.stream:
-                total, energy = total + self.stream["total"], energy + self.stream["energy"]
-                count = count + self.stream["count"]
-            self.stream = {"total": total, "energy": energy, "count": count}
-            mean = total / count
-            var = (energy / count - mean.pow(2)).clamp_min(0.0)
-            return (x - mean) * torch.rsqrt(var + EPS) * self.gain + self.bias
         count = torch.arange(1, frames + 1, device=x.device, dtype=x.dtype) * channels  # (frames,)
         total = x.sum(dim=1, keepdim=True).cumsum(dim=2)  # (B, 1, frames)
         energy = x.pow(2).sum(dim=1, keepdim=True).cumsum(dim=2)  # (B, 1, frames)
