@@ -33,7 +33,7 @@ def load_vad(model: str, enrollment: str | Path, device: Any = "cpu") -> tuple[A
     try:
         return net, embed_recording(net, wav, rate)
     except PuresoundError as err:
-        raise PuresoundError(f"enrollment {audio.describe(enrollment)}: {err}") from err
+        raise PuresoundError(f"{audio.describe(enrollment)}: {err}") from err
 
 
 CHUNK_SECONDS = 30.0
