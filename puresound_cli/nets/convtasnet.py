@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from puresound_cli.nets.filterbanks import LearnedFilterbank, STFTFilterbank
-from puresound_cli.nets.masks import CONSTRAINTS, MASK_KINDS, apply_mask
+from puresound_cli.nets.masks import CONSTRAINTS, MASK_KINDS, apply_mask, reim_magnitude
 
 ENCODERS = ("learned", "stft")
 
@@ -146,12 +146,10 @@ class ConvTasNetConfig:
     def small(cls, speaker_dim: int | None = None) -> ConvTasNetConfig:
         """The shipped CPU size (about 0.57 GFLOP per s of audio).
 
-        STFT encoder (512-point Hann window, hop 128: 125 frames/s against the seed's 1000),
-        complex ratio mask, B 128, H 256, R 2 x X 8 blocks, 8.2 s of context. Training processes
-        about six times more audio per CPU second than a learned-filterbank model this wide.
-        A speaker-conditioned one uses FiLM on its unit-norm embedding scaled to unit RMS
-        (embed_gain sqrt(D)): in training from a warm start this began to use the speaker where
-        concatenation at the same places stayed at 0 dB (recipes/README.md).
+        STFT encoder (512-point Hann, hop 128: 125 frames/s, not 1000: six times the audio per
+        CPU second of a learned filterbank this wide), complex ratio mask, B 128, H 256, R 2 x
+        X 8 blocks, 8.2 s of context. Extraction: FiLM on the unit-norm embedding scaled to unit
+        RMS (embed_gain sqrt(D)); concatenation stayed at 0 dB from a warm start (recipes/).
         """
         return cls(
             encoder="stft",
@@ -241,6 +239,8 @@ class ConvTasNet(nn.Module):
         rep = self.filterbank.encode(wav)  # learned (B, N, frames) | complex (B, F, frames)
         if self.config.encoder == "learned":
             return rep, rep
+        if not torch.is_complex(rep):  # an STFT in real arithmetic (export): (B, 2F, frames)
+            return rep, reim_magnitude(rep) if self.config.mask_kind == "magnitude" else rep
         if self.config.mask_kind == "magnitude":
             return rep, rep.abs()  # (B, F, frames)
         return rep, torch.cat([rep.real, rep.imag], dim=1)  # (B, 2F, frames)
@@ -261,7 +261,8 @@ class ConvTasNet(nn.Module):
 
     def apply_mask(self, rep: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Apply the mask to the encoder representation (see :func:`~.masks.apply_mask`)."""
-        return apply_mask(self.config.mask_kind, rep, mask)
+        reim = self.config.encoder == "stft" and not torch.is_complex(rep)  # export
+        return apply_mask(self.config.mask_kind, rep, mask, reim)
 
     def forward(self, mixture: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
         _check_wave(mixture, "mixture")

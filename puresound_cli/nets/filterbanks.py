@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -35,8 +36,9 @@ class LearnedFilterbank(nn.Module):
 
     def valid_length(self, n: int) -> int:
         """Smallest length >= n made of whole frames (at least one window)."""
-        frames = max(0, math.ceil((n - self.window) / self.hop))
-        return self.window + frames * self.hop
+        if n <= self.window:
+            return self.window
+        return n + (self.window - n) % self.hop  # modulo, not ceil: traces for export
 
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
         return self.encoder(wav)  # (B, N, frames)
@@ -57,6 +59,8 @@ class STFTFilterbank(nn.Module):
     Shape:
         encode: (B, 1, T) -> complex (B, F, frames), F = window // 2 + 1, frames = T // hop + 1
         decode: complex (B, F, frames), length -> (B, 1, length)
+        With ``real_arithmetic`` (set by ``puresound_cli.export``) both work on real
+        (B, 2F, frames) tensors instead (:meth:`encode_reim`, :meth:`decode_reim`).
     """
 
     window_fn: torch.Tensor
@@ -65,6 +69,7 @@ class STFTFilterbank(nn.Module):
         super().__init__()
         self.window = window
         self.hop = hop
+        self.real_arithmetic = False  # set by ``puresound_cli.export``: no complex tensors
         self.register_buffer("window_fn", torch.hann_window(window), persistent=False)
 
     @property
@@ -73,9 +78,11 @@ class STFTFilterbank(nn.Module):
 
     def valid_length(self, n: int) -> int:
         """Smallest multiple of the hop >= n."""
-        return max(1, math.ceil(n / self.hop)) * self.hop
+        return max(n + (-n) % self.hop, self.hop)  # modulo, not ceil: traces for export
 
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
+        if self.real_arithmetic:
+            return self.encode_reim(wav)
         return torch.stft(
             wav.squeeze(1),
             self.window,
@@ -87,10 +94,53 @@ class STFTFilterbank(nn.Module):
         )  # (B, F, frames)
 
     def decode(self, spec: torch.Tensor, length: int) -> torch.Tensor:
+        if self.real_arithmetic:
+            return self.decode_reim(spec, length)
         wav = torch.istft(
             spec, self.window, self.hop, window=self.window_fn, center=True, length=length
         )  # (B, length)
         return wav.unsqueeze(1)  # (B, 1, length)
+
+    def _bases(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(analysis, synthesis) DFT bases, (2F, 1, window) each: cos rows, then -sin rows."""
+        n = self.window
+        angle = (
+            2 * math.pi * torch.arange(self.bins, dtype=torch.float64)[:, None]
+            * torch.arange(n, dtype=torch.float64) / n
+        )  # (F, N)  # fmt: skip
+        w = self.window_fn.to(torch.float64)
+        weight = torch.full((self.bins, 1), 2.0, dtype=torch.float64)  # one-sided spectrum
+        weight[0] = 1.0
+        if n % 2 == 0:
+            weight[-1] = 1.0  # Nyquist bin
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        analysis = torch.cat([cos * w, -sin * w])
+        synthesis = torch.cat([weight * cos, -weight * sin]) * w / n
+        return analysis[:, None].to(like), synthesis[:, None].to(like)
+
+    def encode_reim(self, wav: torch.Tensor) -> torch.Tensor:
+        """The STFT of :meth:`encode` in real arithmetic (a strided conv with the DFT basis),
+        for exporters without complex tensors (ONNX).
+
+        Shape:
+            (B, 1, T) -> (B, 2F, frames): real parts, then imaginary parts.
+        """
+        analysis, _ = self._bases(wav)
+        half = self.window // 2
+        return F.conv1d(F.pad(wav, (half, half)), analysis, stride=self.hop)
+
+    def decode_reim(self, spec: torch.Tensor, length: int) -> torch.Tensor:
+        """The inverse of :meth:`encode_reim` (``torch.istft``'s weighted overlap-add).
+
+        Shape:
+            (B, 2F, frames), length -> (B, 1, length)
+        """
+        _, synthesis = self._bases(spec)
+        frames = F.conv_transpose1d(spec, synthesis, stride=self.hop)  # (B, 1, samples)
+        square = self.window_fn.to(spec).pow(2)[None, None]  # (1, 1, N)
+        envelope = F.conv_transpose1d(torch.ones_like(spec[:1, :1]), square, stride=self.hop)
+        half = self.window // 2
+        return (frames / envelope.clamp_min(1e-11))[..., half : half + length]
 
 
 def hz_to_mel(hz: torch.Tensor) -> torch.Tensor:
@@ -141,5 +191,10 @@ class LogMel(nn.Module):
         self.register_buffer("mel", mel_matrix(n_mels, window, sample_rate), persistent=False)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        power = self.stft.encode(wav).abs().pow(2)  # (B, F, frames)
+        spec = self.stft.encode(wav)  # complex (B, F, frames), or (B, 2F, frames) when exported
+        if torch.is_complex(spec):
+            power = spec.abs().pow(2)
+        else:
+            re, im = spec.chunk(2, dim=1)
+            power = re.pow(2) + im.pow(2)
         return torch.log(torch.matmul(self.mel, power) + 1e-6)  # (B, n_mels, frames)

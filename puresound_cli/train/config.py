@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -261,7 +262,10 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     Raises:
         PuresoundError: the file cannot be read or is not TOML.
     """
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # the same parser, as a package before Python 3.11
+        import tomli as tomllib
 
     try:
         with open(path, "rb") as f:
