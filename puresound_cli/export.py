@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from puresound_cli.errors import PuresoundError
+from puresound_cli.files import place_file
 from puresound_cli.nets.filterbanks import STFTFilterbank
 
 FORMATS = ("torchscript", "onnx")
@@ -166,15 +167,7 @@ def export_model(
                 torch.backends.mha.set_fastpath_enabled(fastpath)
         run = _runner(fmt, tmp, names)
         max_error = None if run is None else _check(model, run)
-        os.chmod(tmp, 0o666 & ~_umask())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise PuresoundError(f"{path}: appeared during the export; kept it") from None
-            os.unlink(tmp)
+        place_file(tmp, path, overwrite)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -187,12 +180,6 @@ def export_model(
         checked=max_error is not None,
         max_error=max_error,
     )
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _metadata(model: nn.Module) -> dict[str, str]:

@@ -81,6 +81,14 @@ def test_vad_command_writes_segments(tmp_path) -> None:
     result = runner.invoke(app, [*args, "--json"])
     record = json.loads(result.stdout.strip().splitlines()[0])
     assert record["input"].endswith("mix.wav") and record["segments"][0][0] == 0.0
+    table = tmp_path / "segments.tsv"
+    table.write_text("keep me\n")
+    result = runner.invoke(app, [*args, "-o", str(table)])  # never clobbers
+    assert result.exit_code == 2 and "exists" in result.output
+    assert table.read_text() == "keep me\n"
+    result = runner.invoke(app, [*args, "-o", str(table), "--overwrite"])
+    assert result.exit_code == 0 and table.read_text() == "\n".join(lines) + "\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     result = runner.invoke(app, [*args[:4], "-o", "-"])  # no --model: none is shipped
     assert result.exit_code == 2 and "--model" in result.output
     np.testing.assert_array_less(0, end)

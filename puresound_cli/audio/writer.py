@@ -23,6 +23,7 @@ import soundfile as sf
 from puresound_cli.audio.formats import FLOAT_SUBTYPES, STDIO, ClipMode, PathLike, format_for_path
 from puresound_cli.audio.stream_out import is_special_file, write_all
 from puresound_cli.errors import PuresoundError
+from puresound_cli.files import place_file
 
 
 def _file_in_the_way(folder: Path) -> Path:
@@ -31,16 +32,6 @@ def _file_in_the_way(folder: Path) -> Path:
         if part.exists() and not part.is_dir():
             return part
     return folder
-
-
-def _file_mode(dest: Path) -> int:
-    """Permissions for a new output: the existing file's, else 0o666 minus the umask."""
-    try:
-        return dest.stat().st_mode & 0o777
-    except OSError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask
 
 
 class AudioWriter:
@@ -171,31 +162,8 @@ class AudioWriter:
                 raise PuresoundError(f"{self.path}: cannot write ({err.strerror or err})") from err
         else:
             assert self._tmp is not None
-            os.chmod(self._tmp, _file_mode(Path(self.path)))
-            if self.overwrite:
-                os.replace(self._tmp, self.path)
-            else:
-                self._link_into_place()
+            place_file(self._tmp, self.path, self.overwrite)
             self._tmp = None
-
-    def _link_into_place(self) -> None:
-        """Move the finished temporary file to the destination only if that does not exist."""
-        assert self._tmp is not None
-        try:
-            os.link(self._tmp, self.path)
-        except FileExistsError:
-            raise PuresoundError(
-                f"{self.path}: appeared while this file was processed (another run?); "
-                "kept it, not replaced (pass --overwrite to replace it)"
-            ) from None
-        except OSError:  # no hard links here (some network or FAT file systems)
-            if os.path.lexists(self.path):
-                raise PuresoundError(
-                    f"{self.path}: appeared while this file was processed; kept it, not replaced"
-                ) from None
-            os.replace(self._tmp, self.path)
-            return
-        os.unlink(self._tmp)
 
     def _discard(self) -> None:
         if self._tmp is not None:

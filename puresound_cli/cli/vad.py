@@ -9,7 +9,14 @@ from typing import Annotated, Any
 import typer
 
 from puresound_cli.cli.app import app
-from puresound_cli.cli.options import DebugOpt, Device, DeviceOpt, Inputs, QuietOpt
+from puresound_cli.cli.options import (
+    DebugOpt,
+    Device,
+    DeviceOpt,
+    Inputs,
+    OverwriteOpt,
+    QuietOpt,
+)
 from puresound_cli.cli.report import Reporter, describe_exception, json_line, usage_error
 from puresound_cli.errors import PuresoundError
 
@@ -39,6 +46,7 @@ def vad(
     json_lines: Annotated[
         bool, typer.Option("--json", help="One JSON line per file on stdout instead of TSV.")
     ] = False,
+    overwrite: OverwriteOpt = False,
     threshold: Annotated[
         float, typer.Option("--threshold", min=0.0, max=1.0, help="Activity probability.")
     ] = 0.5,
@@ -56,7 +64,10 @@ def vad(
         raise usage_error(reporter, "no personal VAD model is shipped yet: pass --model PATH")
     if stream and (inputs != ["-"] or output != "-"):
         raise usage_error(reporter, "--stream reads WAV on stdin and prints to stdout: INPUT '-'")
+    if output != "-" and Path(output).exists() and not overwrite:
+        raise usage_error(reporter, f"{output}: exists; kept it (pass --overwrite to replace it)")
     from puresound_cli import audio
+    from puresound_cli.files import write_file
     from puresound_cli.jobs import find_audio_files
     from puresound_cli.runtime import pick_device, set_threads
     from puresound_cli.vad import frame_probabilities, load_vad, segments
@@ -89,7 +100,11 @@ def vad(
         if output == "-":
             sys.stdout.write(text)
         else:
-            Path(output).write_text(text)
+            try:
+                write_file(output, text.encode(), overwrite)
+            except PuresoundError as err:
+                reporter.error(None, str(err), err)
+                raise typer.Exit(1) from None
     raise typer.Exit(1 if failed else 0)
 
 
