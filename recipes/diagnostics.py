@@ -13,8 +13,11 @@ the mixture, against the target):
 Target-absent rows (empty reference) give the output level relative to the mixture (lower is
 better; the goal is -20 dB).
 
+With ``--vad VAD.pt`` every output is gated by the personal VAD as ``extract --vad`` does (the
+VAD enrolled with the same recording as the extractor).
+
     .venv/bin/python recipes/diagnostics.py --pairs runs/data/dev/extract.tsv \
-        [--model extract-convtasnet-16k] [--json out.json]
+        [--model extract-convtasnet-16k] [--vad runs/vad/model.pt] [--json out.json]
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import soundfile as sf
 
 from puresound_cli import extract, load_model
 from puresound_cli.evaluate import level_db, si_sdr_db
+from puresound_cli.separate import embed_recording
+from puresound_cli.vad import frame_probabilities, sample_gate
 
 
 def mono(path: Path) -> tuple[np.ndarray, int]:
@@ -45,9 +50,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=Path, required=True)
     parser.add_argument("--model", default="extract-convtasnet-16k")
+    parser.add_argument("--vad", default=None, help="a personal VAD checkpoint gating outputs")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     model = load_model(args.model)
+    vad = load_model(args.vad) if args.vad else None
+
+    def run(mixture: np.ndarray, enroll: np.ndarray, rate: int, enroll_rate: int) -> np.ndarray:
+        out = extract(model, mixture, enroll, rate, enrollment_rate=enroll_rate).numpy()
+        if vad is None:
+            return out
+        embedding = embed_recording(vad, enroll, enroll_rate)
+        probs = frame_probabilities(vad, mixture, rate, embedding)
+        return out * sample_gate(probs, vad.hop / vad.sample_rate, rate, out.shape[-1])
+
     with open(args.pairs, newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     gains: dict[str, list[float]] = {"given": [], "oracle": [], "interferer": []}
@@ -56,7 +72,7 @@ def main() -> None:
         mixture, rate = mono(args.pairs.parent / row["input"])
         enroll, enroll_rate = mono(args.pairs.parent / row["enrollment"])
         if not row["reference"]:
-            out = extract(model, mixture, enroll, rate, enrollment_rate=enroll_rate).numpy()
+            out = run(mixture, enroll, rate, enroll_rate)
             absent.append(level_db(out, mixture))
             continue
         target, _ = mono(args.pairs.parent / row["reference"])
@@ -68,13 +84,13 @@ def main() -> None:
             "interferer": (mixture[:n] - target[:n], rate),
         }
         for name, (wav, wav_rate) in enrollments.items():
-            out = extract(model, mixture, wav, rate, enrollment_rate=wav_rate).numpy()
+            out = run(mixture, wav, rate, wav_rate)
             gains[name].append(sdr(out, target) - base)
     summary = {name: float(np.mean(v)) for name, v in gains.items() if v}
     summary["absent_db"] = float(np.mean(absent)) if absent else float("nan")
     summary["items"] = len(gains["given"])
     summary["absent_items"] = len(absent)
-    print(f"{args.pairs} with {args.model}:")
+    print(f"{args.pairs} with {args.model}" + (f", gated by {args.vad}:" if vad else ":"))
     print(
         f"  SI-SDRi given {summary['given']:+.2f} dB, oracle {summary['oracle']:+.2f} dB, "
         f"interferer {summary['interferer']:+.2f} dB ({summary['items']} items); "

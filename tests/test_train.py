@@ -538,3 +538,19 @@ def test_resumed_budget_run_keeps_its_validation_time(corpus_dir, tmp_path):
     with open(tmp_path / "run" / "log.csv", newline="") as f:
         valid_steps = [int(r["step"]) for r in csv.DictReader(f) if r["kind"] == "valid"]
     assert valid_steps == [0, 3, 5]  # the timing validation ran once, not again on resume
+
+
+def test_cli_train_vad_reports_frame_accuracy(corpus_dir, tmp_path):
+    """A personal VAD has no waveform to score: its validation line gives frame accuracy."""
+    from typer.testing import CliRunner
+
+    from puresound_cli.cli import app
+
+    result = CliRunner().invoke(app, [
+        "train", "--task", "vad", "--speech", str(corpus_dir / "speech"), "--out",
+        str(tmp_path / "run"), "--size", "tiny", "--max-steps", "2", "--batch-size", "2",
+        "--segment-seconds", "0.5", "--num-workers", "0", "--threads", "1",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = [x for x in result.stderr.splitlines() if "valid loss" in x]
+    assert lines and all("frame accuracy" in x and "SI-SDRi" not in x for x in lines), lines
