@@ -127,3 +127,25 @@ def test_tuxpaint_two_means_separates_two_voices() -> None:
     assert len(set(labels[:30].tolist())) == 1 and len(set(labels[30:].tolist())) == 1
     assert labels[0] != labels[-1] and float(centroids[0] @ centroids[1]) < 0.6
     assert recipe.NAME.match("frog-1_desc_pt_BR.ogg")["lang"] == "pt_BR"
+
+
+@pytest.mark.parametrize("toml", sorted(p.name for p in RECIPES.glob("*.toml")))
+def test_every_recipe_config_is_a_valid_training_config(toml: str) -> None:
+    from puresound_cli.train.config import TrainConfig, load_config_file
+
+    config = TrainConfig.from_dict(load_config_file(RECIPES / toml))
+    assert config.out.startswith("runs/")  # runs/ is ignored by git
+
+
+def test_compare_maskers_writes_the_base_config_with_one_backbone(tmp_path: Path) -> None:
+    from puresound_cli.train.config import TrainConfig, load_config_file
+
+    compare = _recipe("compare_maskers")
+    base = load_config_file(RECIPES / "enhance.toml")
+    path = compare.write_config(base, "gated-tcn", 123, tmp_path / "runs" / "gated-tcn")
+    config = TrainConfig.from_dict(load_config_file(path))
+    assert (config.backbone, config.max_steps, config.scheduler) == ("gated-tcn", 123, "cosine")
+    assert config.out == str(tmp_path / "runs" / "gated-tcn") and config.threads == 1
+    assert config.snr_db == tuple(base["snr_db"]) and config.speech_dirs == tuple(
+        base["speech_dirs"]
+    )
