@@ -174,7 +174,9 @@ def main() -> None:
     args = parser.parse_args()
     methods: dict[str, Method] = {"noisy input": lambda noisy, rate: noisy, "Wiener": wiener}
     for model in args.models:
-        methods[f"puresound {Path(model).stem if model.endswith('.pt') else model}"] = ours(model)
+        path = Path(model)
+        label = f"{path.parent.name}/{path.name}" if model.endswith(".pt") else model
+        methods[f"puresound {label}"] = ours(model)
     try:
         dfn = DeepFilterNet3()
         methods["DeepFilterNet3 primed"] = lambda n, r: dfn(n, r, primed=True)
