@@ -54,6 +54,15 @@ REGISTRY: dict[str, PretrainedModel] = {
         3_072_806,
         {"dev_si_sdri_db": 3.57, "dev_absent_db": -7.92},
     ),
+    "enhance-causal-16k": PretrainedModel(
+        "enhance-causal-16k",
+        "enhance",
+        "enhance-causal-16k/model.pt",
+        "4012899b49d9b8e1375a6b03c89995ed45a22f2093f69bd0bd54e5878c01997b",
+        16000,
+        5_402_759,
+        {"dev_si_sdri_db": 4.22, "dev_pesq_gain": 0.11},
+    ),
     "enhance-convtasnet-16k": PretrainedModel(
         "enhance-convtasnet-16k",
         "enhance",
@@ -72,17 +81,24 @@ DEFAULTS: dict[str, str | None] = {
 }
 """The model each task uses when ``--model`` is not given (None: nothing shipped yet)."""
 
+STREAM_DEFAULTS: dict[str, str | None] = {
+    "extract": None,
+    "enhance": "enhance-causal-16k",
+}
+"""The causal model each task streams with (``--stream``) when ``--model`` is not given."""
+
 
 def available_models() -> list[PretrainedModel]:
     """The registered models, sorted by task then name."""
     return sorted(REGISTRY.values(), key=lambda m: (m.task, m.name))
 
 
-def default_model(task: str) -> str | None:
-    """The registered default model name for a task, or None if there is none."""
+def default_model(task: str, streaming: bool = False) -> str | None:
+    """The registered default model name for a task (``streaming``: its causal default), or
+    None if there is none."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
-    name = DEFAULTS.get(task)
+    name = (STREAM_DEFAULTS if streaming else DEFAULTS).get(task)
     return name if name in REGISTRY else None
 
 

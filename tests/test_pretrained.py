@@ -160,3 +160,18 @@ def test_shipped_enhance_model_removes_held_out_noise() -> None:
     assert si_sdr_db(out, speech) > si_sdr_db(mixture, speech) + 3.0  # measured: +7.2 dB
     level_db = 10 * np.log10(np.mean(out**2) / np.mean(speech**2))
     assert abs(level_db) < 3.0  # calibrated output level (measured: -1.7 dB)
+
+
+def test_stream_defaults_are_registered_causal_models() -> None:
+    from puresound_cli.checkpoint import load_checkpoint, model_from_checkpoint
+    from puresound_cli.pretrained import resolve
+    from puresound_cli.stream import streamable
+
+    assert set(pretrained.STREAM_DEFAULTS) == set(pretrained.TASKS)
+    for task, name in pretrained.STREAM_DEFAULTS.items():
+        if name is None:
+            continue
+        assert pretrained.REGISTRY[name].task == task
+        assert pretrained.default_model(task, streaming=True) == name
+        model = model_from_checkpoint(load_checkpoint(resolve(name)))
+        assert model.task == task and streamable(model) is None

@@ -133,3 +133,32 @@ def test_train_causal_option_builds_a_streamable_model() -> None:
     assert streamable(build(arch, cfg)) is not None  # tiny is a learned filterbank: no STFT
     small = model_spec(dataclasses.replace(config, size="small"))
     assert streamable(build(*small)) is None
+
+
+def test_cli_stream_without_model_uses_the_shipped_causal_enhancer() -> None:
+    """enhance --stream with no -m streams through enhance-causal-16k, equal to its offline pass;
+    extract --stream with no -m says that no causal extractor is shipped (one line, exit 2)."""
+    import io
+    import os
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    from puresound_cli.checkpoint import load_model
+
+    torch.manual_seed(0)
+    x = 0.1 * torch.randn(1, 8000)
+    data = _wav_bytes(x, 16000, "FLOAT")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "puresound_cli", "enhance", "-", "-o", "-", "--stream", "-q"]
+    done = subprocess.run(cmd, input=data, capture_output=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    out, _ = sf.read(io.BytesIO(done.stdout), dtype="float32", always_2d=True)
+    model = load_model("enhance-causal-16k")
+    with torch.no_grad():
+        offline = model(x[:, None])[:, 0]
+    torch.testing.assert_close(torch.from_numpy(out.T.copy()), offline, atol=1e-4, rtol=0)
+    extract = [*cmd[:3], "extract", "-", "-o", "-", "--stream", "--enroll", "/dev/null"]
+    refused = subprocess.run(extract, input=data, capture_output=True, env=env, timeout=60)
+    assert refused.returncode == 2 and "no causal extract model" in refused.stderr.decode()
