@@ -63,6 +63,15 @@ REGISTRY: dict[str, PretrainedModel] = {
         5_402_759,
         {"dev_si_sdri_db": 4.22, "dev_pesq_gain": 0.11},
     ),
+    "enhance-unet-16k": PretrainedModel(
+        "enhance-unet-16k",
+        "enhance",
+        "enhance-unet-16k/model.pt",
+        "55e217df8e28192fd2f2170753b72b33a0822717c95a92b38bf9f2be151f03dc",
+        16000,
+        908_327,
+        {"dev_si_sdri_db": 5.37, "dev_pesq_gain": 0.19},
+    ),
     "enhance-convtasnet-16k": PretrainedModel(
         "enhance-convtasnet-16k",
         "enhance",
