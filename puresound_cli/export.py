@@ -106,10 +106,11 @@ def input_names(model: nn.Module) -> tuple[str, ...]:
 def example_inputs(
     model: nn.Module, batch: int, seconds: float, seed: int
 ) -> tuple[torch.Tensor, ...]:
-    """Noise at speech level shaped as the graph's inputs (the enrollment 1.5x as long)."""
+    """Noise at speech level shaped as the graph's inputs (the enrollment 1.5x as long; lengths
+    off any hop grid)."""
     rate = int(model.sample_rate)  # type: ignore[arg-type]
     gen = torch.Generator().manual_seed(seed)
-    shapes = {"mixture": int(seconds * rate), "enrollment": int(1.5 * seconds * rate) + 11}
+    shapes = {"mixture": int(seconds * rate) + 37, "enrollment": int(1.5 * seconds * rate) + 11}
     return tuple(
         0.1 * torch.randn(batch, 1, shapes[name], generator=gen) for name in input_names(model)
     )
@@ -142,8 +143,17 @@ def export_model(
     if not path.parent.is_dir():
         raise PuresoundError(f"{path.parent}: no such folder")
     model = model.cpu().eval()
-    for p in model.parameters():
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    for p in trainable:  # traced weights become constants only without autograd
         p.requires_grad_(False)
+    try:
+        return _export(model, path, fmt, overwrite, opset)
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
+
+
+def _export(model: nn.Module, path: Path, fmt: str, overwrite: bool, opset: int) -> ExportReport:
     names = input_names(model)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

@@ -70,6 +70,7 @@ def test_every_masker_exports_for_any_batch_and_length(
     assert report.checked and report.max_error is not None
     assert report.max_error <= export_mod.TOLERANCE
     assert not list(tmp_path.glob(".*.tmp"))  # the temporary file is gone
+    assert all(p.requires_grad for p in model.parameters())  # the caller's model as it was
     x = 0.1 * torch.randn(2, 1, 3001)  # neither the traced nor the checked shape
     with torch.no_grad():
         expected = model(x).numpy()
