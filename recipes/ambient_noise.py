@@ -22,6 +22,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import debs
 import soundfile as sf
 
 PACKAGE = "0ad-data"
@@ -32,16 +33,10 @@ PREFIX = "audio/ambient/"
 
 def public_zip(cache: Path) -> tuple[Path, str]:
     """The package's public.zip in ``cache`` (downloaded and unpacked once) and its version."""
-    cache.mkdir(parents=True, exist_ok=True)
-    debs = sorted(cache.glob(f"{PACKAGE}_*.deb"))
-    if not debs:
-        subprocess.run(["apt-get", "download", PACKAGE], cwd=cache, check=True)
-        debs = sorted(cache.glob(f"{PACKAGE}_*.deb"))
+    deb = debs.download(PACKAGE, cache)
     target = cache / "0ad-public.zip"
     if not target.is_file():
-        tar = subprocess.Popen(
-            ["dpkg-deb", "--fsys-tarfile", str(debs[-1])], stdout=subprocess.PIPE
-        )
+        tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
         assert tar.stdout is not None
         with tarfile.open(fileobj=tar.stdout, mode="r|") as archive:
             for member in archive:
@@ -53,7 +48,7 @@ def public_zip(cache: Path) -> tuple[Path, str]:
                     break
         tar.wait()
         target.with_suffix(".part").replace(target)
-    return target, debs[-1].name.split("_")[1]
+    return target, debs.version(deb)
 
 
 def main() -> None:

@@ -40,9 +40,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import subprocess
 from pathlib import Path
 
+import debs
 import numpy as np
 import soundfile as sf
 
@@ -64,18 +64,11 @@ MIN_SECONDS = 1.5
 
 def fetch(cache: Path) -> dict[str, dict[str, str]]:
     """Download and unpack every package into ``cache`` (kept: a second run downloads nothing)."""
-    cache.mkdir(parents=True, exist_ok=True)
     sources = {}
     for package, licence in PACKAGES.items():
-        debs = sorted(cache.glob(f"{package}_*.deb"))
-        if not debs:
-            subprocess.run(["apt-get", "download", package], cwd=cache, check=True)
-            debs = sorted(cache.glob(f"{package}_*.deb"))
-        unpacked = cache / package
-        if not unpacked.is_dir():
-            subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(unpacked)], check=True)
-        version = debs[-1].name.split("_")[1]
-        sources[package] = {"version": version, "licence": licence, "deb": debs[-1].name}
+        deb = debs.download(package, cache)
+        debs.unpack(deb, cache / package)
+        sources[package] = {"version": debs.version(deb), "licence": licence, "deb": deb.name}
     return sources
 
 

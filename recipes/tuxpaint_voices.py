@@ -24,9 +24,9 @@ import argparse
 import csv
 import json
 import re
-import subprocess
 from pathlib import Path
 
+import debs
 import numpy as np
 
 PACKAGE = "tuxpaint-stamps-default"
@@ -36,15 +36,9 @@ MIN_SECONDS = 1.0
 
 
 def unpack(cache: Path) -> tuple[Path, str]:
-    cache.mkdir(parents=True, exist_ok=True)
-    debs = sorted(cache.glob(f"{PACKAGE}_*.deb"))
-    if not debs:
-        subprocess.run(["apt-get", "download", PACKAGE], cwd=cache, check=True)
-        debs = sorted(cache.glob(f"{PACKAGE}_*.deb"))
-    root = cache / PACKAGE
-    if not root.is_dir():
-        subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(root)], check=True)
-    return root / "usr/share/tuxpaint/stamps", debs[-1].name.split("_")[1]
+    deb = debs.download(PACKAGE, cache)
+    root = debs.unpack(deb, cache / PACKAGE)
+    return root / "usr/share/tuxpaint/stamps", debs.version(deb)
 
 
 def two_means(x: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

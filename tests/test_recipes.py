@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
 def _recipe(name: str):  # type: ignore[no-untyped-def]
+    """A recipe script as a module (its folder importable, as when it runs as a script)."""
+    if str(RECIPES) not in sys.path:
+        sys.path.insert(0, str(RECIPES))
     spec = importlib.util.spec_from_file_location(name, RECIPES / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
