@@ -289,6 +289,7 @@ def load_separator(
     segment: float | None = None,
     overlap: float | None = None,
     force_enroll: bool = False,
+    streaming: bool = False,
 ) -> Separator:
     """Load a model for ``task``, embed the enrollment once, and return the ready separator.
 
@@ -301,6 +302,7 @@ def load_separator(
         segment, overlap: chunking in seconds (defaults suit the model).
         force_enroll: use an enrollment even with under a second of speech or when it does
             not look like speech (see :mod:`puresound_cli.speech_check`).
+        streaming: with ``model`` None, the task's causal default (for live streams).
 
     Raises:
         PuresoundError: no model for the task, a model for the other task, a bad checkpoint or
@@ -309,7 +311,10 @@ def load_separator(
     from puresound_cli import pretrained
     from puresound_cli.checkpoint import load_model
 
-    name = model if model is not None else pretrained.default_model(task)
+    name = model if model is not None else pretrained.default_model(task, streaming)
+    if name is None and streaming:
+        raise PuresoundError(f"no causal {task} model is shipped yet; pass --model with one "
+                             "(train with causal = true, backbone skim)")  # fmt: skip
     if name is None:
         raise PuresoundError(
             f"no default {task} model is shipped yet: pass a checkpoint with --model PATH"

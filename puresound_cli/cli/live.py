@@ -24,18 +24,13 @@ def run_stream(reporter: Reporter, o: RunOptions) -> None:
                           "give '-' as INPUT and -o -")  # fmt: skip
     if o.vad is not None or o.plot or o.as_json:
         raise usage_error(reporter, "--stream works alone: not with --vad, --plot or --json")
-    from puresound_cli import pretrained
     from puresound_cli.runtime import pick_device, set_threads
     from puresound_cli.separate import load_separator
     from puresound_cli.stream import stream_wav, streamable
 
-    model = o.model or pretrained.default_model(o.task, streaming=True)
-    if model is None:
-        raise usage_error(reporter, f"--stream: no causal {o.task} model is shipped yet; pass "
-                          "--model with one (train with causal = true, backbone skim)")  # fmt: skip
     try:
-        separator = load_separator(o.task, model, o.enroll, pick_device(o.device.value),
-                                   force_enroll=o.force_enroll)  # fmt: skip
+        separator = load_separator(o.task, o.model, o.enroll, pick_device(o.device.value),
+                                   force_enroll=o.force_enroll, streaming=True)  # fmt: skip
     except PuresoundError as err:
         raise usage_error(reporter, str(err)) from None
     reason = streamable(separator.model)
