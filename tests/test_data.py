@@ -353,7 +353,7 @@ def test_class_labels_follow_the_given_speaker_list(tmp_path):
 
 
 def _high_band_share(x: np.ndarray, rate: int = 16000) -> float:
-    spec = np.abs(np.fft.rfft(x)) ** 2
+    spec = np.abs(np.fft.rfft(x * np.hanning(x.size))) ** 2
     freqs = np.fft.rfftfreq(x.size, 1 / rate)
     return float(spec[freqs > 4200].sum() / (spec.sum() + 1e-12))
 
@@ -375,3 +375,52 @@ def test_telephone_channel_augmentation(tmp_path):
     # off: no random draw is taken, so the examples are those made without the option
     again = _mixer(tmp_path / "q", speakers, noise_prob=1.0, bandlimit_prob=0.0)
     np.testing.assert_array_equal(plain.example(0).mixture, again.example(0).mixture)
+
+
+def _band_power(x: np.ndarray, f0: float) -> float:
+    """Power of x within +-8 % of f0 (the synthetic voices' vibrato is +-5 %)."""
+    spec = np.abs(np.fft.rfft(x * np.hanning(x.size))) ** 2
+    freqs = np.fft.rfftfreq(x.size, 1 / SR)
+    return float(spec[(freqs > 0.92 * f0) & (freqs < 1.08 * f0)].sum())
+
+
+def test_target_absent_with_two_other_talkers(tmp_path):
+    # Fundamentals chosen so that no voice has a harmonic in another's fundamental band.
+    f0 = {"x": 100.0, "y": 140.0, "z": 240.0}
+    speakers = [("x", f0["x"], ["p"]), ("y", f0["y"], ["q"]), ("z", f0["z"], ["r"])]
+    # target-absent examples always get noise: a faint coloured one, never babble (other voices)
+    kw = dict(noise_prob=0.0, speed_prob=0.0, absent_prob=0.5)
+    kw |= dict(noise_kinds=(("colored", 1.0),), snr_db=(40.0, 40.0))
+    one = _mixer(tmp_path / "one", speakers, **kw)
+    two = _mixer(tmp_path / "two", speakers, absent_talkers=2, **kw)
+    utts = one.bank.utterances
+    voices_heard = {1: [], 2: []}
+    n_absent = 0
+    for i in range(40):
+        a, b = one.example(i), two.example(i)
+        assert a.present == b.present
+        if a.present:  # present examples are drawn exactly as before
+            assert np.array_equal(a.mixture, b.mixture) and np.array_equal(a.reference, b.reference)
+            continue
+        n_absent += 1
+        assert np.array_equal(b.reference, b.mixture)
+        target = utts[a.sources[0]].speaker
+        for talkers, ex in ((1, a), (2, b)):
+            power = {s: _band_power(ex.mixture, f) for s, f in f0.items()}
+            loudest = max(power.values())
+            assert power[target] < 0.03 * loudest  # the target is never in it (leakage <= 2 %)
+            voices_heard[talkers].append(sum(p > 0.05 * loudest for p in power.values()))
+    assert n_absent >= 10
+    assert voices_heard[1] == [1] * n_absent  # the interferer alone
+    assert voices_heard[2] == [2] * n_absent  # both other voices
+
+
+def test_absent_settings_are_checked():
+    from puresound_cli.train import TrainConfig
+
+    with pytest.raises(PuresoundError, match="absent_talkers"):
+        TrainConfig(speech_dirs=("s",), absent_talkers=3)
+    with pytest.raises(PuresoundError, match="absent_floor_db"):
+        TrainConfig(speech_dirs=("s",), absent_floor_db=3.0)
+    with pytest.raises(PuresoundError, match="absent_prob"):
+        TrainConfig(speech_dirs=("s",), absent_prob=1.5)

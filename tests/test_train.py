@@ -554,3 +554,15 @@ def test_cli_train_vad_reports_frame_accuracy(corpus_dir, tmp_path):
     assert result.exit_code == 0, result.output
     lines = [x for x in result.stderr.splitlines() if "valid loss" in x]
     assert lines and all("frame accuracy" in x and "SI-SDRi" not in x for x in lines), lines
+
+
+def test_absent_floor_reaches_the_loss():
+    from puresound_cli.train.objective import build_objective
+
+    config = TrainConfig(speech_dirs=("s",), task="enhance", absent_floor_db=-30.0)
+    _, objective, _ = build_objective(config, 0, torch.device("cpu"))
+    assert objective.signal_loss.absent_floor == pytest.approx(1e-3)
+    est, mix = torch.full((1, 1000), 1e-3), torch.ones(1, 1000)
+    absent = torch.tensor([False])
+    # -60 dB output: the term sits near the -30 dB floor (it would stop at -20 with the default)
+    assert objective.signal_loss(est, mix, absent).item() == pytest.approx(-29.96, abs=0.05)

@@ -22,7 +22,7 @@ class MixConfig:
             target (as heard in the mixture: speed-perturbed, reverberant when reverb applies)
             and the interferer over the whole segment, silences and zero padding included.
         snr_db: speech-to-noise ratio range: mean power of all speech in the mixture (target
-            plus interferer; for a target-absent example the interferer alone) over the
+            plus interferer; for a target-absent example the non-target talkers) over the
             noise's, over the whole segment.
         noise_prob: chance of adding noise (always added for enhance).
         noise_kinds: relative weights of noise kinds: "file", "colored", "hum", "babble".
@@ -39,6 +39,10 @@ class MixConfig:
             the direct path plus 50 ms of the same impulse response, aligned on its peak: the
             reference is dereverberated, not dry) or "full" (the reverberant target itself).
         absent_prob: share of target-absent examples (reference = mixture, present False).
+        absent_talkers: how many other talkers a target-absent example holds: 1 (the
+            interferer alone) or 2 (a second non-target talker in the target's place, at the
+            drawn SIR: what a target-absent conversation sounds like, and what the dev set's
+            target-absent items are).
         bandlimit_prob: chance that the example is heard through a telephone channel: the
             mixture and the reference band-limited to 8 kHz sampling (the model should clean the
             band it gets, not invent the rest); the enrollment draws its own chance.
@@ -66,5 +70,6 @@ class MixConfig:
     reverb_prob: float = 0.0
     reverb_reference: str = "early"
     absent_prob: float = 0.1
+    absent_talkers: int = 1
     bandlimit_prob: float = 0.0
     codec_prob: float = 0.0

@@ -119,14 +119,20 @@ class DynamicMixer:
         y = soxr.resample(x, self.sample_rate * factor, self.sample_rate, quality="LQ")
         return np.asarray(y, dtype=np.float32)
 
-    def _other(self, rng: np.random.Generator, speaker: str, passages: set[str]) -> int | None:
-        """A random utterance of another speaker whose passage is none of ``passages``."""
+    def _other(
+        self, rng: np.random.Generator, speaker: str | set[str], passages: set[str]
+    ) -> int | None:
+        """A random utterance of another speaker (none of ``speaker``) whose passage is none of
+        ``passages``."""
         utts = self.bank.utterances
+        exclude = {speaker} if isinstance(speaker, str) else speaker
         for _ in range(50):
             i = int(rng.integers(0, len(utts)))
-            if utts[i].speaker != speaker and utts[i].passage not in passages:
+            if utts[i].speaker not in exclude and utts[i].passage not in passages:
                 return i
-        pool = [i for i, u in enumerate(utts) if u.speaker != speaker and u.passage not in passages]
+        pool = [
+            i for i, u in enumerate(utts) if u.speaker not in exclude and u.passage not in passages
+        ]
         return int(rng.choice(pool)) if pool else None
 
     def _speed(self, rng: np.random.Generator) -> float:
@@ -285,11 +291,22 @@ class DynamicMixer:
             sir = float(rng.uniform(*c.sir_db))
             scale = rms(speech) / rms(interferer) / 10 ** (sir / 20)
             interferer, interferer_ref = interferer * scale, interferer_ref * scale
+            passages = said | {utts[other].passage}
             if not present:
                 speech = np.zeros_like(speech)
-                target = speech
+                second = None
+                if c.absent_talkers == 2:  # a second non-target talker in the target's place
+                    voices = {speaker, utts[other].speaker}
+                    second = self._other(rng, voices, passages)
+                if second is not None:
+                    speech = self._talker(second, rng)
+                    if reverb:
+                        speech = self._reverb(speech, self.rirs[rir_pick[0]], early=False)
+                    if rms(speech) > 1e-6:
+                        speech = speech * (rms(interferer) / rms(speech) * 10 ** (sir / 20))
+                    passages = passages | {utts[second].passage}
+                target = np.zeros_like(speech)
             mixture = speech + interferer
-            passages = said | {utts[other].passage}
             base = mixture
             sources = (utt, other)
         else:

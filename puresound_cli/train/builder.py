@@ -115,6 +115,7 @@ def build_data(
         speed_prob=config.speed_prob,
         reverb_prob=config.reverb_prob,
         absent_prob=config.absent_prob,
+        absent_talkers=config.absent_talkers,
         bandlimit_prob=config.bandlimit_prob,
         codec_prob=config.codec_prob,
     )

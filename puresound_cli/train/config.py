@@ -90,6 +90,10 @@ class TrainConfig:
         noise_prob: chance of added noise (extract; enhance always adds noise).
         speed_prob: chance of speed perturbation per talker.
         absent_prob: share of target-absent examples.
+        absent_talkers: other talkers in a target-absent example: 1 (the interferer alone) or
+            2 (two non-target talkers, as in a conversation without the target).
+        absent_floor_db: the target-absent loss term stops pushing the output down at this
+            level below the mixture (-20: the seed's regulariser; lower to aim further down).
         bandlimit_prob, codec_prob: telephone-channel augmentation (see ``data.MixConfig``).
         reverb_prob: chance of reverberation (needs ``rir_dirs`` or pyroomacoustics).
         rir_dirs: folders of impulse responses; without them RIRs are simulated once and cached.
@@ -145,6 +149,8 @@ class TrainConfig:
     noise_prob: float = 0.8
     speed_prob: float = 0.3
     absent_prob: float = 0.1
+    absent_talkers: int = 1
+    absent_floor_db: float = -20.0
     bandlimit_prob: float = 0.0
     codec_prob: float = 0.0
     reverb_prob: float = 0.0
@@ -178,6 +184,12 @@ class TrainConfig:
                 raise PuresoundError(f"{name} must be at least 1")
         if self.segment_seconds <= 0 or self.enroll_seconds <= 0:
             raise PuresoundError("segment and enrollment lengths must be positive")
+        if not 0.0 <= self.absent_prob <= 1.0:
+            raise PuresoundError(f"absent_prob must be within [0, 1], got {self.absent_prob}")
+        if self.absent_talkers not in (1, 2):
+            raise PuresoundError(f"absent_talkers must be 1 or 2, got {self.absent_talkers}")
+        if self.absent_floor_db >= 0:
+            raise PuresoundError(f"absent_floor_db must be below 0 dB, got {self.absent_floor_db}")
         if self.time_budget_minutes < 0:
             raise PuresoundError("time_budget_minutes must be positive (or 0 for none)")
 

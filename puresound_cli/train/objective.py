@@ -74,6 +74,8 @@ class Objective(nn.Module):
             speaker loss: pass ``speaker_loss=None``).
         speaker_weight: weight (alpha) of the speaker loss.
         spectral_weight: weight of the multi-resolution STFT loss (0 disables it).
+        absent_floor_db: where the target-absent term stops pushing the output down (dB below
+            the mixture; see :class:`puresound_cli.losses.SignalLoss`).
 
     The batch is a dict of tensors (see :func:`puresound_cli.data.collate`): mixture and
     reference (B, 1, T), present (B,), and for extraction enrollment (B, 1, E) and speaker (B,).
@@ -87,6 +89,7 @@ class Objective(nn.Module):
         freeze_speaker: bool = False,
         speaker_weight: float = 1.0,
         spectral_weight: float = 0.0,
+        absent_floor_db: float = -20.0,
     ) -> None:
         super().__init__()
         self.model: Any = model
@@ -94,7 +97,7 @@ class Objective(nn.Module):
         self.freeze_speaker = freeze_speaker
         self.speaker_weight = speaker_weight
         self.spectral_weight = spectral_weight
-        self.signal_loss = losses.SignalLoss()
+        self.signal_loss = losses.SignalLoss(absent_floor=10 ** (absent_floor_db / 10))
 
     def forward(
         self, batch: dict[str, torch.Tensor]
@@ -174,7 +177,12 @@ def build_objective(
             embed_dim, max(1, n_speakers), margin=config.aam_margin, scale=config.aam_scale
         ).to(device)
     objective = Objective(
-        model, speaker_loss, frozen, config.speaker_loss_weight, config.spectral_loss_weight
+        model,
+        speaker_loss,
+        frozen,
+        config.speaker_loss_weight,
+        config.spectral_loss_weight,
+        config.absent_floor_db,
     )
     params = [p for p in objective.parameters() if p.requires_grad]
     return model, objective, params
