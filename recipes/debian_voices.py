@@ -17,7 +17,9 @@ About 550 studio prompts per package, 8 kHz mono. Labels: the speaker is the voi
 the English and Mexican-Spanish Allison packages are ONE speaker (``asterisk-Allison``), five
 voices in all. The languages translate one prompt list: a prompt's passage id is its path inside
 the voice folder (``vm-goodbye``, ``digits/1``), the same in every language, so the mixer never
-pairs a prompt with its own translation as target and interferer.
+pairs a prompt with its own translation as target and interferer. The packages' ``silence/N``
+prompts (N seconds of silence) and any prompt below -50 dBFS are left out: a silent "voice"
+poisons training labels and makes a dev item meaningless.
 
 Held out (never in the training view): June (fr) and Carlo (it), the dev voices. Dev mixtures:
 a prompt of one held-out voice, another prompt (a different recording) of the same voice as the
@@ -80,8 +82,17 @@ def voices(cache: Path) -> list[tuple[Path, str, str]]:
             name = folder.name.split("_")[-1]  # en_US_f_Allison -> Allison
             for wav in sorted(folder.rglob("*.wav")):
                 passage = wav.relative_to(folder).with_suffix("").as_posix()
+                if passage.startswith("silence/"):  # silence/1 .. silence/10: N s of silence
+                    continue
                 rows.append((wav.resolve(), f"asterisk-{name}", passage))
     return rows
+
+
+def audible(path: Path) -> bool:
+    """Whether a prompt holds sound at all: RMS at least -50 dBFS (speech prompts sit near
+    -25; Asterisk's silence prompts near -90)."""
+    wav, _ = sf.read(str(path), dtype="float32", always_2d=True)
+    return wav.size > 0 and rms(wav.mean(axis=1)) >= 10 ** (-50 / 20)
 
 
 def load(path: Path) -> np.ndarray:
@@ -115,7 +126,9 @@ def main() -> None:
     args = parser.parse_args()
     sources = fetch(args.cache)
     rows = voices(args.cache)
-    long_enough = [r for r in rows if sf.info(str(r[0])).duration >= MIN_SECONDS]
+    long_enough = [
+        r for r in rows if sf.info(str(r[0])).duration >= MIN_SECONDS and audible(r[0])
+    ]
     train = [r for r in long_enough if r[1] not in HELD_OUT]
     (args.out / "speech").mkdir(parents=True, exist_ok=True)
     with open(args.out / "speech" / "speakers.tsv", "w", newline="") as f:

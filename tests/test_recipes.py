@@ -105,10 +105,11 @@ def test_debian_voices_labels_one_voice_across_languages(tmp_path: Path) -> None
     }
     for package, voice in folders.items():
         root = tmp_path / package / "usr/share/asterisk/sounds" / voice
-        for rel in ("vm-goodbye.wav", "digits/1.wav"):
+        for rel in ("vm-goodbye.wav", "digits/1.wav", "silence/1.wav"):
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             sf.write(root / rel, torch.zeros(800).numpy(), 8000)
     rows = recipe.voices(tmp_path)
+    assert not any("silence" in q for _, _, q in rows)  # N seconds of silence: no voice
     speakers = {speaker for _, speaker, _ in rows}
     assert speakers == {"asterisk-Allison", "asterisk-June", "asterisk-Carlo",
                         "asterisk-IvrvoiceRU", "asterisk-Menardi"}  # fmt: skip
@@ -116,6 +117,19 @@ def test_debian_voices_labels_one_voice_across_languages(tmp_path: Path) -> None
                if s == "asterisk-Allison"]  # fmt: skip
     assert len(allison) == 4 and {q for _, q in allison} == {"vm-goodbye", "digits/1"}
     assert recipe.HELD_OUT <= speakers
+
+
+def test_debian_voices_drops_silent_prompts(tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    recipe = _recipe("debian_voices")
+    t = np.arange(8000) / 8000
+    for name, level in (("speech", 0.1), ("quiet", 0.01), ("dither", 3e-5), ("empty", 0.0)):
+        sf.write(tmp_path / f"{name}.wav", level * np.sin(2 * np.pi * 200 * t), 8000)
+    heard = {name: recipe.audible(tmp_path / f"{name}.wav") for name in
+             ("speech", "quiet", "dither", "empty")}  # fmt: skip
+    assert heard == {"speech": True, "quiet": True, "dither": False, "empty": False}
 
 
 def test_tuxpaint_two_means_separates_two_voices() -> None:

@@ -1,0 +1,97 @@
+"""How well an extractor's speaker net tells unseen voices apart: verification trials on dev lists.
+
+Every target-present row of each pairs list gives one clean target recording and one enrollment
+of the same voice (a different recording on the other-recording list). Trials:
+
+- same voice: a row's enrollment against the target of any row of the same voice (its own
+  row's included);
+- other voice: a row's enrollment against the target of every row of another voice.
+
+The score is the cosine between the two embeddings (what the extractor's conditioning sees). The
+equal error rate (EER) is where wrongly accepted and wrongly rejected trials are equally many;
+the cosine ranges show how much the two kinds of trial overlap. A speaker net that must also say
+"this voice is not the enrolled one" (target absent) needs far apart ranges.
+
+    .venv/bin/python recipes/speaker_eer.py --pairs runs/data/dev/extract.tsv \
+        runs/data/debian/dev/extract-other-recording.tsv [--model extract-convtasnet-16k]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from puresound_cli import load_model
+from puresound_cli.separate import embed_recording
+
+
+def equal_error_rate(same: np.ndarray, other: np.ndarray) -> tuple[float, float]:
+    """(EER, threshold): the cosine where false acceptances equal false rejections (interpolated
+    between the two closest thresholds of the pooled scores)."""
+    best = (2.0, 0.0, 0.0)
+    for t in np.unique(np.concatenate([same, other])):
+        false_reject = float(np.mean(same < t))
+        false_accept = float(np.mean(other >= t))
+        gap = abs(false_reject - false_accept)
+        if gap < best[0]:
+            best = (gap, (false_reject + false_accept) / 2, float(t))
+    return best[1], best[2]
+
+
+def embeddings(model: object, pairs: Path) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """(voice, enrollment embedding, target embedding) of every target-present row."""
+    rows = []
+    with open(pairs, newline="") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            if not row.get("reference"):
+                continue
+            emb = []
+            for column in ("enrollment", "reference"):
+                wav, rate = sf.read(pairs.parent / row[column], dtype="float32", always_2d=True)
+                e = embed_recording(model, wav.T, rate)[0]
+                emb.append(e / e.norm())
+            rows.append((row["target"], emb[0], emb[1]))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=Path, nargs="+", required=True)
+    parser.add_argument("--model", default="extract-convtasnet-16k")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    model = load_model(args.model)
+    rows = [r for pairs in args.pairs for r in embeddings(model, pairs)]
+    same, other = [], []
+    for voice, enroll, _ in rows:  # every enrollment against every target
+        for voice2, _, target in rows:
+            (same if voice2 == voice else other).append(float(enroll @ target))
+    s, o = np.array(same), np.array(other)
+    eer, threshold = equal_error_rate(s, o)
+    result = {
+        "rows": len(rows),
+        "voices": len({r[0] for r in rows}),
+        "same_trials": int(s.size),
+        "other_trials": int(o.size),
+        "eer": eer,
+        "threshold": threshold,
+        "same_cosine": [float(s.min()), float(np.median(s)), float(s.max())],
+        "other_cosine": [float(o.min()), float(np.median(o)), float(o.max())],
+    }
+    print(
+        f"{result['rows']} rows, {result['voices']} voices: EER {100 * eer:.1f} % at cosine "
+        f"{threshold:.3f}; same voice {s.min():.3f} / {np.median(s):.3f} / {s.max():.3f}, "
+        f"other voice {o.min():.3f} / {np.median(o):.3f} / {o.max():.3f} (min / median / max)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
