@@ -126,9 +126,7 @@ def main() -> None:
     args = parser.parse_args()
     sources = fetch(args.cache)
     rows = voices(args.cache)
-    long_enough = [
-        r for r in rows if sf.info(str(r[0])).duration >= MIN_SECONDS and audible(r[0])
-    ]
+    long_enough = [r for r in rows if sf.info(str(r[0])).duration >= MIN_SECONDS and audible(r[0])]
     train = [r for r in long_enough if r[1] not in HELD_OUT]
     (args.out / "speech").mkdir(parents=True, exist_ok=True)
     with open(args.out / "speech" / "speakers.tsv", "w", newline="") as f:

@@ -167,3 +167,13 @@ def test_compare_maskers_writes_the_base_config_with_one_backbone(tmp_path: Path
     assert config.snr_db == tuple(base["snr_db"]) and config.speech_dirs == tuple(
         base["speech_dirs"]
     )
+
+
+def test_speaker_eer_equal_error_rate() -> None:
+    import numpy as np
+
+    eer = _recipe("speaker_eer").equal_error_rate
+    assert eer(np.array([0.9, 0.8]), np.array([0.1, 0.2]))[0] == 0.0
+    rate, threshold = eer(np.array([0.9, 0.8, 0.7]), np.array([0.1, 0.2, 0.75]))
+    assert rate == pytest.approx(1 / 3) and threshold == pytest.approx(0.75)
+    assert eer(np.array([0.1, 0.2]), np.array([0.9, 0.8]))[0] == 1.0  # scores upside down
