@@ -67,6 +67,7 @@ def main() -> None:
     with open(args.pairs, newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     gains: dict[str, list[float]] = {"given": [], "oracle": [], "interferer": []}
+    groups: dict[str, list[float]] = {}  # "given" by source (librispeech, asterisk, arctic)
     absent: list[float] = []
     for row in rows:
         mixture, rate = mono(args.pairs.parent / row["input"])
@@ -86,7 +87,10 @@ def main() -> None:
         for name, (wav, wav_rate) in enrollments.items():
             out = run(mixture, wav, rate, wav_rate)
             gains[name].append(sdr(out, target) - base)
-    summary = {name: float(np.mean(v)) for name, v in gains.items() if v}
+        source = row.get("target", "").split("-")[0] or "all"
+        groups.setdefault(source, []).append(gains["given"][-1])
+    summary: dict[str, object] = {name: float(np.mean(v)) for name, v in gains.items() if v}
+    summary["given_by_source"] = {k: [float(np.mean(v)), len(v)] for k, v in sorted(groups.items())}
     summary["absent_db"] = float(np.mean(absent)) if absent else float("nan")
     summary["items"] = len(gains["given"])
     summary["absent_items"] = len(absent)
@@ -96,6 +100,8 @@ def main() -> None:
         f"interferer {summary['interferer']:+.2f} dB ({summary['items']} items); "
         f"target absent {summary['absent_db']:.1f} dB ({len(absent)} items)"
     )
+    print("  given by source: " + ", ".join(f"{k} {np.mean(v):+.2f} dB ({len(v)})" for k, v in
+                                             sorted(groups.items())))  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
 
