@@ -76,11 +76,15 @@ def test_signal_loss_mixed_batch_and_threshold() -> None:
     est = torch.cat([good, bad, bad])
     reference = torch.cat([ref[None, None]] * 2 + [bad])  # row 2 absent: reference = mixture
     present = torch.tensor([True, True, False])
-    per_row = [-si_sdr(good, ref[None, None]), -si_sdr(bad, ref[None, None]), torch.zeros(1)]
+    # the absent row is judged at the present rows' released level: geometric mean of their
+    # least-squares gains (about 1 and 0.5 here)
+    gains = [float((e * ref).sum() / e.pow(2).sum()) for e in (good, bad)]
+    absent = torch.tensor([10 * math.log10(gains[0] * gains[1])])
+    per_row = [-si_sdr(good, ref[None, None]), -si_sdr(bad, ref[None, None]), absent]
     plain = SignalLoss(absent_floor=0.0)(est, reference, present)
     assert plain.item() == pytest.approx(torch.cat(per_row).mean().item(), abs=1e-3)
     thresholded = SignalLoss(threshold=-30.0, absent_floor=0.0)(est, reference, present)
-    assert thresholded.item() == pytest.approx((per_row[1] + 0).mean().item() / 2, abs=1e-3)
+    assert thresholded.item() == pytest.approx((per_row[1] + absent).mean().item() / 2, abs=1e-3)
     # every row above the threshold: fall back to all rows
     assert SignalLoss(threshold=100.0)(good, ref[None, None]).item() < -50
 
@@ -102,3 +106,21 @@ def test_aam_softmax_learns_toy_problem() -> None:
     assert losses[-1] < 0.5 * losses[0]
     with pytest.raises(ValueError, match="embeddings"):
         head(torch.zeros(2, 15), torch.zeros(2, dtype=torch.long))
+
+
+def test_signal_loss_judges_absent_rows_at_the_released_level() -> None:
+    """A network that is merely quiet must not meet the absent term: absent outputs are scaled
+    by the gain that brings the present outputs to their references' level."""
+    torch.manual_seed(0)
+    loss_fn = SignalLoss(absent_floor=1e-3)
+    ref, mix = torch.randn(2, 1, 4000), torch.randn(2, 1, 4000)
+    present = torch.tensor([True, False])
+    reference = torch.cat([ref[:1], mix[1:]])
+    for quiet in (1.0, 0.01, -0.001):  # overall output level (and polarity) of the network
+        est = quiet * torch.cat([ref[:1], 0.1 * mix[1:]])  # absent output 20 dB below the mix
+        loss = loss_fn(est, reference, present)
+        # present row: -SI-SDR of a perfect estimate (about -80); absent row: -20 dB
+        expected = (-si_sdr(est[:1], ref[:1]).item() + 10 * math.log10(0.01 + 1e-3)) / 2
+        assert loss.item() == pytest.approx(expected, abs=0.01)
+    only_absent = SignalLoss(absent_floor=0.0)(0.01 * mix[1:], mix[1:], present[1:])
+    assert only_absent.item() == pytest.approx(-40.0, abs=1e-3)  # no present row: gain 1
