@@ -137,7 +137,9 @@ class SignalLoss:
     ``g`` is the level the released model will have: SI-SDR leaves the network's output level
     free, and the release scales the output so that present speech keeps its level. So ``g`` is
     the geometric mean of the present rows' least-squares gains ``|<est, ref>| / |est|^2``
-    (without gradient; 1 when the batch has no present row). Without it, a network whose output
+    (1 when the batch has no present row), with its gradient: the term is then blind to the
+    network's overall level, as SI-SDR is, and can only be lowered by making absent outputs
+    quieter than present ones. Without it, a network whose output
     is simply quiet meets the absent term at the floor and learns nothing from it: the shipped
     extractor's raw output ended 33 dB below its target, where its absent term sits at the
     -20 dB floor whatever the output.
@@ -178,12 +180,11 @@ class SignalLoss:
         if (~present).any():
             gain = estimate.new_ones(())
             if present.any():
-                with torch.no_grad():
-                    est, ref = estimate[present].flatten(1), reference[present].flatten(1)
-                    g = (est * ref).sum(-1).abs() / est.pow(2).sum(-1).clamp_min(self.eps)
-                    g = g[torch.isfinite(g) & (g > 0)]
-                    if g.numel():
-                        gain = g.log().mean().exp()
+                est, ref = estimate[present].flatten(1), reference[present].flatten(1)
+                g = (est * ref).sum(-1).abs() / est.pow(2).sum(-1).clamp_min(self.eps)
+                g = g[torch.isfinite(g) & (g > 0)]
+                if g.numel():
+                    gain = g.log().mean().exp()
             losses[~present] = energy_ratio_db(
                 gain * estimate[~present], reference[~present], self.absent_floor, self.eps
             )
