@@ -125,6 +125,7 @@ def test_signal_loss_judges_absent_rows_at_the_released_level() -> None:
     # blind to the overall level, gradient included: scaling every output changes nothing
     est = torch.cat([ref[:1] + 0.3 * mix[:1], 0.1 * mix[1:]]).requires_grad_(True)
     loss_fn(est, reference, present).backward()
-    assert est.grad is not None and float((est.grad * est.detach()).sum()) == pytest.approx(0.0, abs=1e-3)
+    assert est.grad is not None
+    assert float((est.grad * est.detach()).sum()) == pytest.approx(0.0, abs=1e-3)
     only_absent = SignalLoss(absent_floor=0.0)(0.01 * mix[1:], mix[1:], present[1:])
     assert only_absent.item() == pytest.approx(-40.0, abs=1e-3)  # no present row: gain 1

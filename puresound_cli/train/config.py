@@ -89,11 +89,8 @@ class TrainConfig:
         sir_db, snr_db: signal-to-interferer and signal-to-noise ranges in dB.
         noise_prob: chance of added noise (extract; enhance always adds noise).
         speed_prob: chance of speed perturbation per talker.
-        absent_prob: share of target-absent examples.
-        absent_talkers: other talkers in a target-absent example: 1 (the interferer alone) or
-            2 (two non-target talkers, as in a conversation without the target).
-        absent_floor_db: the target-absent loss term stops pushing the output down at this
-            level below the mixture (-20: the seed's regulariser; lower to aim further down).
+        absent_prob, absent_talkers: share of target-absent examples; their other talkers (1, 2).
+        absent_floor_db: where the target-absent loss term stops pushing the output down (dB).
         bandlimit_prob, codec_prob: telephone-channel augmentation (see ``data.MixConfig``).
         reverb_prob: chance of reverberation (needs ``rir_dirs`` or pyroomacoustics).
         rir_dirs: folders of impulse responses; without them RIRs are simulated once and cached.
@@ -184,12 +181,9 @@ class TrainConfig:
                 raise PuresoundError(f"{name} must be at least 1")
         if self.segment_seconds <= 0 or self.enroll_seconds <= 0:
             raise PuresoundError("segment and enrollment lengths must be positive")
-        if not 0.0 <= self.absent_prob <= 1.0:
-            raise PuresoundError(f"absent_prob must be within [0, 1], got {self.absent_prob}")
-        if self.absent_talkers not in (1, 2):
-            raise PuresoundError(f"absent_talkers must be 1 or 2, got {self.absent_talkers}")
-        if self.absent_floor_db >= 0:
-            raise PuresoundError(f"absent_floor_db must be below 0 dB, got {self.absent_floor_db}")
+        absent_ok = 0 <= self.absent_prob <= 1 and self.absent_talkers in (1, 2)
+        if not absent_ok or self.absent_floor_db >= 0:
+            raise PuresoundError("absent_prob: [0, 1]; absent_talkers: 1 or 2; absent_floor_db < 0")
         if self.time_budget_minutes < 0:
             raise PuresoundError("time_budget_minutes must be positive (or 0 for none)")
 
