@@ -139,10 +139,9 @@ class SignalLoss:
     the geometric mean of the present rows' least-squares gains ``|<est, ref>| / |est|^2``
     (1 when the batch has no present row), with its gradient: the term is then blind to the
     network's overall level, as SI-SDR is, and can only be lowered by making absent outputs
-    quieter than present ones. Without it, a network whose output
-    is simply quiet meets the absent term at the floor and learns nothing from it: the shipped
-    extractor's raw output ended 33 dB below its target, where its absent term sits at the
-    -20 dB floor whatever the output.
+    quieter than present ones. Without it, a network whose output is simply quiet meets the
+    absent term at the floor and learns nothing from it: the shipped extractor's raw output ended
+    33 dB below its target, where its absent term sits at the -20 dB floor whatever the output.
 
     Args:
         threshold: the seed's option: present rows whose loss (-SI-SDR) is already <= threshold
