@@ -24,6 +24,12 @@ def _flatten(x: torch.Tensor, name: str) -> torch.Tensor:
     return x
 
 
+def least_squares_gain(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Per row of ``(B, 1, T)`` or ``(B, T)``, the gain ``g`` minimising ``|g * est - ref|``."""
+    est, ref = _flatten(estimate, "estimate"), _flatten(reference, "reference")
+    return (est * ref).sum(-1) / est.pow(2).sum(-1).clamp_min(1e-12)
+
+
 def si_sdr(estimate: torch.Tensor, reference: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Scale-invariant SDR in dB of zero-mean signals, one value per row.
 
@@ -179,8 +185,7 @@ class SignalLoss:
         if (~present).any():
             gain = estimate.new_ones(())
             if present.any():
-                est, ref = estimate[present].flatten(1), reference[present].flatten(1)
-                g = (est * ref).sum(-1).abs() / est.pow(2).sum(-1).clamp_min(self.eps)
+                g = least_squares_gain(estimate[present], reference[present]).abs()
                 g = g[torch.isfinite(g) & (g > 0)]
                 if g.numel():
                     gain = g.log().mean().exp()

@@ -12,10 +12,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-
-def least_squares_gain(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """Per item of ``(batch, channels, time)``, the gain ``g`` minimising ``|g * est - ref|``."""
-    return (est * ref).sum(dim=(1, 2)) / est.pow(2).sum(dim=(1, 2)).clamp_min(1e-12)
+from puresound_cli.losses import least_squares_gain
 
 
 def validate(
