@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from puresound_cli.enrollment import embed_speaker
 from puresound_cli.nets.contract import ExtractionModel, SeparationModel
-from puresound_cli.separate import Separator, check_task, embed_speaker
+from puresound_cli.separate import Separator, check_task
 
 
 def _run(separator: Separator, wav: Tensor | np.ndarray, sample_rate: int) -> Tensor:

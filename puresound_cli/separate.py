@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +30,11 @@ from puresound_cli import audio
 from puresound_cli.apply import OverlapAdd, segment_samples
 from puresound_cli.errors import PuresoundError
 from puresound_cli.jobs import FileResult
-from puresound_cli.nets.contract import ExtractionModel, SeparationModel
-from puresound_cli.speech_check import enrollment_problem
+from puresound_cli.nets.contract import SeparationModel
+from puresound_cli.tracking import Track, TrackConfig, gate_for, track
 
 TARGET_RMS = 10 ** (-25.0 / 20.0)
 """Level (RMS, -25 dBFS: the middle of the training range) inputs are scaled to."""
-
-MAX_ENROLL_SECONDS = 60.0
-"""Only the first minute of an enrollment is used for the speaker embedding."""
 
 MAX_GAIN_EXPONENT = 100
 """Largest power of two :func:`normalising_gain` scales by (either way)."""
@@ -75,50 +72,9 @@ def check_task(model: SeparationModel, task: str) -> None:
         )
 
 
-def _model_device(model: SeparationModel) -> torch.device:
+def model_device(model: SeparationModel) -> torch.device:
     """Where the model's weights are (the CPU for a model without any)."""
     return next(iter(model.parameters()), torch.empty(0)).device
-
-
-def embed_speaker(
-    model: ExtractionModel, enrollment: Tensor | np.ndarray, sample_rate: int
-) -> Tensor:
-    """Speaker embedding of an enrollment recording (mono mix of its channels, first minute).
-
-    Args:
-        model: an ``"extract"`` model.
-        enrollment: enrollment waveform ``(T)`` or ``(C, T)`` at ``sample_rate``.
-        sample_rate: its rate in Hz.
-
-    Returns:
-        The embedding, shape ``(1, D)``.
-
-    Raises:
-        PuresoundError: the enrollment is empty, silent or holds NaN/Inf.
-    """
-    check_task(model, "extract")
-    return embed_recording(model, enrollment, sample_rate)
-
-
-def embed_recording(model: Any, enrollment: Tensor | np.ndarray, sample_rate: int) -> Tensor:
-    """:func:`embed_speaker` for any model with an ``embed`` (an extractor, a personal VAD)."""
-    wav = torch.as_tensor(enrollment, dtype=torch.float32)
-    if wav.dim() == 1:
-        wav = wav[None]
-    if wav.dim() != 2:
-        raise ValueError(f"expected (T) or (C, T) enrollment, got {tuple(wav.shape)}")
-    if wav.shape[-1] == 0:
-        raise PuresoundError("enrollment is empty")
-    if not torch.isfinite(wav).all():
-        raise PuresoundError("enrollment contains NaN or Inf samples")
-    mono = wav.mean(dim=0, keepdim=True)[:, : int(MAX_ENROLL_SECONDS * sample_rate)]  # (1, T)
-    rms = float(mono.double().pow(2).mean().sqrt())
-    if rms < 1e-6:
-        raise PuresoundError("enrollment is silent: it must contain the target speaker's voice")
-    x = audio.resample((mono * normalising_gain(rms)).numpy(), sample_rate, model.sample_rate)
-    x_t = torch.from_numpy(np.ascontiguousarray(x))[None].to(_model_device(model))  # (1, 1, T)
-    with torch.inference_mode():
-        return model.embed(x_t).to("cpu")
 
 
 class Separator:
@@ -130,6 +86,8 @@ class Separator:
         segment: chunk length in seconds (default: see :func:`~puresound_cli.apply.chunk_seconds`).
         overlap: chunk overlap in seconds (default: idem).
         block_frames: frames read per block from an input file.
+        tracker: for extraction, track the enrolled voice (:mod:`puresound_cli.tracking`) and
+            silence the output where it does not talk; None to keep the separator's output as is.
 
     Raises:
         ValueError: an extract model without an embedding, or a bad segment/overlap.
@@ -142,13 +100,16 @@ class Separator:
         segment: float | None = None,
         overlap: float | None = None,
         block_frames: int = audio.BLOCK_FRAMES,
+        tracker: TrackConfig | None = None,
     ) -> None:
         if model.task == "extract" and embedding is None:
             raise ValueError("an extract model needs the enrollment embedding")
         self.model = model
+        self.tracker = tracker if model.task == "extract" else None
+        self.last_track: Track | None = None
         self.block_frames = block_frames
         self.seg, self.ovl = segment_samples(model, segment, overlap)
-        self.device = _model_device(model)
+        self.device = model_device(model)
         self.embedding = None if embedding is None else embedding.to(self.device)
 
     def _chunk(self, batch: Tensor) -> Tensor:
@@ -170,10 +131,24 @@ class Separator:
         rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) if wav.size else 0.0
         if rms == 0.0:
             return np.zeros_like(wav, dtype=np.float32)
+        gain = normalising_gain(rms)
         parts: list[np.ndarray] = []
-        self._stream([wav], sample_rate, wav.shape[0], wav.shape[1], normalising_gain(rms),
-                     parts.append)  # fmt: skip
-        return np.concatenate(parts, axis=1) if parts else np.zeros_like(wav, dtype=np.float32)
+        self._stream([wav], sample_rate, wav.shape[0], wav.shape[1], gain, parts.append)
+        out = np.concatenate(parts, axis=1) if parts else np.zeros_like(wav, dtype=np.float32)
+        if self.tracker is not None:
+            self.last_track = self._track([wav], sample_rate, gain)
+            out = gate_for(self.last_track, sample_rate)(0, out)
+        return out
+
+    def _track(self, blocks: Iterable[np.ndarray], rate: int, gain: float) -> Track:
+        """The tracker's reading of a recording given as blocks ``(C, n)`` at ``rate``."""
+        assert self.tracker is not None and self.embedding is not None
+        model: Any = self.model
+        down = audio.StreamResampler(rate, model.sample_rate, 1)
+        parts = [down.process(_scale(b.mean(axis=0, keepdims=True), gain)) for b in blocks]
+        parts.append(down.process(np.zeros((1, 0), dtype=np.float32), last=True))
+        mono = np.concatenate(parts, axis=1)[0]
+        return track(model, mono, self.embedding, self.tracker)
 
     def process_file(
         self,
@@ -189,7 +164,9 @@ class Separator:
         soundfile can write them. A silent input gives a silent output. Without ``overwrite``
         an existing ``dest`` is never replaced, even one created while the file was processed.
         ``gate(start, block)`` may scale each output block (``start``: its first frame), e.g. to
-        silence where a personal VAD says the target is absent.
+        silence where a personal VAD says the target is absent. With a tracker the input is
+        read twice: once to track the enrolled voice (the reading is kept in ``last_track``),
+        once to separate; the tracker's gain applies after ``gate``.
 
         Raises:
             PuresoundError: unreadable, empty or non-finite input, or the output cannot be written.
@@ -222,12 +199,16 @@ class Separator:
                     if progress:
                         progress(done / rate, stats.frames / rate)
 
+                self.last_track = None
                 if result.silent:
                     for block in _silence(channels, stats.frames, self.block_frames):
                         write(block)
                 else:
-                    blocks = reader.blocks(self.block_frames)
                     gain = normalising_gain(stats.rms)
+                    if self.tracker is not None:
+                        self.last_track = self._track(reader.blocks(self.block_frames), rate, gain)
+                        gate = _chain(gate, gate_for(self.last_track, rate))
+                    blocks = reader.blocks(self.block_frames)
                     self._stream(blocks, rate, channels, stats.frames, gain, write)
         result.elapsed = time.perf_counter() - start
         return result
@@ -270,6 +251,12 @@ class Separator:
             write(np.zeros((channels, frames - written), dtype=np.float32))
 
 
+def _chain(first: GateFn | None, second: GateFn) -> GateFn:
+    if first is None:
+        return second
+    return lambda start, block: second(start, first(start, block))
+
+
 def _silence(channels: int, frames: int, block_frames: int) -> Iterable[np.ndarray]:
     for start in range(0, frames, block_frames):
         yield np.zeros((channels, min(block_frames, frames - start)), dtype=np.float32)
@@ -284,12 +271,13 @@ def _scale(block: np.ndarray, gain: float) -> np.ndarray:
 def load_separator(
     task: str,
     model: str | None = None,
-    enrollment: str | Path | None = None,
+    enrollment: str | Path | Sequence[str | Path] | None = None,
     device: str | torch.device = "cpu",
     segment: float | None = None,
     overlap: float | None = None,
     force_enroll: bool = False,
     streaming: bool = False,
+    tracker: TrackConfig | None = None,
 ) -> Separator:
     """Load a model for ``task``, embed the enrollment once, and return the ready separator.
 
@@ -297,12 +285,16 @@ def load_separator(
         task: "enhance" or "extract".
         model: a registered name, a checkpoint, or a folder with a ``model.pt``; None for the
             shipped default of the task.
-        enrollment: the target speaker's recording (extract), or ``"-"`` for stdin.
+        enrollment: the target speaker's recording (extract), ``"-"`` for stdin, or several
+            recordings of the same voice (their embeddings are combined, see
+            :func:`combine_embeddings`; one that disagrees is named in a warning).
         device: where the network runs.
         segment, overlap: chunking in seconds (defaults suit the model).
         force_enroll: use an enrollment even with under a second of speech or when it does
             not look like speech (see :mod:`puresound_cli.speech_check`).
         streaming: with ``model`` None, the task's causal default (for live streams).
+        tracker: for extraction, silence the output where the enrolled voice does not talk
+            (:mod:`puresound_cli.tracking`); None keeps the separator's output everywhere.
 
     Raises:
         PuresoundError: no model for the task, a model for the other task, a bad checkpoint or
@@ -310,6 +302,7 @@ def load_separator(
     """
     from puresound_cli import pretrained
     from puresound_cli.checkpoint import load_model
+    from puresound_cli.enrollment import combine_embeddings, embed_enrollment
 
     name = model if model is not None else pretrained.default_model(task, streaming)
     if name is None and streaming:
@@ -325,17 +318,11 @@ def load_separator(
     if task == "extract":
         if enrollment is None:
             raise PuresoundError("extraction needs an enrollment of the target speaker")
-        try:
-            wav, rate, _ = audio.read_audio(enrollment)
-            problem = enrollment_problem(wav, rate)
-            if problem and not force_enroll:
-                raise PuresoundError(f"{problem}; pass --force-enroll to use it anyway")
-            if problem:
-                logger.warning("enrollment %s %s", audio.describe(enrollment), problem)
-            embedding = embed_speaker(net, wav, rate)
-        except PuresoundError as err:
-            message = str(err)
-            if message.startswith(audio.describe(enrollment)):
-                raise PuresoundError(f"enrollment {message}") from err
-            raise PuresoundError(f"enrollment {audio.describe(enrollment)}: {message}") from err
-    return Separator(net, embedding, segment, overlap)
+        sources = [enrollment] if isinstance(enrollment, str | Path) else list(enrollment)
+        if not sources:
+            raise PuresoundError("extraction needs an enrollment of the target speaker")
+        embeddings = [embed_enrollment(net, e, force_enroll) for e in sources]
+        embedding, notes = combine_embeddings(embeddings, [audio.describe(e) for e in sources])
+        for note in notes:
+            logger.warning("%s", note)
+    return Separator(net, embedding, segment, overlap, tracker=tracker)

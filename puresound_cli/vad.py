@@ -1,12 +1,18 @@
 """Personal voice activity: when does the enrolled speaker talk in a recording?
 
-``frame_probabilities`` runs a personal VAD model (``nets.pvad``) over audio of any length in
-chunks (each with a few seconds of left context, so a causal detector sees what it would see in
-one pass); ``segments`` turns the probabilities into (start, end) times in seconds.
+Two detectors answer it. An extraction model's speaker net, through the tracker
+(:mod:`puresound_cli.tracking`): the default, with the shipped extractor. Or a personal VAD
+model (``nets.pvad``): ``frame_probabilities`` runs it over audio of any length in chunks (each
+with a few seconds of left context, so a causal detector sees what it would see in one pass);
+``segments`` turns the probabilities into (start, end) times in seconds. :func:`load_detector`
+picks the one a checkpoint is for.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +22,8 @@ import torch
 from puresound_cli import audio
 from puresound_cli.errors import PuresoundError
 
+logger = logging.getLogger("puresound_cli")
+
 
 def load_vad(model: str, enrollment: str | Path, device: Any = "cpu") -> tuple[Any, torch.Tensor]:
     """A personal VAD model and the enrollment's embedding ``(1, D)`` (on the CPU).
@@ -24,7 +32,7 @@ def load_vad(model: str, enrollment: str | Path, device: Any = "cpu") -> tuple[A
         PuresoundError: not a vad checkpoint, or an unreadable enrollment.
     """
     from puresound_cli.checkpoint import load_model
-    from puresound_cli.separate import embed_recording
+    from puresound_cli.enrollment import embed_recording
 
     net: Any = load_model(model, device)
     if getattr(net, "task", None) != "vad":
@@ -34,6 +42,88 @@ def load_vad(model: str, enrollment: str | Path, device: Any = "cpu") -> tuple[A
         return net, embed_recording(net, wav, rate)
     except PuresoundError as err:
         raise PuresoundError(f"{audio.describe(enrollment)}: {err}") from err
+
+
+@dataclass
+class Detector:
+    """A loaded detector with its enrollment embedding.
+
+    Attributes:
+        net: the network (an extractor, or a personal VAD model).
+        embedding: the enrollment's embedding ``(1, D)``.
+        threshold: personal VAD activity probability (unused by the tracker).
+        tracker: the tracker's settings for an extractor, None for a personal VAD.
+    """
+
+    net: Any
+    embedding: torch.Tensor
+    threshold: float = 0.5
+    tracker: Any = None
+
+    def segments(self, wav: np.ndarray, sample_rate: int) -> list[tuple[float, float]]:
+        """(start, end) seconds where the enrolled voice talks in ``wav`` ``(C, T)``."""
+        if self.tracker is not None:
+            from puresound_cli.tracking import track_recording
+
+            return track_recording(self.net, self.embedding, wav, sample_rate,
+                                   self.tracker).segments()  # fmt: skip
+        probs = frame_probabilities(self.net, wav, sample_rate, self.embedding)
+        return segments(probs, self.net.hop / self.net.sample_rate, self.threshold)
+
+
+def load_detector(
+    model: str | None,
+    enrollment: Sequence[str | Path],
+    device: Any = "cpu",
+    threshold: float | None = None,
+) -> Detector:
+    """The detector for ``model`` (None: the shipped extractor's tracker) and the embedding of
+    ``enrollment`` (several recordings of one voice are combined; folders are searched).
+
+    ``threshold``: the activity probability of a personal VAD (default 0.5), or the tracker's
+    opening cosine (it closes 0.1 lower; default: the tracker's calibrated values).
+
+    Raises:
+        PuresoundError: no such model, an enhancement model, or an unreadable enrollment.
+    """
+    from puresound_cli import pretrained
+    from puresound_cli.checkpoint import load_model
+    from puresound_cli.enrollment import combine_embeddings, embed_enrollment, enrollment_files
+    from puresound_cli.tracking import TrackConfig
+
+    name = model if model is not None else pretrained.default_model("extract")
+    if name is None:
+        raise PuresoundError("no extraction model is shipped: pass --model PATH")
+    net: Any = load_model(name, device)
+    files = enrollment_files(enrollment)
+    if net.task == "vad":
+        embeddings = []
+        for path in files:
+            wav, rate, _ = audio.read_audio(path)
+            embeddings.append(_embedding(net, wav, rate, path))
+        embedding, _ = combine_embeddings(embeddings, [str(f) for f in files])
+        return Detector(net, embedding, 0.5 if threshold is None else threshold)
+    if net.task != "extract":
+        raise PuresoundError(f"{name} is an {net.task!r} model: pass an extraction model or a "
+                             "personal VAD model")  # fmt: skip
+    embedding, notes = combine_embeddings(
+        [embed_enrollment(net, f, force_enroll=False) for f in files], [str(f) for f in files]
+    )
+    for note in notes:
+        logger.warning("%s", note)
+    config = TrackConfig()
+    if threshold is not None:
+        config = replace(config, open_cosine=threshold, close_cosine=max(-1.0, threshold - 0.1))
+    return Detector(net, embedding, tracker=config)
+
+
+def _embedding(net: Any, wav: np.ndarray, rate: int, path: str | Path) -> torch.Tensor:
+    from puresound_cli.enrollment import embed_recording
+
+    try:
+        return embed_recording(net, wav, rate)
+    except PuresoundError as err:
+        raise PuresoundError(f"{audio.describe(path)}: {err}") from err
 
 
 CHUNK_SECONDS = 30.0
@@ -139,107 +229,3 @@ def vad_gate(net: Any, embedding: torch.Tensor, source: str | Path) -> Any:
         return block * gain[start : start + block.shape[1]]
 
     return gate
-
-
-class StreamingVAD:
-    """Frame probabilities of a causal personal VAD, block by block as audio arrives.
-
-    Equals :meth:`PersonalVAD.frame_logits` on the whole signal (one pass), frame for frame.
-
-    Args:
-        model: a ``"vad"`` model with a causal detector.
-        embedding: the enrollment's embedding ``(1, D)``.
-    """
-
-    def __init__(self, model: Any, embedding: torch.Tensor) -> None:
-        from puresound_cli.nets.blocks import set_streaming
-        from puresound_cli.stream import streamable
-
-        reason = streamable(model.detector)
-        if reason:
-            raise PuresoundError(f"this VAD cannot stream: {reason}")
-        self.model, self.detector = model, model.detector
-        c = self.detector.config
-        self.window, self.hop = c.window, c.hop
-        self.window_fn = torch.hann_window(self.window)
-        self.embedding = torch.nn.functional.normalize(embedding, dim=1) * c.embed_gain
-        set_streaming(self.detector, True)
-        self.state: dict[str, Any] = {}
-        self.buffer = torch.zeros(self.window // 2)
-        self.received = self.frames_done = 0
-
-    def _run(self) -> np.ndarray:
-        from puresound_cli.stream import stft_frames, stream_mask
-
-        spec, rest = stft_frames(self.buffer[None], self.window_fn, self.hop)  # (1, F, n)
-        self.buffer = rest[0]
-        if spec.shape[-1] == 0:
-            return np.zeros(0, dtype=np.float32)
-        hidden = stream_mask(self.detector, spec.abs(), self.embedding, self.state)
-        logits = self.model.head(hidden)[0, 0]
-        self.frames_done += spec.shape[-1]
-        return torch.sigmoid(logits).numpy().astype(np.float32)
-
-    def push(self, samples: np.ndarray) -> np.ndarray:
-        """Add mono samples at the model rate; return the probabilities of the new frames."""
-        with torch.inference_mode():
-            self.received += samples.size
-            self.buffer = torch.cat([self.buffer, torch.from_numpy(samples.astype(np.float32))])
-            return self._run()
-
-    def flush(self) -> np.ndarray:
-        """The last frames (``received // hop + 1`` in all), padded as one offline pass is."""
-        from puresound_cli.nets.blocks import set_streaming
-
-        with torch.inference_mode():
-            total = self.received // self.hop + 1
-            padded = self.detector.valid_length(max(1, self.received))
-            tail = torch.zeros(padded - self.received + self.window // 2)
-            self.buffer = torch.cat([self.buffer, tail])
-            done = self.frames_done
-            probs = self._run()[: max(0, total - done)]
-            set_streaming(self.detector, False)
-            return probs
-
-
-class SegmentTracker:
-    """Turns frame probabilities arriving in pieces into closed (start, end) segments, with the
-    rules of :func:`segments` (merge gaps under ``merge_gap``, drop runs under ``min_seconds``)."""
-
-    def __init__(
-        self,
-        seconds_per_frame: float,
-        threshold: float = 0.5,
-        min_seconds: float = 0.1,
-        merge_gap: float = 0.2,
-    ) -> None:
-        self.step, self.threshold = seconds_per_frame, threshold
-        self.min_seconds, self.merge_gap = min_seconds, merge_gap
-        self.frame = 0
-        self.open: list[float] | None = None
-
-    def _close(self) -> list[tuple[float, float]]:
-        run, self.open = self.open, None
-        if run is None or run[1] - run[0] < self.min_seconds:
-            return []
-        return [(round(run[0], 3), round(run[1], 3))]
-
-    def push(self, probabilities: np.ndarray) -> list[tuple[float, float]]:
-        """Segments that can no longer grow."""
-        closed = []
-        for p in probabilities:
-            start = max(0.0, (self.frame - 0.5) * self.step)
-            if p > self.threshold:
-                if self.open is not None and start - self.open[1] <= self.merge_gap:
-                    self.open[1] = (self.frame + 0.5) * self.step
-                else:
-                    closed += self._close()
-                    self.open = [start, (self.frame + 0.5) * self.step]
-            elif self.open is not None and start - self.open[1] > self.merge_gap:
-                closed += self._close()
-            self.frame += 1
-        return closed
-
-    def flush(self) -> list[tuple[float, float]]:
-        """The segment still open at the end of the stream."""
-        return self._close()

@@ -31,8 +31,8 @@ import numpy as np
 import soundfile as sf
 
 from puresound_cli import extract, load_model
+from puresound_cli.enrollment import embed_recording
 from puresound_cli.evaluate import level_db, si_sdr_db
-from puresound_cli.separate import embed_recording
 from puresound_cli.vad import frame_probabilities, sample_gate
 
 

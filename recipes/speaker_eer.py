@@ -28,7 +28,7 @@ import soundfile as sf
 import torch
 
 from puresound_cli import load_model
-from puresound_cli.separate import embed_recording
+from puresound_cli.enrollment import embed_recording
 
 
 def equal_error_rate(same: np.ndarray, other: np.ndarray) -> tuple[float, float]:

@@ -66,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     from puresound_cli import load_model
     from puresound_cli.audio import read_audio
-    from puresound_cli.separate import embed_speaker
+    from puresound_cli.enrollment import embed_speaker
 
     stamps, version = unpack(args.cache)
     model = load_model("extract-convtasnet-16k")

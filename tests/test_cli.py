@@ -236,7 +236,7 @@ def test_enrollment_embedded_once(
 ) -> None:
     from puresound_cli import checkpoint
 
-    calls = {"embed": 0, "separate": 0}
+    calls = {"embed": 0, "separate": 0, "windows": 0}
     real_load = checkpoint.load_model
 
     def counting_load(name: str, device: str = "cpu") -> torch.nn.Module:
@@ -244,7 +244,9 @@ def test_enrollment_embedded_once(
         embed, separate = model.embed, model.separate
 
         def counted_embed(x: torch.Tensor) -> torch.Tensor:
-            calls["embed"] += 1
+            # the enrollment is embedded once; the tracker's windows (batches) are not counted
+            calls["embed"] += x.shape[-1] == 2 * 16000
+            calls["windows"] += x.shape[0] if x.shape[-1] != 2 * 16000 else 0
             return embed(x)
 
         def counted_separate(x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
@@ -265,6 +267,7 @@ def test_enrollment_embedded_once(
     assert result.exit_code == 0, result.stderr
     assert calls["embed"] == 1
     assert calls["separate"] >= 3 * 3  # several chunks per file, one embedding for all
+    assert calls["windows"] == 3 * (int(0.5 / 0.2) + 1)  # the tracker: a window every 0.2 s
 
 
 def test_stdin_to_stdout(run: Run, models: dict[str, Path]) -> None:
@@ -687,8 +690,8 @@ def test_library_extract_embedding_reuse(models: dict[str, Path]) -> None:
     """The tensor API behind the CLI: one embedding serves any number of mixtures."""
     from puresound_cli.api import enhance, extract
     from puresound_cli.checkpoint import load_model
+    from puresound_cli.enrollment import embed_speaker
     from puresound_cli.errors import PuresoundError
-    from puresound_cli.separate import embed_speaker
 
     model = load_model(models["extract"])
     mixture = torch.from_numpy(np.stack([noisy(0.4, 8000), noisy(0.4, 8000, seed=1)]))  # (2, T)

@@ -89,8 +89,8 @@ def test_vad_command_writes_segments(tmp_path) -> None:
     result = runner.invoke(app, [*args, "-o", str(table), "--overwrite"])
     assert result.exit_code == 0 and table.read_text() == "\n".join(lines) + "\n"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
-    result = runner.invoke(app, [*args[:4], "-o", "-"])  # no --model: none is shipped
-    assert result.exit_code == 2 and "--model" in result.output
+    result = runner.invoke(app, [*args[:4], "-o", "-", "-m", str(tmp_path / "spk.wav")])
+    assert result.exit_code == 2 and "spk.wav" in result.output  # not a model: one line
     np.testing.assert_array_less(0, end)
 
 
@@ -136,7 +136,8 @@ def test_streaming_vad_equals_offline_and_prints_segments(tmp_path) -> None:
     import soundfile as sf
 
     from puresound_cli.checkpoint import save_checkpoint
-    from puresound_cli.vad import SegmentTracker, StreamingVAD, segments
+    from puresound_cli.vad import segments
+    from puresound_cli.vad_stream import SegmentTracker, StreamingVAD
 
     torch.manual_seed(0)
     model = PersonalVAD(PersonalVADConfig.tiny()).eval()

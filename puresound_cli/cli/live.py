@@ -24,12 +24,17 @@ def run_stream(reporter: Reporter, o: RunOptions) -> None:
                           "give '-' as INPUT and -o -")  # fmt: skip
     if o.vad is not None or o.plot or o.as_json:
         raise usage_error(reporter, "--stream works alone: not with --vad, --plot or --json")
+    from puresound_cli.enrollment import enrollment_files
     from puresound_cli.runtime import pick_device, set_threads
     from puresound_cli.separate import load_separator
     from puresound_cli.stream import stream_wav, streamable
 
+    if o.task == "extract" and o.track:
+        logger.info("--stream: no speaker tracking (it needs the whole recording); the "
+                    "separator's output is kept everywhere")  # fmt: skip
     try:
-        separator = load_separator(o.task, o.model, o.enroll, pick_device(o.device.value),
+        enrollments = enrollment_files(o.enroll) if o.enroll else None
+        separator = load_separator(o.task, o.model, enrollments, pick_device(o.device.value),
                                    force_enroll=o.force_enroll, streaming=True)  # fmt: skip
     except PuresoundError as err:
         raise usage_error(reporter, str(err)) from None

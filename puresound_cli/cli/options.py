@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -101,5 +102,39 @@ StreamOpt = Annotated[
         "--stream",
         help="Live: WAV on stdin processed and written to stdout block by block (causal "
         "models; latency one STFT window less a hop).",
+    ),
+]
+EnrollOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--enroll",
+        "-e",
+        help="A recording of the target speaker (a few seconds of their voice); repeat it or "
+        "give a folder to combine several recordings of that voice.",
+        metavar="SPK",
+        show_default=False,
+    ),
+]
+ForceEnrollOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force-enroll",
+        help="Use the enrollment even with under 1 s of speech or when it is not speech.",
+    ),
+]
+VadGateOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--vad",
+        help="A personal VAD checkpoint: silence the output where the target is absent.",
+        show_default=False,
+    ),
+]
+TrackOpt = Annotated[
+    bool,
+    typer.Option(
+        "--track/--no-track",
+        help="Track who talks when and silence the output where the enrolled voice does not "
+        "talk (--json reports its talk segments). Not with --stream.",
     ),
 ]

@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
@@ -21,6 +21,8 @@ from puresound_cli.cli.options import (
     DebugOpt,
     Device,
     DeviceOpt,
+    EnrollOpt,
+    ForceEnrollOpt,
     Inputs,
     JsonOpt,
     ModelOpt,
@@ -32,6 +34,8 @@ from puresound_cli.cli.options import (
     SegmentOpt,
     StreamOpt,
     SuffixOpt,
+    TrackOpt,
+    VadGateOpt,
 )
 from puresound_cli.cli.report import (
     Reporter,
@@ -53,7 +57,7 @@ class RunOptions:
     task: str
     inputs: list[str]
     output: str | None
-    enroll: Path | None
+    enroll: list[Path]
     model: str | None
     device: Device
     segment: float | None
@@ -65,6 +69,7 @@ class RunOptions:
     force_enroll: bool = False
     vad: str | None = None
     stream: bool = False
+    track: bool = True
 
 
 def _check_usage(reporter: Reporter, o: RunOptions) -> str:
@@ -78,9 +83,11 @@ def _check_usage(reporter: Reporter, o: RunOptions) -> str:
         raise usage_error(reporter, "an INPUT is an empty string")
     if o.model is not None and not o.model.strip():
         raise usage_error(reporter, "--model is empty")
-    if o.task == "extract" and o.enroll is None:
+    if o.task == "extract" and not o.enroll:
         raise usage_error(reporter, "missing --enroll SPK: a recording of the target speaker")
-    if o.enroll is not None and str(o.enroll) == "-" and "-" in o.inputs:
+    if sum(str(e) == "-" for e in o.enroll) > 1:
+        raise usage_error(reporter, "stdin ('-') can feed one --enroll only")
+    if any(str(e) == "-" for e in o.enroll) and "-" in o.inputs:
         raise usage_error(reporter, "stdin ('-') can feed the INPUT or --enroll, not both")
     if o.segment is not None and o.overlap is not None and o.overlap >= o.segment:
         raise usage_error(
@@ -148,9 +155,20 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
     except PuresoundError as err:
         raise usage_error(reporter, str(err)) from None
     threads = set_threads()
+    from puresound_cli.enrollment import enrollment_files
+    from puresound_cli.tracking import TrackConfig
+
     try:
+        enrollments = enrollment_files(o.enroll)
         separator = load_separator(
-            o.task, o.model, o.enroll, device, o.segment, o.overlap, o.force_enroll
+            o.task,
+            o.model,
+            enrollments,
+            device,
+            o.segment,
+            o.overlap,
+            o.force_enroll,
+            tracker=TrackConfig() if o.track else None,
         )
     except Exception as err:  # noqa: BLE001 - bad model or enrollment: one line, exit 1
         reporter.error(None, describe_exception(err), err)
@@ -161,7 +179,7 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
         from puresound_cli.vad import load_vad, vad_gate
 
         try:
-            vad = load_vad(o.vad, o.enroll or "", device)
+            vad = load_vad(o.vad, enrollments[0], device)
         except Exception as err:  # noqa: BLE001 - bad VAD model: one line, exit 1
             reporter.error(None, f"--vad: {describe_exception(err)}", err)
             raise typer.Exit(1) from None
@@ -203,8 +221,14 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
                 logger.warning("--plot: no spectrogram for stdin input (it cannot be re-read)")
             elif o.plot:
                 _plot(reporter, job.source, job.dest)
+            summary = result.as_dict()
+            if separator.last_track is not None:
+                talk = separator.last_track
+                logger.info("%s: the enrolled voice talks %.1f s in %d segments", name,
+                            talk.talk_seconds(), len(talk.segments()))  # fmt: skip
+                summary.update(talk.as_dict())
             if as_json:
-                json_line(result.as_dict())
+                json_line(summary)
     raise typer.Exit(1 if failed else 0)
 
 
@@ -223,15 +247,7 @@ def _plot(reporter: Reporter, source: Any, dest: Any) -> None:
 def extract(
     inputs: Inputs,
     output: OutputOpt = None,
-    enroll: Annotated[
-        Path | None,
-        typer.Option(
-            "--enroll",
-            "-e",
-            help="A recording of the target speaker (a few seconds of their voice).",
-            show_default=False,
-        ),
-    ] = None,
+    enroll: EnrollOpt = None,
     model: ModelOpt = None,
     device: DeviceOpt = Device.auto,
     segment: SegmentOpt = None,
@@ -242,27 +258,15 @@ def extract(
     debug: DebugOpt = False,
     json_lines: JsonOpt = False,
     plot: PlotOpt = False,
-    force_enroll: Annotated[
-        bool,
-        typer.Option(
-            "--force-enroll",
-            help="Use the enrollment even with under 1 s of speech or when it is not speech.",
-        ),
-    ] = False,
-    vad: Annotated[
-        str | None,
-        typer.Option(
-            "--vad",
-            help="A personal VAD checkpoint: silence the output where the target is absent.",
-            show_default=False,
-        ),
-    ] = None,
+    force_enroll: ForceEnrollOpt = False,
+    vad: VadGateOpt = None,
     stream: StreamOpt = False,
+    track: TrackOpt = True,
 ) -> None:
     """Keep only the enrolled speaker's voice: puresound extract MIX --enroll SPK -o OUT."""
-    options = RunOptions("extract", inputs, output, enroll, model, device, segment, overlap,
-                         overwrite, suffix, json_lines, plot, force_enroll, vad,
-                         stream)  # fmt: skip
+    options = RunOptions("extract", inputs, output, list(enroll or []), model, device, segment,
+                         overlap, overwrite, suffix, json_lines, plot, force_enroll, vad,
+                         stream, track=track)  # fmt: skip
     run_separation(options, quiet, debug)
 
 
@@ -283,6 +287,7 @@ def enhance(
     stream: StreamOpt = False,
 ) -> None:
     """Remove noise from speech: puresound enhance IN... -o OUT."""
-    options = RunOptions("enhance", inputs, output, None, model, device, segment, overlap,
-                         overwrite, suffix, json_lines, plot, stream=stream)  # fmt: skip
+    options = RunOptions("enhance", inputs, output, [], model, device, segment, overlap,
+                         overwrite, suffix, json_lines, plot, stream=stream,
+                         track=False)  # fmt: skip
     run_separation(options, quiet, debug)

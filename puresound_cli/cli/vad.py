@@ -25,9 +25,14 @@ from puresound_cli.errors import PuresoundError
 def vad(
     inputs: Inputs,
     enroll: Annotated[
-        Path,
+        list[Path],
         typer.Option(
-            "--enroll", "-e", help="A recording of the target speaker.", exists=True, dir_okay=False
+            "--enroll",
+            "-e",
+            help="A recording of the target speaker; repeat it or give a folder to combine "
+            "several recordings of that voice.",
+            metavar="SPK",
+            exists=True,
         ),
     ],
     model: Annotated[
@@ -35,7 +40,8 @@ def vad(
         typer.Option(
             "--model",
             "-m",
-            help="A personal VAD checkpoint (train --task vad).",
+            help="An extraction model (its speaker net tracks the voice; default: the shipped "
+            "extractor) or a personal VAD checkpoint (train --task vad).",
             show_default=False,
         ),
     ] = None,
@@ -48,8 +54,16 @@ def vad(
     ] = False,
     overwrite: OverwriteOpt = False,
     threshold: Annotated[
-        float, typer.Option("--threshold", min=0.0, max=1.0, help="Activity probability.")
-    ] = 0.5,
+        float | None,
+        typer.Option(
+            "--threshold",
+            min=0.0,
+            max=1.0,
+            help="Activity probability (personal VAD, default 0.5), or the cosine with the "
+            "enrollment that opens a talk segment (tracker; it closes 0.1 lower).",
+            show_default=False,
+        ),
+    ] = None,
     stream: Annotated[
         bool,
         typer.Option("--stream", help="Live: WAV on stdin, each segment printed when it ends."),
@@ -58,10 +72,8 @@ def vad(
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Segments where the enrolled speaker talks: puresound vad MIX --enroll SPK -m VAD.pt."""
+    """Segments where the enrolled speaker talks: puresound vad MIX --enroll SPK."""
     reporter = Reporter(quiet, debug)
-    if model is None:
-        raise usage_error(reporter, "no personal VAD model is shipped yet: pass --model PATH")
     if stream and (inputs != ["-"] or output != "-"):
         raise usage_error(reporter, "--stream reads WAV on stdin and prints to stdout: INPUT '-'")
     if output != "-" and Path(output).exists() and not overwrite:
@@ -70,15 +82,18 @@ def vad(
     from puresound_cli.files import write_file
     from puresound_cli.jobs import find_audio_files
     from puresound_cli.runtime import pick_device, set_threads
-    from puresound_cli.vad import frame_probabilities, load_vad, segments
+    from puresound_cli.vad import load_detector
 
     try:
-        net, embedding = load_vad(model, enroll, pick_device(device.value))
+        detector = load_detector(model, enroll, pick_device(device.value), threshold)
     except PuresoundError as err:
         raise usage_error(reporter, str(err)) from None
     set_threads()
     if stream:
-        _stream(reporter, net, embedding, threshold, json_lines)
+        if detector.tracker is not None:
+            raise usage_error(reporter, "--stream needs a personal VAD model (-m VAD.pt): the "
+                              "tracker reads whole recordings")  # fmt: skip
+        _stream(reporter, detector.net, detector.embedding, detector.threshold, json_lines)
     files = [f for arg in inputs for f in (find_audio_files(Path(arg)) if Path(arg).is_dir()
                                            else [Path(arg)])]  # fmt: skip
     rows: list[tuple[str, float, float]] = []
@@ -86,12 +101,11 @@ def vad(
     for path in files:
         try:
             mix, mix_rate, _ = audio.read_audio(path)
-            probs = frame_probabilities(net, mix, mix_rate, embedding)
+            found = detector.segments(mix, mix_rate)
         except Exception as err:  # noqa: BLE001 - one line per failed file
             reporter.error(str(path), describe_exception(err), err)
             failed += 1
             continue
-        found = segments(probs, net.hop / net.sample_rate, threshold)
         if json_lines:
             json_line({"input": str(path), "segments": [list(s) for s in found]})
         rows += [(str(path), start, end) for start, end in found]
@@ -114,7 +128,7 @@ def _stream(reporter: Reporter, net: Any, embedding: Any, threshold: float, as_j
 
     from puresound_cli.audio import StreamResampler
     from puresound_cli.audio.wav_stream import read_blocks, read_header
-    from puresound_cli.vad import SegmentTracker, StreamingVAD
+    from puresound_cli.vad_stream import SegmentTracker, StreamingVAD
 
     def emit(found: list[tuple[float, float]]) -> None:
         for start, end in found:
