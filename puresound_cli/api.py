@@ -13,9 +13,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from puresound_cli.enrollment import embed_speaker
+from puresound_cli.enrollment import embed_recording, embed_speaker
 from puresound_cli.nets.contract import ExtractionModel, SeparationModel
 from puresound_cli.separate import Separator, check_task
+from puresound_cli.tracking import TrackConfig
 
 
 def _run(separator: Separator, wav: Tensor | np.ndarray, sample_rate: int) -> Tensor:
@@ -64,6 +65,7 @@ def extract(
     segment: float | None = None,
     overlap: float | None = None,
     enrollment_rate: int | None = None,
+    track: bool = True,
 ) -> Tensor:
     """Extract the enrolled speaker from every channel of a mixture.
 
@@ -76,6 +78,9 @@ def extract(
         segment: chunk length in seconds (default: see :func:`~puresound_cli.apply.chunk_seconds`).
         overlap: chunk overlap in seconds (default: idem).
         enrollment_rate: rate of ``enrollment`` if it differs from ``sample_rate``.
+        track: silence the output where the enrolled voice does not talk, as ``puresound
+            extract`` does (:mod:`puresound_cli.tracking`). With a ready embedding this needs a
+            model that tracks with its separation embedding (no separate tracking net).
 
     Returns:
         The target speaker, same shape and rate as ``mixture``.
@@ -85,6 +90,14 @@ def extract(
     """
     check_task(model, "extract")
     emb = torch.as_tensor(enrollment)
+    track_emb = None
     if not (emb.dim() == 2 and emb.shape[0] == 1 and emb.shape[1] == model.embed_dim):
         emb = embed_speaker(model, enrollment, enrollment_rate or sample_rate)
-    return _run(Separator(model, emb, segment, overlap), mixture, sample_rate)
+        if track and model.has_tracking_net:
+            track_emb = embed_recording(model, enrollment, enrollment_rate or sample_rate, True)
+    elif track and model.has_tracking_net:
+        raise ValueError("this model tracks with its own speaker net: pass the enrollment "
+                         "waveform, not an embedding, or track=False")  # fmt: skip
+    tracker = TrackConfig.for_model(model) if track else None
+    separator = Separator(model, emb, segment, overlap, tracker=tracker, track_embedding=track_emb)
+    return _run(separator, mixture, sample_rate)

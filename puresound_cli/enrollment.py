@@ -48,8 +48,11 @@ def embed_speaker(
     return embed_recording(model, enrollment, sample_rate)
 
 
-def embed_recording(model: Any, enrollment: Tensor | np.ndarray, sample_rate: int) -> Tensor:
-    """:func:`embed_speaker` for any model with an ``embed`` (an extractor, a personal VAD)."""
+def embed_recording(
+    model: Any, enrollment: Tensor | np.ndarray, sample_rate: int, track: bool = False
+) -> Tensor:
+    """:func:`embed_speaker` for any model with an ``embed`` (an extractor, a personal VAD);
+    with ``track``, the extractor's embedding for tracking who talks (``track_embed``)."""
     wav = torch.as_tensor(enrollment, dtype=torch.float32)
     if wav.dim() == 1:
         wav = wav[None]
@@ -66,7 +69,7 @@ def embed_recording(model: Any, enrollment: Tensor | np.ndarray, sample_rate: in
     x = audio.resample((mono * normalising_gain(rms)).numpy(), sample_rate, model.sample_rate)
     x_t = torch.from_numpy(np.ascontiguousarray(x))[None].to(model_device(model))  # (1, 1, T)
     with torch.inference_mode():
-        return model.embed(x_t).to("cpu")
+        return (model.track_embed(x_t) if track else model.embed(x_t)).to("cpu")
 
 
 DISAGREE_COSINE = 0.6
@@ -75,13 +78,13 @@ in a warning: it may be another voice."""
 
 
 def combine_embeddings(
-    embeddings: Sequence[Tensor], names: Sequence[str]
+    embeddings: Sequence[Tensor], names: Sequence[str], disagree: float = DISAGREE_COSINE
 ) -> tuple[Tensor, list[str]]:
     """One embedding from several enrollments of one voice, and a note for each that disagrees.
 
     The enrollments' unit-length embeddings are averaged (the result keeps their mean length),
     so each recording counts equally whatever its duration. A reference whose cosine with the
-    mean of the *others* is below :data:`DISAGREE_COSINE` is reported.
+    mean of the *others* is below ``disagree`` (default :data:`DISAGREE_COSINE`) is reported.
 
     Shape:
         embeddings: each ``(1, D)``; returns ``(1, D)``.
@@ -96,16 +99,19 @@ def combine_embeddings(
         for k, name in enumerate(names):
             others = torch.cat([unit[:k], unit[k + 1 :]]).mean(dim=0)
             cosine = float(torch.nn.functional.cosine_similarity(unit[k], others, dim=0))
-            if cosine < DISAGREE_COSINE:
+            if cosine < disagree:
                 notes.append(
                     f"enrollment {name} does not sound like the others (cosine {cosine:.2f} "
-                    f"< {DISAGREE_COSINE}): is it the same voice?"
+                    f"< {disagree:g}): is it the same voice?"
                 )
     return combined, notes
 
 
-def embed_enrollment(net: ExtractionModel, enrollment: str | Path, force_enroll: bool) -> Tensor:
-    """The embedding ``(1, D)`` of an enrollment file (``"-"``: stdin), checked to hold speech
+def embed_enrollment(
+    net: ExtractionModel, enrollment: str | Path, force_enroll: bool
+) -> tuple[Tensor, Tensor]:
+    """The embeddings of an enrollment file (``"-"``: stdin) for separation ``(1, D)`` and for
+    tracking (:meth:`~puresound_cli.nets.Extractor.track_embed`), checked to hold speech
     unless ``force_enroll``; errors name the file."""
     try:
         wav, rate, _ = audio.read_audio(enrollment)
@@ -114,7 +120,10 @@ def embed_enrollment(net: ExtractionModel, enrollment: str | Path, force_enroll:
             raise PuresoundError(f"{problem}; pass --force-enroll to use it anyway")
         if problem:
             logger.warning("enrollment %s %s", audio.describe(enrollment), problem)
-        return embed_speaker(net, wav, rate)
+        embedding = embed_speaker(net, wav, rate)
+        if not net.has_tracking_net:
+            return embedding, embedding
+        return embedding, embed_recording(net, wav, rate, track=True)
     except PuresoundError as err:
         message = str(err)
         if message.startswith(audio.describe(enrollment)):

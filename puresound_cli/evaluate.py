@@ -222,6 +222,7 @@ def evaluate(
     segment: float | None = None,
     overlap: float | None = None,
     progress: Callable[[int, int, ItemScore], None] | None = None,
+    track: bool = True,
 ) -> EvalResult:
     """Run a model over a pairs list and score every item.
 
@@ -232,6 +233,7 @@ def evaluate(
         segment, overlap: chunking of long inputs, in seconds (None: the model-aware defaults
             of ``puresound_cli.apply.chunk_seconds``).
         progress: called as ``progress(done, total, item_score)`` after each item.
+        track: extraction with speaker tracking, as ``puresound extract`` runs by default.
 
     Returns:
         Per-item scores and means. An item whose files cannot be read is reported with its
@@ -267,9 +269,8 @@ def evaluate(
             if task == "extract":
                 assert pair.enrollment is not None and isinstance(model, ExtractionModel)
                 enroll, enroll_rate = _mono(pair.enrollment)
-                output = api.extract(
-                    model, mixture, enroll, rate, segment, overlap, enrollment_rate=enroll_rate
-                )
+                output = api.extract(model, mixture, enroll, rate, segment, overlap,
+                                     enrollment_rate=enroll_rate, track=track)  # fmt: skip
             else:
                 output = api.enhance(model, mixture, rate, segment, overlap)
             item = score_item(output.numpy(), mixture, reference, rate, str(pair.input))

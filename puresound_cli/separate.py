@@ -88,6 +88,8 @@ class Separator:
         block_frames: frames read per block from an input file.
         tracker: for extraction, track the enrolled voice (:mod:`puresound_cli.tracking`) and
             silence the output where it does not talk; None to keep the separator's output as is.
+        track_embedding: the enrollment's tracking embedding (default: ``embedding``, right for
+            a model without a separate tracking net).
 
     Raises:
         ValueError: an extract model without an embedding, or a bad segment/overlap.
@@ -101,11 +103,13 @@ class Separator:
         overlap: float | None = None,
         block_frames: int = audio.BLOCK_FRAMES,
         tracker: TrackConfig | None = None,
+        track_embedding: Tensor | None = None,
     ) -> None:
         if model.task == "extract" and embedding is None:
             raise ValueError("an extract model needs the enrollment embedding")
         self.model = model
         self.tracker = tracker if model.task == "extract" else None
+        self.track_embedding = embedding if track_embedding is None else track_embedding
         self.last_track: Track | None = None
         self.block_frames = block_frames
         self.seg, self.ovl = segment_samples(model, segment, overlap)
@@ -142,13 +146,13 @@ class Separator:
 
     def _track(self, blocks: Iterable[np.ndarray], rate: int, gain: float) -> Track:
         """The tracker's reading of a recording given as blocks ``(C, n)`` at ``rate``."""
-        assert self.tracker is not None and self.embedding is not None
+        assert self.tracker is not None and self.track_embedding is not None
         model: Any = self.model
         down = audio.StreamResampler(rate, model.sample_rate, 1)
         parts = [down.process(_scale(b.mean(axis=0, keepdims=True), gain)) for b in blocks]
         parts.append(down.process(np.zeros((1, 0), dtype=np.float32), last=True))
         mono = np.concatenate(parts, axis=1)[0]
-        return track(model, mono, self.embedding, self.tracker)
+        return track(model, mono, self.track_embedding, self.tracker)
 
     def process_file(
         self,
@@ -277,6 +281,7 @@ def load_separator(
     overlap: float | None = None,
     force_enroll: bool = False,
     streaming: bool = False,
+    track: bool = False,
     tracker: TrackConfig | None = None,
 ) -> Separator:
     """Load a model for ``task``, embed the enrollment once, and return the ready separator.
@@ -293,8 +298,9 @@ def load_separator(
         force_enroll: use an enrollment even with under a second of speech or when it does
             not look like speech (see :mod:`puresound_cli.speech_check`).
         streaming: with ``model`` None, the task's causal default (for live streams).
-        tracker: for extraction, silence the output where the enrolled voice does not talk
-            (:mod:`puresound_cli.tracking`); None keeps the separator's output everywhere.
+        track: for extraction, silence the output where the enrolled voice does not talk
+            (:mod:`puresound_cli.tracking`); False keeps the separator's output everywhere.
+        tracker: the tracker's settings (default: :meth:`TrackConfig.for_model`).
 
     Raises:
         PuresoundError: no model for the task, a model for the other task, a bad checkpoint or
@@ -314,15 +320,24 @@ def load_separator(
         )
     net: Any = load_model(name, device=device)
     check_task(net, task)
-    embedding = None
+    embedding = track_embedding = None
     if task == "extract":
         if enrollment is None:
             raise PuresoundError("extraction needs an enrollment of the target speaker")
         sources = [enrollment] if isinstance(enrollment, str | Path) else list(enrollment)
         if not sources:
             raise PuresoundError("extraction needs an enrollment of the target speaker")
-        embeddings = [embed_enrollment(net, e, force_enroll) for e in sources]
-        embedding, notes = combine_embeddings(embeddings, [audio.describe(e) for e in sources])
+        pairs = [embed_enrollment(net, e, force_enroll) for e in sources]
+        names = [audio.describe(e) for e in sources]
+        embedding, _ = combine_embeddings([p[0] for p in pairs], names)
+        track_embedding, notes = combine_embeddings(
+            [p[1] for p in pairs], names, disagree=net.track_thresholds[1]
+        )
         for note in notes:
             logger.warning("%s", note)
-    return Separator(net, embedding, segment, overlap, tracker=tracker)
+        if track:
+            tracker = TrackConfig.for_model(net) if tracker is None else tracker
+        else:
+            tracker = None
+    return Separator(net, embedding, segment, overlap, tracker=tracker,
+                     track_embedding=track_embedding)  # fmt: skip

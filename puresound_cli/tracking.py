@@ -58,6 +58,12 @@ class TrackConfig:
     ramp_seconds: float = 0.06
     batch: int = 64
 
+    @classmethod
+    def for_model(cls, model: ExtractionModel) -> TrackConfig:
+        """The defaults with the thresholds calibrated for ``model``'s tracking net."""
+        open_cosine, close_cosine = model.track_thresholds
+        return cls(open_cosine=open_cosine, close_cosine=close_cosine)
+
     def __post_init__(self) -> None:
         if not 0.2 <= self.window_seconds <= 10.0:
             raise ValueError(f"window_seconds must be in [0.2, 10], got {self.window_seconds}")
@@ -158,7 +164,7 @@ def window_scores(
     Args:
         model: an extractor (its ``embed``).
         mono: the recording, mono float32 at ``model.sample_rate``, at the separator's level.
-        embedding: the enrollment embedding ``(1, D)``.
+        embedding: the enrollment's tracking embedding ``(1, D)`` (``track_embed``).
         config: window and hop.
 
     Returns:
@@ -178,7 +184,7 @@ def window_scores(
             starts = (first + np.arange(count)) * hop
             frames = np.stack([padded[s : s + window] for s in starts])  # (count, window)
             x = torch.from_numpy(frames)[:, None].to(device)  # (count, 1, window)
-            e = torch.nn.functional.normalize(model.embed(x).float(), dim=1)  # (count, D)
+            e = torch.nn.functional.normalize(model.track_embed(x).float(), dim=1)  # (count, D)
             out[first : first + count] = (e @ target.T)[:, 0].cpu().numpy()
     return out
 

@@ -106,12 +106,13 @@ def load_detector(
     if net.task != "extract":
         raise PuresoundError(f"{name} is an {net.task!r} model: pass an extraction model or a "
                              "personal VAD model")  # fmt: skip
+    pairs = [embed_enrollment(net, f, force_enroll=False) for f in files]
     embedding, notes = combine_embeddings(
-        [embed_enrollment(net, f, force_enroll=False) for f in files], [str(f) for f in files]
+        [p[1] for p in pairs], [str(f) for f in files], disagree=net.track_thresholds[1]
     )
     for note in notes:
         logger.warning("%s", note)
-    config = TrackConfig()
+    config = TrackConfig.for_model(net)
     if threshold is not None:
         config = replace(config, open_cosine=threshold, close_cosine=max(-1.0, threshold - 0.1))
     return Detector(net, embedding, tracker=config)

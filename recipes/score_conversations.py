@@ -66,8 +66,8 @@ def frames_of(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def score(row: dict[str, str], folder: Path, args: argparse.Namespace, dump: list) -> dict:
     mix, rate = sf.read(folder / row["input"], dtype="float32")
-    separator = load_separator("extract", args.model, folder / row["enrollment"])
-    separator.tracker = None if args.no_track else args.track
+    separator = load_separator("extract", args.model, folder / row["enrollment"], track=True)
+    separator.tracker = None if args.no_track else args.track(separator.model)
     out = separator.process(mix[None], rate)[0]
     if args.score_output:  # experiment: track the enrolled voice in the separator's output
         from puresound_cli.separate import normalising_gain
@@ -76,7 +76,9 @@ def score(row: dict[str, str], folder: Path, args: argparse.Namespace, dump: lis
         separator.tracker = None
         out = separator.process(mix[None], rate)[0]
         level = normalising_gain(float(np.sqrt(np.mean(out.astype(np.float64) ** 2))) + 1e-9)
-        separator.last_track = track(separator.model, out * level, separator.embedding, args.track)
+        separator.last_track = track(
+            separator.model, out * level, separator.track_embedding, args.track(separator.model)
+        )
         out = gate_for(separator.last_track, rate)(0, out[None])[0]
     result: dict = {"input": row["input"], "target": row["target"], "channel": row["channel"],
                     "condition": row["condition"]}  # fmt: skip
@@ -142,9 +144,9 @@ def main() -> None:
     args = parser.parse_args()
     fields = {"open": "open_cosine", "close": "close_cosine", "window": "window_seconds",
               "hop": "hop_seconds"}  # fmt: skip
-    track = replace(TrackConfig(), **{field: getattr(args, key) for key, field in fields.items()
-                                      if getattr(args, key) is not None})  # fmt: skip
-    args.track = track
+    overrides = {field: getattr(args, key) for key, field in fields.items()
+                 if getattr(args, key) is not None}  # fmt: skip
+    args.track = lambda model: replace(TrackConfig.for_model(model), **overrides)
     with open(args.list, newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     dump: list = []
@@ -156,7 +158,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({"summary": table, "items": results,
                                          "tracker": None if args.no_track else
-                                         track.__dict__}, indent=1) + "\n")  # fmt: skip
+                                         overrides}, indent=1) + "\n")  # fmt: skip
     if args.dump and dump:
         np.savez(args.dump, scores=np.concatenate(dump, axis=1))
 

@@ -14,6 +14,12 @@ the cosine ranges show how much the two kinds of trial overlap. A speaker net th
 
     .venv/bin/python recipes/speaker_eer.py --pairs runs/data/dev/extract.tsv \
         runs/data/debian/dev/extract-other-recording.tsv [--model extract-convtasnet-16k]
+
+``--voices N`` scores held-out voices with many recordings instead (the four Fish Fillets actors
+and June and Carlo, see recipes/conversations.py): N utterances of at least 2 s per voice, every
+pair a trial, once as recorded ("same channel") and once with the second utterance of each pair
+through a telephone channel (300-3400 Hz, mu-law at 8 kHz: "across channels"). ``--model
+resemblyzer`` scores the GE2E teacher of recipes/distill_speaker.py (in its environment).
 """
 
 from __future__ import annotations
@@ -60,12 +66,78 @@ def embeddings(model: object, pairs: Path) -> list[tuple[str, torch.Tensor, torc
     return rows
 
 
+def telephone(x: np.ndarray, rate: int) -> np.ndarray:
+    """300-3400 Hz band pass and mu-law at 8 kHz, back at ``rate``."""
+    from distill_speaker import telephone_band
+
+    from puresound_cli.audio import resample
+    from puresound_cli.data.signals import telephone_codec
+
+    x16 = resample(x[None], rate, 16000)[0]
+    return telephone_codec(telephone_band(x16), 16000, "ULAW")
+
+
+def embedder(name: str):  # noqa: ANN201 - (wav (T,) at 16 kHz) -> unit embedding
+    if name == "resemblyzer":
+        from resemblyzer import VoiceEncoder, preprocess_wav
+
+        encoder = VoiceEncoder("cpu", verbose=False)
+        return lambda x: torch.from_numpy(encoder.embed_utterance(preprocess_wav(x, 16000)))
+    model = load_model(name)
+
+    def embed(x: np.ndarray) -> torch.Tensor:
+        e = embed_recording(model, x[None], 16000)[0]
+        return e / e.norm()
+
+    return embed
+
+
+def voice_trials(name: str, per_voice: int) -> dict:
+    """EER on held-out voices with many recordings, same channel and across channels."""
+    import conversations
+
+    rng = np.random.default_rng(0)
+    cache = Path("runs/debs")
+    voices = conversations.fillets_voices(cache) + conversations.asterisk_voices(cache)
+    embed = embedder(name)
+    labels, clean, phone = [], [], []
+    for voice in voices:
+        lines = [p for p in voice.lines if sf.info(str(p)).duration >= 2.0]
+        for path in rng.choice(lines, size=min(per_voice, len(lines)), replace=False):
+            x = conversations.load(Path(path))
+            labels.append(voice.name)
+            clean.append(embed(x))
+            phone.append(embed(telephone(x, 16000)))
+    result = {"voices": len(voices), "utterances": len(labels)}
+    for condition, second in (("same_channel", clean), ("across_channels", phone)):
+        same, other = [], []
+        for i in range(len(labels)):
+            for j in range(len(labels)):
+                if i == j:
+                    continue
+                score = float(clean[i] @ second[j])
+                (same if labels[i] == labels[j] else other).append(score)
+        eer, threshold = equal_error_rate(np.array(same), np.array(other))
+        result[condition] = {"eer": eer, "threshold": threshold, "trials": len(same) + len(other)}
+        print(f"{name}: {condition}: EER {100 * eer:.1f} % at cosine {threshold:.3f} "
+              f"({len(same)} same-voice, {len(other)} other-voice trials)")  # fmt: skip
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pairs", type=Path, nargs="+", required=True)
+    parser.add_argument("--pairs", type=Path, nargs="+")
+    parser.add_argument("--voices", type=int, default=0, help="utterances per held-out voice")
     parser.add_argument("--model", default="extract-convtasnet-16k")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    if args.voices:
+        result = voice_trials(args.model, args.voices)
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
+        return
+    if not args.pairs:
+        parser.error("give --pairs or --voices")
     model = load_model(args.model)
     rows = [r for pairs in args.pairs for r in embeddings(model, pairs)]
     same, other = [], []

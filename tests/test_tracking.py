@@ -41,6 +41,12 @@ class PitchExtractor(nn.Module):
         energy = torch.stack([spec[:, b].sum(dim=-1) for b in bands], dim=1)  # (B, 2)
         return energy.sqrt() / (spec.sum(dim=-1, keepdim=True).sqrt() + 1e-3)
 
+    def track_embed(self, wav: torch.Tensor) -> torch.Tensor:
+        return self.embed(wav)
+
+    track_thresholds = (0.6, 0.5)
+    has_tracking_net = False
+
     def separate(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         return mixture * self.scale
 
@@ -237,3 +243,32 @@ def test_extract_reports_talk_segments_and_takes_several_enrollments(conversatio
     result = _cli(conversation, *base, "-e", conversation / "empty", "-o", conversation / "o4.wav")
     assert result.exit_code == 1 and "no audio files" in result.output
     assert not (conversation / "o4.wav").exists()
+
+
+def test_extractor_with_its_own_tracking_net_round_trips(tmp_path):
+    """A second speaker net for tracking: saved and loaded with its thresholds; separation is
+    untouched by it; a checkpoint without one tracks with the separation speaker net."""
+    from puresound_cli.checkpoint import load_model, save_checkpoint
+    from puresound_cli.nets import ExtractorConfig, SpeakerNetConfig, build
+
+    base = ExtractorConfig.tiny()
+    tracker = dataclasses.replace(SpeakerNetConfig.tiny(), frontend="mel", window=400, hop=160,
+                                  n_mels=20, embed_dim=6)  # fmt: skip
+    config = dataclasses.replace(base, tracker=tracker, track_open_cosine=0.9,
+                                 track_close_cosine=0.8)  # fmt: skip
+    model = build("extractor", dataclasses.asdict(config)).eval()
+    save_checkpoint(tmp_path / "t.pt", model)
+    loaded = load_model(tmp_path / "t.pt")
+    x = torch.randn(2, 1, 16000) * 0.1
+    with torch.no_grad():
+        assert loaded.track_embed(x).shape == (2, 6)
+        assert torch.equal(loaded.track_embed(x), model.track_embed(x))
+        assert loaded.embed(x).shape == (2, base.speaker.embed_dim)
+    assert loaded.has_tracking_net and loaded.track_thresholds == (0.9, 0.8)
+    assert TrackConfig.for_model(loaded).open_cosine == 0.9
+    plain = build("extractor", dataclasses.asdict(base)).eval()
+    with torch.no_grad():
+        assert torch.equal(plain.track_embed(x), plain.embed(x))
+    assert not plain.has_tracking_net
+    with pytest.raises(ValueError, match="own front end"):
+        dataclasses.replace(base, tracker=SpeakerNetConfig.tiny())

@@ -17,6 +17,7 @@ from puresound_cli.cli.options import (
     QuietOpt,
     SegmentOpt,
     Task,
+    TrackOpt,
 )
 from puresound_cli.cli.report import Reporter, json_line, usage_error
 from puresound_cli.errors import PuresoundError
@@ -46,6 +47,7 @@ def evaluate(
     ] = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
+    track: TrackOpt = True,
 ) -> None:
     """Score a model: SI-SDR, SI-SDRi (PESQ and STOI with the 'eval' extra) over a pairs list."""
     reporter = Reporter(quiet, debug)
@@ -71,7 +73,7 @@ def evaluate(
     except PuresoundError as err:
         raise usage_error(reporter, str(err)) from err
     try:
-        result = run_evaluation(net, pairs, task_name, segment, overlap)
+        result = run_evaluation(net, pairs, task_name, segment, overlap, track=track)
     except PuresoundError as err:
         reporter.error(None, str(err), err)
         raise typer.Exit(1) from err

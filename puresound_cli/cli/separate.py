@@ -156,7 +156,6 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
         raise usage_error(reporter, str(err)) from None
     threads = set_threads()
     from puresound_cli.enrollment import enrollment_files
-    from puresound_cli.tracking import TrackConfig
 
     try:
         enrollments = enrollment_files(o.enroll)
@@ -168,7 +167,7 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
             o.segment,
             o.overlap,
             o.force_enroll,
-            tracker=TrackConfig() if o.track else None,
+            track=o.track,
         )
     except Exception as err:  # noqa: BLE001 - bad model or enrollment: one line, exit 1
         reporter.error(None, describe_exception(err), err)

@@ -60,6 +60,9 @@ def config_from_dict(cls: type[Any], values: dict[str, Any]) -> Any:
     kwargs = {}
     for key, value in values.items():
         hint = hints[key]
+        options = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)]
+        if options and not dataclasses.is_dataclass(hint):  # e.g. SpeakerNetConfig | None
+            hint = options[0]
         if dataclasses.is_dataclass(hint) and isinstance(value, dict):
             value = config_from_dict(hint, value)  # type: ignore[arg-type]
         kwargs[key] = value

@@ -59,4 +59,18 @@ class ExtractionModel(SeparationModel, Protocol):
 
     def embed(self, enrollment: torch.Tensor) -> torch.Tensor: ...
 
+    def track_embed(self, wav: torch.Tensor) -> torch.Tensor:
+        """Embedding used to track who talks when (may equal ``embed``)."""
+        ...
+
+    @property
+    def track_thresholds(self) -> tuple[float, float]:
+        """Calibrated (open, close) cosines for :meth:`track_embed`."""
+        ...
+
+    @property
+    def has_tracking_net(self) -> bool:
+        """Whether :meth:`track_embed` differs from :meth:`embed` (a net of its own)."""
+        ...
+
     def separate(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor: ...

@@ -23,12 +23,24 @@ class ExtractorConfig:
     Args:
         separator: the speaker-conditioned masker.
         speaker: the speaker net.
+        tracker: a second speaker net that only tracks who talks when
+            (:mod:`puresound_cli.tracking`), or None to track with ``speaker``.
+        track_open_cosine: the tracker's calibrated opening threshold (cosine with the
+            enrollment) for this model's tracking net.
+        track_close_cosine: its closing threshold.
     """
 
     separator: ConvTasNetConfig = field(default_factory=lambda: ConvTasNetConfig.seed(192))
     speaker: SpeakerNetConfig = field(default_factory=SpeakerNetConfig.seed)
+    tracker: SpeakerNetConfig | None = None
+    track_open_cosine: float = 0.6
+    track_close_cosine: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.tracker is not None and self.tracker.frontend == "shared":
+            raise ValueError("the tracking speaker net needs its own front end (not 'shared')")
+        if not -1.0 <= self.track_close_cosine <= self.track_open_cosine <= 1.0:
+            raise ValueError("need -1 <= track_close_cosine <= track_open_cosine <= 1")
         if self.separator.speaker_dim != self.speaker.embed_dim:
             raise ValueError(
                 f"separator.speaker_dim ({self.separator.speaker_dim}) must equal "
@@ -62,6 +74,7 @@ class Extractor(nn.Module):
 
     Shape:
         embed: enrollment (B, 1, T_e) -> (B, D)
+        track_embed: audio (B, 1, T) -> (B, D_track)
         separate: mixture (B, 1, T), embedding (B, D) -> (B, 1, T)
         forward: mixture (B, 1, T), enrollment (B, 1, T_e) -> (B, 1, T)
     """
@@ -73,6 +86,7 @@ class Extractor(nn.Module):
         shared = config.speaker.frontend == "shared"
         in_channels = config.separator.feature_channels if shared else None
         self.speaker = SpeakerNet(config.speaker, in_channels)
+        self.tracker = None if config.tracker is None else SpeakerNet(config.tracker)
 
     @property
     def task(self) -> str:
@@ -104,6 +118,25 @@ class Extractor(nn.Module):
         if self.speaker.frontend is None:
             return self.speaker(self.separator.features(enrollment))  # shared encoder
         return self.speaker(enrollment)
+
+    def track_embed(self, wav: torch.Tensor) -> torch.Tensor:
+        """Embedding for tracking who talks (the tracking net's, else ``embed``): (B, 1, T) ->
+        (B, D_track)."""
+        if self.tracker is None:
+            return self.embed(wav)
+        if wav.dim() != 3 or wav.shape[1] != 1 or wav.shape[2] < 1:
+            raise ValueError(f"audio must be (batch, 1, time), got {tuple(wav.shape)}")
+        return self.tracker(wav)
+
+    @property
+    def has_tracking_net(self) -> bool:
+        """Whether :meth:`track_embed` uses a net of its own (not the separation embedding)."""
+        return self.tracker is not None
+
+    @property
+    def track_thresholds(self) -> tuple[float, float]:
+        """(open, close) cosines calibrated for :meth:`track_embed`."""
+        return self.config.track_open_cosine, self.config.track_close_cosine
 
     def separate(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         """Masked mixture for the speaker of ``embedding``: (B, 1, T), (B, D) -> (B, 1, T)."""
