@@ -60,13 +60,18 @@ class Detector:
     threshold: float = 0.5
     tracker: Any = None
 
+    def track(self, wav: np.ndarray, sample_rate: int) -> Any:
+        """The tracker's :class:`~puresound_cli.tracking.Track` of ``wav`` ``(C, T)``."""
+        from puresound_cli.tracking import track_recording
+
+        if self.tracker is None:
+            raise PuresoundError("a personal VAD model has no tracker: use an extraction model")
+        return track_recording(self.net, self.embedding, wav, sample_rate, self.tracker)
+
     def segments(self, wav: np.ndarray, sample_rate: int) -> list[tuple[float, float]]:
         """(start, end) seconds where the enrolled voice talks in ``wav`` ``(C, T)``."""
         if self.tracker is not None:
-            from puresound_cli.tracking import track_recording
-
-            return track_recording(self.net, self.embedding, wav, sample_rate,
-                                   self.tracker).segments()  # fmt: skip
+            return list(self.track(wav, sample_rate).segments())
         probs = frame_probabilities(self.net, wav, sample_rate, self.embedding)
         return segments(probs, self.net.hop / self.net.sample_rate, self.threshold)
 

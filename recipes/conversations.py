@@ -58,6 +58,7 @@ class Voice:
     channel: str  # "wide" or "phone"
     lines: list[Path]
     slices: bool = False  # one long recording per file: turns are cut from it
+    span: tuple[float, float] = (0.0, 1.0)  # the part of a sliced recording to cut from
 
 
 def fillets_voices(cache: Path) -> list[Voice]:
@@ -91,6 +92,30 @@ def librispeech_voices(corpus: Path, data: Path) -> list[Voice]:
             if row["speaker"] in held:
                 out.append(Voice(row["speaker"], "wide", [corpus / "speech" / row["path"]], True))
     return out
+
+
+def training_voices(data: Path) -> tuple[list[Voice], list[Voice]]:
+    """Voices of the training view, for calibrating on conversations without any dev voice:
+    (targets, other talkers). Targets: the three Asterisk training voices (other recordings
+    as enrollment) and 8 LibriSpeech speakers with at least 12 s (enrollment from the first
+    30 % of their one recording, turns from the rest); other talkers: the other LibriSpeech
+    speakers (wideband) of the training view."""
+    targets, extras = [], []
+    with open(data / "debian" / "speech" / "speakers.tsv", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    for name in sorted({r["speaker"] for r in rows}):
+        lines = [Path(r["path"]) for r in rows if r["speaker"] == name]
+        lines = [p for p in lines if MIN_LINE <= sf.info(str(p)).duration <= MAX_LINE]
+        targets.append(Voice(name, "phone", lines))
+    with open(data / "train-speech" / "speakers.tsv", newline="") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["source"] == "librispeech"]
+    for r in rows:
+        path = Path(r["path"])
+        if len(targets) < 11 and sf.info(str(path)).duration >= 12.0:
+            targets.append(Voice(r["speaker"], "wide", [path], True, (0.3, 1.0)))
+        else:
+            extras.append(Voice(r["speaker"], "wide", [path], True))
+    return targets, extras
 
 
 def load(path: Path) -> np.ndarray:
@@ -141,6 +166,8 @@ class LinePool:
     def draw(self) -> np.ndarray:
         if self.voice.slices:
             x = self.audio(self.voice.lines[0])
+            a, b = (int(f * x.size) for f in self.voice.span)
+            x = x[a:b]
             n = int(self.rng.uniform(2.0, 6.0) * SR)
             start = int(self.rng.integers(0, max(1, x.size - n)))
             x = x[start : start + n]
@@ -199,22 +226,40 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("runs/data"))
     parser.add_argument("--per-target", type=int, default=4, help="conversations per target")
     parser.add_argument("--absent", type=int, default=8, help="target-absent conversations")
+    parser.add_argument(
+        "--calibration",
+        action="store_true",
+        help="training-view voices only (for calibrating the tracker; seed 1)",
+    )
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    targets = fillets_voices(args.cache) + asterisk_voices(args.cache)
+    rng = np.random.default_rng(1 if args.calibration else 0)
+    if args.calibration:
+        targets, extras = training_voices(args.data)
+    else:
+        targets = fillets_voices(args.cache) + asterisk_voices(args.cache)
+        extras = librispeech_voices(args.corpus, args.data)
     enroll_pools = {}
     for v in targets:  # enrollment lines: a fifth of each voice's lines, never in a conversation
+        if v.slices:  # one recording: the enrollment is its first 30 %, turns the rest
+            enroll_pools[v.name] = LinePool(
+                Voice(v.name, v.channel, v.lines, True, (0.0, 0.3)), rng
+            )
+            continue
         order = rng.permutation(len(v.lines))
         cut = len(v.lines) // 5
         enrolling = Voice(v.name, v.channel, [v.lines[i] for i in order[:cut]])
         enroll_pools[v.name] = LinePool(enrolling, rng)
         v.lines = [v.lines[i] for i in order[cut:]]
-    extras = librispeech_voices(args.corpus, args.data)
     held_noise = json.loads((args.data / "heldout.json").read_text())["noise_files"]
-    noises = [load(args.corpus / p) for p in held_noise]
+    if args.calibration:  # training noise, never the held-out files
+        from puresound_cli.data.noise import audio_files_below
+
+        noises = [load(p) for p in audio_files_below(args.data / "train-noise")]
+    else:
+        noises = [load(args.corpus / p) for p in held_noise]
     noises = [n for n in noises if n.size >= SR]
     pools = {v.name: LinePool(v, rng) for v in targets + extras}
-    phone_extras = [Voice(v.name, "phone", v.lines, True) for v in extras]
+    phone_extras = [Voice(v.name, "phone", v.lines, True, v.span) for v in extras]
     for v in phone_extras:
         pools[v.name + "@phone"] = LinePool(v, rng)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -266,6 +311,9 @@ def main() -> None:
             sf.write(args.out / f"{name}-ref.wav", images[target.name] * gain, SR, subtype="FLOAT")
         enroll_pool = enroll_pools[enrolled.name]
         parts = []
+        if enroll_pool.voice.slices:  # the whole enrollment span of the one recording
+            x = enroll_pool.audio(enrolled.lines[0])
+            parts.append(x[: int(enroll_pool.voice.span[1] * x.size)])
         while sum(p.size for p in parts) < 4 * SR and len(parts) < 6:
             parts.append(enroll_pool.draw())
         enroll = np.concatenate([np.concatenate([p, np.zeros(SR // 5, np.float32)]) for p in parts])

@@ -272,3 +272,18 @@ def test_extractor_with_its_own_tracking_net_round_trips(tmp_path):
     assert not plain.has_tracking_net
     with pytest.raises(ValueError, match="own front end"):
         dataclasses.replace(base, tracker=SpeakerNetConfig.tiny())
+
+
+def test_vad_plot_draws_who_talks_when(conversation):
+    pytest.importorskip("matplotlib")
+    mix, spk = conversation / "mix.wav", conversation / "spk" / "a.wav"
+    png = conversation / "who.png"
+    result = _cli(conversation, "vad", mix, "--enroll", spk, "--plot", png)
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    again = _cli(conversation, "vad", mix, "--enroll", spk, "--plot", png)
+    assert again.exit_code == 2 and "exists" in again.output  # never clobbered
+    result = _cli(conversation, "vad", mix, conversation / "spk", "--enroll", spk, "--plot", png)
+    assert result.exit_code == 2 and "folder" in result.output
+    result = _cli(conversation, "vad", mix, "--enroll", spk, "--plot", conversation / "pics")
+    assert result.exit_code == 0 and (conversation / "pics" / "mix.png").is_file()

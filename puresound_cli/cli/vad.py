@@ -68,6 +68,16 @@ def vad(
         bool,
         typer.Option("--stream", help="Live: WAV on stdin, each segment printed when it ends."),
     ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Draw who talks when: a .png file (one input) or a folder (one PNG per input). "
+            "Needs matplotlib; not with a personal VAD model.",
+            metavar="PNG|DIR",
+            show_default=False,
+        ),
+    ] = None,
     device: DeviceOpt = Device.auto,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -96,12 +106,20 @@ def vad(
         _stream(reporter, detector.net, detector.embedding, detector.threshold, json_lines)
     files = [f for arg in inputs for f in (find_audio_files(Path(arg)) if Path(arg).is_dir()
                                            else [Path(arg)])]  # fmt: skip
+    pictures = _plan_plots(reporter, plot, files, detector.tracker is not None, overwrite)
     rows: list[tuple[str, float, float]] = []
     failed = 0
     for path in files:
         try:
             mix, mix_rate, _ = audio.read_audio(path)
-            found = detector.segments(mix, mix_rate)
+            if pictures:
+                from puresound_cli.plot import plot_talk
+
+                talk = detector.track(mix, mix_rate)
+                found = talk.segments()
+                write_file(pictures[path], plot_talk(mix, mix_rate, talk, path.name), overwrite)
+            else:
+                found = detector.segments(mix, mix_rate)
         except Exception as err:  # noqa: BLE001 - one line per failed file
             reporter.error(str(path), describe_exception(err), err)
             failed += 1
@@ -120,6 +138,37 @@ def vad(
                 reporter.error(None, str(err), err)
                 raise typer.Exit(1) from None
     raise typer.Exit(1 if failed else 0)
+
+
+def _plan_plots(
+    reporter: Reporter, plot: Path | None, files: list[Path], tracker: bool, overwrite: bool
+) -> dict[Path, Path]:
+    """Where each input's picture goes (empty without --plot); usage errors refused early."""
+    if plot is None:
+        return {}
+    if not tracker:
+        raise usage_error(reporter, "--plot draws the tracker: use an extraction model, not a "
+                          "personal VAD model")  # fmt: skip
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise usage_error(
+            reporter, "--plot needs matplotlib: pip install 'puresound[plot]'"
+        ) from None
+    if plot.suffix.lower() == ".png":
+        if len(files) != 1:
+            raise usage_error(reporter, f"--plot {plot}: one PNG for {len(files)} inputs; give "
+                              "a folder")  # fmt: skip
+        targets = {files[0]: plot}
+    else:
+        plot.mkdir(parents=True, exist_ok=True)
+        targets = {f: plot / f"{f.stem}.png" for f in files}
+        if len({t for t in targets.values()}) != len(targets):
+            raise usage_error(reporter, "--plot: two inputs share a file name; plot them apart")
+    for target in targets.values():
+        if target.exists() and not overwrite:
+            raise usage_error(reporter, f"{target}: exists; kept it (pass --overwrite)")
+    return targets
 
 
 def _stream(reporter: Reporter, net: Any, embedding: Any, threshold: float, as_json: bool) -> None:

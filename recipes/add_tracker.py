@@ -1,0 +1,58 @@
+"""Give an extractor a speaker net of its own for tracking who talks when.
+
+The separator's conditioning was learnt on its speaker net's embedding space, so a better
+speaker net (recipes/distill_speaker.py with --degrade) cannot replace it without retraining the
+separator. The tracker (puresound_cli/tracking.py) only compares embeddings of the same net, so
+it can use the new net at once: this script copies the speaker net of DISTILLED into EXTRACTOR
+as ``tracker`` (``ExtractorConfig.tracker``), with the tracker's calibrated thresholds, and
+leaves every separation weight as it was (the separated signal is bit-identical).
+
+    .venv/bin/python recipes/add_tracker.py models/extract-convtasnet-16k/model.pt \\
+        runs/distill2/speaker.pt --open 0.9 --close 0.85 --out runs/extract-tracker.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from puresound_cli.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from puresound_cli.nets import build
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("extractor", type=Path)
+    parser.add_argument("distilled", type=Path, help="an extractor whose speaker net tracks")
+    parser.add_argument("--open", type=float, required=True, help="opening cosine")
+    parser.add_argument("--close", type=float, required=True, help="closing cosine")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    ckpt = load_checkpoint(args.extractor)
+    base = model_from_checkpoint(ckpt)
+    source_ckpt = load_checkpoint(args.distilled)
+    source = model_from_checkpoint(source_ckpt)
+    config = dataclasses.replace(
+        base.config,
+        tracker=source.config.speaker,
+        track_open_cosine=args.open,
+        track_close_cosine=args.close,
+    )
+    model = build("extractor", dataclasses.asdict(config))
+    state = base.state_dict()
+    state.update({f"tracker.{k}": v for k, v in source.speaker.state_dict().items()})
+    model.load_state_dict(state, strict=True)
+    meta = dict(ckpt.get("meta") or {})
+    meta["tracker"] = {
+        "source": str(args.distilled),
+        "distillation": (source_ckpt.get("meta") or {}).get("speaker_distillation"),
+        "open_cosine": args.open,
+        "close_cosine": args.close,
+    }
+    save_checkpoint(args.out, model.eval(), meta=meta)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
