@@ -158,6 +158,27 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
     return model.eval()
 
 
+def model_file(name_or_path: str | Path) -> Path:
+    """The checkpoint file a ``--model`` argument names: a path, a folder holding a
+    ``model.pt``, or a registered pretrained name.
+
+    Raises:
+        PuresoundError: not a file and not a known model name.
+    """
+    path = Path(name_or_path)
+    if path.is_dir():  # a model folder (models/<name>/, a run folder): its model.pt
+        if not (path / "model.pt").is_file():
+            raise PuresoundError(f"{name_or_path} is a folder, not a checkpoint file (.pt)")
+        return path / "model.pt"
+    if path.exists():
+        return path
+    try:
+        from puresound_cli import pretrained
+    except ImportError:
+        raise PuresoundError(f"no such model file: {name_or_path}") from None
+    return pretrained.resolve(str(name_or_path))
+
+
 def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Load a model from a checkpoint path, a folder holding a ``model.pt``, or a registered
     pretrained name (eval mode).
@@ -165,15 +186,4 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
     Raises:
         PuresoundError: not a file and not a known model name, or a bad checkpoint.
     """
-    path = Path(name_or_path)
-    if path.is_dir():  # a model folder (models/<name>/, a run folder): its model.pt
-        if not (path / "model.pt").is_file():
-            raise PuresoundError(f"{name_or_path} is a folder, not a checkpoint file (.pt)")
-        path = path / "model.pt"
-    if not path.exists():
-        try:
-            from puresound_cli import pretrained
-        except ImportError:
-            raise PuresoundError(f"no such model file: {name_or_path}") from None
-        path = pretrained.resolve(str(name_or_path))
-    return model_from_checkpoint(load_checkpoint(path)).to(device)
+    return model_from_checkpoint(load_checkpoint(model_file(name_or_path))).to(device)

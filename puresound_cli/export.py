@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from puresound_cli.errors import PuresoundError
-from puresound_cli.files import place_file
+from puresound_cli.files import is_special, place_file
 from puresound_cli.nets.filterbanks import STFTFilterbank
 
 FORMATS = ("torchscript", "onnx")
@@ -136,6 +136,8 @@ def export_model(
     path = Path(path)
     if path.is_dir():
         raise PuresoundError(f"{path}: is a folder; name the file to write")
+    if is_special(path):
+        raise PuresoundError(f"{path}: not a regular file (a device or pipe); not replaced")
     if path.exists() and not overwrite:
         raise PuresoundError(f"{path}: exists; kept it (pass --overwrite to replace it)")
     if fmt == "onnx" and importlib.util.find_spec("onnx") is None:

@@ -8,7 +8,9 @@ is removed), so a file that another process created in the meantime is kept.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from puresound_cli.errors import PuresoundError
@@ -24,13 +26,55 @@ def new_file_mode(dest: str | os.PathLike[str]) -> int:
         return 0o666 & ~mask
 
 
+def same_path(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name the same file (the same inode when both exist; else the same
+    resolved path)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def refuse_inputs(
+    dest: str | os.PathLike[str], inputs: Iterable[tuple[str, str | os.PathLike[str] | None]]
+) -> None:
+    """The one rule for every command: an output is never one of its inputs.
+
+    Args:
+        dest: the output about to be written.
+        inputs: what the command reads, as (what it is, path) pairs
+            (``[("enrollment", path), ...]``); ``"-"`` and None are skipped.
+
+    Raises:
+        PuresoundError: ``dest`` is one of them (the message says which).
+    """
+    if str(dest) == "-" or is_special(dest):
+        return
+    for role, path in inputs:
+        if path and str(path) != "-" and same_path(dest, path):
+            raise PuresoundError(f"refusing to write over the {role} {path}")
+
+
+def is_special(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` exists and is a device, pipe or socket (written in place, never
+    replaced)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
 def place_file(tmp: str | os.PathLike[str], dest: str | os.PathLike[str], overwrite: bool) -> None:
     """Move the finished temporary file ``tmp`` (in ``dest``'s folder) to ``dest``.
 
     Raises:
-        PuresoundError: without ``overwrite``, ``dest`` exists (``tmp`` is left for the caller
-            to remove).
+        PuresoundError: without ``overwrite``, ``dest`` exists; or ``dest`` is a device, pipe
+            or socket, which is never replaced by a file (``tmp`` is left for the caller to
+            remove).
     """
+    if is_special(dest):
+        raise PuresoundError(f"{dest}: not a regular file (a device or pipe); not replaced")
     os.chmod(tmp, new_file_mode(dest))
     if overwrite:
         os.replace(tmp, dest)
@@ -57,6 +101,13 @@ def write_file(dest: str | Path, data: bytes, overwrite: bool) -> None:
         PuresoundError: ``dest`` exists without ``overwrite``, or cannot be written.
     """
     dest = Path(dest)
+    if is_special(dest):  # /dev/null, a FIFO: written in place, as audio outputs are
+        try:
+            with open(dest, "wb") as handle:
+                handle.write(data)
+        except OSError as err:
+            raise PuresoundError(f"{dest}: cannot write ({err.strerror or err})") from err
+        return
     if dest.exists() and not overwrite:
         raise PuresoundError(f"{dest}: exists; kept it (pass --overwrite to replace it)")
     try:

@@ -13,12 +13,14 @@ written in place.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from puresound_cli import audio
+from puresound_cli.errors import PuresoundError
+from puresound_cli.files import refuse_inputs
 
 MIN_RTF_SECONDS = 1.0
 """Shortest audio a real-time factor is reported for."""
@@ -188,6 +190,7 @@ def plan_jobs(
     suffix: str = "",
     overwrite: bool = False,
     companions: tuple[str, ...] = (),
+    protected: Sequence[tuple[str, str | Path]] = (),
 ) -> Plan:
     """Map input arguments to output paths and refuse the unsafe ones (see the module rules).
 
@@ -199,6 +202,8 @@ def plan_jobs(
         overwrite: allow replacing existing outputs.
         companions: suffixes of files written beside each output (``--plot``: ``".png"``),
             refused like the output itself when they exist.
+        protected: the other files the command reads, as (what it is, path) pairs
+            (enrollments, the model): an output that is one of them is refused like an input.
 
     Returns:
         The plan.
@@ -262,6 +267,11 @@ def plan_jobs(
         resolved = dest.resolve()
         if resolved in input_paths or (isinstance(source, Path) and _same_file(source, dest)):
             plan.failures.append((name, f"refusing to write over an input file: {dest}"))
+            continue
+        try:
+            refuse_inputs(dest, protected)
+        except PuresoundError as err:
+            plan.failures.append((name, str(err)))
             continue
         if resolved in seen:
             first = seen_source[resolved]

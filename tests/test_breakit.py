@@ -282,3 +282,52 @@ def test_sigterm_exits_143_and_leaves_nothing(models, tmp_path) -> None:
     assert proc.returncode == 143, err.decode()
     assert "terminated" in err.decode()
     assert not out.exists() or list(out.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- round 3 (#25)
+
+
+def _vad_case(tmp_path: Path) -> tuple[Path, Path]:
+    mix = write(tmp_path / "x.wav", synth_voice(2.0, 120.0, seed=1))
+    enroll = write(tmp_path / "e.wav", synth_voice(2.0, 120.0, seed=2))
+    return mix, enroll
+
+
+def test_no_command_writes_over_any_of_its_inputs(run, models, tmp_path) -> None:
+    """Inputs, enrollments and models are never outputs, even with --overwrite."""
+    mix, enroll = _vad_case(tmp_path)
+    model = tmp_path / "m.pt"
+    model.write_bytes(Path(models["extract"]).read_bytes())
+    before = {p: p.read_bytes() for p in (mix, enroll, model)}
+    for target in (mix, enroll, model):
+        result = run("vad", mix, "--enroll", enroll, "-m", model, "-o", target, "--overwrite")
+        assert result.exit_code == 2 and "refusing to write over" in result.stderr, result.stderr
+    for target, role in ((enroll, "enrollment"), (model, "model")):
+        result = run("extract", mix, "-e", enroll, "-m", model, "-o", target, "--overwrite",
+                     "--force-enroll")  # fmt: skip
+        assert result.exit_code == 1 and f"over the {role}" in result.stderr, result.stderr
+    result = run("export", model, "-o", model, "--overwrite")
+    assert result.exit_code == 1 and "over the model" in result.stderr, result.stderr
+    assert {p: p.read_bytes() for p in (mix, enroll, model)} == before
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_output_is_written_into_never_replaced(run, models, tmp_path) -> None:
+    import stat
+    import threading
+
+    mix, enroll = _vad_case(tmp_path)
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    result = run("export", models["enhance"], "-o", fifo, "--overwrite", "--format", "torchscript")
+    assert result.exit_code == 1 and "not a regular file" in result.stderr, result.stderr
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    result = run("vad", mix, "--enroll", enroll, "-m", models["extract"], "-o", fifo,
+                 "--overwrite")  # fmt: skip
+    reader.join(timeout=60)
+    assert result.exit_code == 0, result.stderr
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # still a FIFO
+    assert received and received[0].startswith(b"file\tstart\tend")

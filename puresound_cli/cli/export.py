@@ -52,7 +52,11 @@ def export(
         kind = format_for(output, fmt.value if fmt else None)
     except PuresoundError as err:
         raise usage_error(reporter, str(err)) from None
+    from puresound_cli.checkpoint import model_file
+    from puresound_cli.files import refuse_inputs
+
     try:
+        refuse_inputs(output, [("model", model_file(model))])
         net = load_model(model)
         report = export_model(net, output, kind, overwrite=overwrite, opset=opset)
     except PuresoundError as err:

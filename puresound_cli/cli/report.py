@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -151,3 +152,16 @@ def json_line(record: dict[str, Any]) -> None:
     """One JSON object per line on stdout (flushed)."""
     sys.stdout.write(json.dumps(record) + "\n")
     sys.stdout.flush()
+
+
+def plot_pair(reporter: Reporter, source: Any, dest: Any) -> None:
+    """``--plot``: before/after spectrograms beside the output (a failure is reported, not
+    fatal)."""
+    from puresound_cli.plot import plot_spectrograms
+
+    png = Path(dest).with_suffix(".png")
+    try:
+        plot_spectrograms(source, dest, png)
+        logger.info("spectrograms -> %s", png)
+    except Exception as err:  # noqa: BLE001 - a failed plot does not fail the file
+        reporter.error(str(source), f"could not plot ({describe_exception(err)})", err)

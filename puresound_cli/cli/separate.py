@@ -42,6 +42,7 @@ from puresound_cli.cli.report import (
     describe_exception,
     interrupt_on_sigterm,
     json_line,
+    plot_pair,
     split_name,
     usage_error,
 )
@@ -127,7 +128,8 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
     from puresound_cli.jobs import plan_jobs
 
     try:
-        plan = plan_jobs(o.inputs, output, o.suffix, o.overwrite, (".png",) if o.plot else ())
+        plan = plan_jobs(o.inputs, output, o.suffix, o.overwrite, (".png",) if o.plot else (),
+                         _read_files(o))  # fmt: skip
     except ValueError as err:
         raise usage_error(reporter, str(err)) from None
     for line in plan.info:
@@ -219,7 +221,7 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
             if o.plot and job.source == "-":
                 logger.warning("--plot: no spectrogram for stdin input (it cannot be re-read)")
             elif o.plot:
-                _plot(reporter, job.source, job.dest)
+                plot_pair(reporter, job.source, job.dest)
             summary = result.as_dict()
             if separator.last_track is not None:
                 talk = separator.last_track
@@ -231,15 +233,19 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
     raise typer.Exit(1 if failed else 0)
 
 
-def _plot(reporter: Reporter, source: Any, dest: Any) -> None:
-    from puresound_cli.plot import plot_spectrograms
+def _read_files(o: RunOptions) -> list[tuple[str, str | Path]]:
+    """Files the run reads besides its inputs (enrollments, model, VAD model): never outputs."""
+    from puresound_cli.checkpoint import model_file
+    from puresound_cli.enrollment import enrollment_files
 
-    png = Path(dest).with_suffix(".png")
-    try:
-        plot_spectrograms(source, dest, png)
-        logger.info("spectrograms -> %s", png)
-    except Exception as err:  # noqa: BLE001 - a failed plot does not fail the file
-        reporter.error(str(source), f"could not plot ({describe_exception(err)})", err)
+    files: list[tuple[str, str | Path]] = []
+    try:  # an unusable enrollment or model is reported when it is loaded
+        files += [("enrollment", e) for e in enrollment_files(o.enroll)]
+        files += [("model", model_file(o.model))] if o.model else []
+        files += [("VAD model", model_file(o.vad))] if o.vad else []
+    except PuresoundError:
+        pass
+    return files
 
 
 @app.command()

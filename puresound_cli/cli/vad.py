@@ -86,10 +86,14 @@ def vad(
     reporter = Reporter(quiet, debug)
     if stream and (inputs != ["-"] or output != "-"):
         raise usage_error(reporter, "--stream reads WAV on stdin and prints to stdout: INPUT '-'")
-    if output != "-" and Path(output).exists() and not overwrite:
+    from puresound_cli.files import is_special
+
+    if output != "-" and Path(output).exists() and not is_special(output) and not overwrite:
         raise usage_error(reporter, f"{output}: exists; kept it (pass --overwrite to replace it)")
     from puresound_cli import audio
-    from puresound_cli.files import write_file
+    from puresound_cli.checkpoint import model_file
+    from puresound_cli.enrollment import enrollment_files
+    from puresound_cli.files import refuse_inputs, write_file
     from puresound_cli.jobs import find_audio_files
     from puresound_cli.runtime import pick_device, set_threads
     from puresound_cli.vad import load_detector
@@ -107,6 +111,13 @@ def vad(
     files = [f for arg in inputs for f in (find_audio_files(Path(arg)) if Path(arg).is_dir()
                                            else [Path(arg)])]  # fmt: skip
     pictures = _plan_plots(reporter, plot, files, detector.tracker is not None, overwrite)
+    read = [("input", f) for f in files] + [("enrollment", e) for e in enrollment_files(enroll)]
+    read += [("model", model_file(model))] if model else []
+    try:
+        for dest in [Path(output), *pictures.values()]:
+            refuse_inputs(dest, read)
+    except PuresoundError as err:
+        raise usage_error(reporter, str(err)) from None
     rows: list[tuple[str, float, float]] = []
     failed = 0
     for path in files:
