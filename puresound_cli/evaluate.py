@@ -1,8 +1,6 @@
 """Scoring a model on a list of (input, reference[, enrollment]) files.
 
-The list is a tab-separated file: columns ``input``, ``reference`` and, for extraction,
-``enrollment`` (more columns are ignored). A header row naming these columns is optional; paths
-are relative to the list's folder unless absolute. An empty reference marks a target-absent item.
+The list is read by :mod:`puresound_cli.pairs`.
 
 For every item: SI-SDR of the output and of the input against the reference and their difference
 (SI-SDRi), plus wide-band PESQ and STOI when the optional ``eval`` extra (``pesq``, ``pystoi``) is
@@ -12,7 +10,6 @@ relative to the input in dB instead (lower is better: the output should be silen
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 from collections.abc import Callable
@@ -24,6 +21,10 @@ import numpy as np
 
 from puresound_cli.errors import PuresoundError
 from puresound_cli.nets.contract import ExtractionModel, SeparationModel
+from puresound_cli.pairs import Pair, pairs_task, read_pairs
+
+__all__ = ["METRICS", "EvalResult", "ItemScore", "Pair", "evaluate", "pairs_task", "read_pairs",
+           "score_item"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +33,6 @@ METRICS = (
     "pesq", "pesq_input", "pesq_i", "stoi", "stoi_input", "stoi_i",
     "absent_db",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Pair:
-    """One list row: model input, clean reference (None: target absent), enrollment."""
-
-    input: Path
-    reference: Path | None
-    enrollment: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +51,7 @@ class ItemScore:
     stoi_i: float = math.nan
     absent_db: float = math.nan
     error: str = ""
+    skipped: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly: NaN becomes None."""
@@ -68,6 +61,10 @@ class ItemScore:
         }
 
 
+class Unscorable(PuresoundError):
+    """An item that cannot be scored meaningfully (silent input or reference): skipped."""
+
+
 @dataclass(frozen=True)
 class EvalResult:
     """Per-item scores and their means over the items where each metric applies."""
@@ -75,56 +72,6 @@ class EvalResult:
     items: list[ItemScore]
     mean: dict[str, float]
     counts: dict[str, int]
-
-
-def pairs_task(path: str | Path) -> str:
-    """The task a pairs list is for: "extract" when its rows have an enrollment, else "enhance".
-
-    Raises:
-        PuresoundError: unreadable file or no rows.
-    """
-    pairs = read_pairs(path, "enhance")
-    return "extract" if any(p.enrollment is not None for p in pairs) else "enhance"
-
-
-def read_pairs(path: str | Path, task: str) -> list[Pair]:
-    """Read a pairs list (see the module docstring).
-
-    Raises:
-        PuresoundError: unreadable file, no rows, or extraction rows without enrollment.
-    """
-    path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = [r for r in csv.reader(f, delimiter="\t") if r and not r[0].startswith("#")]
-    except OSError as exc:
-        raise PuresoundError(f"cannot read {path}: {exc}") from exc
-    cols = {"input": 0, "reference": 1, "enrollment": 2}
-    if rows and "input" in [c.strip().lower() for c in rows[0]]:
-        header = [c.strip().lower() for c in rows[0]]
-        cols = {name: header.index(name) for name in cols if name in header}
-        rows = rows[1:]
-    if not rows:
-        raise PuresoundError(f"{path}: no items")
-
-    def resolve(row: list[str], name: str) -> Path | None:
-        i = cols.get(name)
-        value = row[i].strip() if i is not None and i < len(row) else ""
-        if not value:
-            return None
-        p = Path(value)
-        return p if p.is_absolute() else path.parent / p
-
-    pairs = []
-    for n, row in enumerate(rows, start=1):
-        item = resolve(row, "input")
-        if item is None:
-            raise PuresoundError(f"{path}: row {n} has no input")
-        enroll = resolve(row, "enrollment")
-        if task == "extract" and enroll is None:
-            raise PuresoundError(f"{path}: row {n} has no enrollment (needed for extraction)")
-        pairs.append(Pair(item, resolve(row, "reference"), enroll))
-    return pairs
 
 
 def si_sdr_db(estimate: np.ndarray, reference: np.ndarray, eps: float = 1e-8) -> float:
@@ -187,9 +134,17 @@ def score_item(
     sample_rate: int,
     name: str = "",
 ) -> ItemScore:
-    """Score one output (1-D arrays at ``sample_rate``; trimmed to a common length)."""
+    """Score one output (1-D arrays at ``sample_rate``; trimmed to a common length).
+
+    Raises:
+        Unscorable: a silent input or reference (a score of it would be meaningless).
+    """
+    if not np.any(mixture):
+        raise Unscorable(f"{name}: the input is silent; skipped")
     if reference is None:
         return ItemScore(name, absent_db=level_db(output, mixture))
+    if not np.any(reference):
+        raise Unscorable(f"{name}: the reference is silent (all zeros); skipped")
     n = min(output.size, mixture.size, reference.size)
     output, mixture, reference = output[:n], mixture[:n], reference[:n]
     out_sdr, in_sdr = si_sdr_db(output, reference), si_sdr_db(mixture, reference)
@@ -274,6 +229,10 @@ def evaluate(
             else:
                 output = api.enhance(model, mixture, rate, segment, overlap)
             item = score_item(output.numpy(), mixture, reference, rate, str(pair.input))
+        except Unscorable as exc:
+            reason = str(exc).removeprefix(f"{pair.input}: ")
+            log.warning("%s: %s", pair.input, reason)
+            item = ItemScore(str(pair.input), skipped=reason)
         except (PuresoundError, OSError, ValueError, RuntimeError) as exc:
             reason = str(exc).removeprefix(f"{pair.input}: ")
             log.error("%s: %s", pair.input, reason)
@@ -284,7 +243,9 @@ def evaluate(
     mean, counts = {}, {}
     for metric in METRICS:
         values = [
-            getattr(i, metric) for i in items if not i.error and not math.isnan(getattr(i, metric))
+            getattr(i, metric)
+            for i in items
+            if not i.error and not i.skipped and not math.isnan(getattr(i, metric))
         ]
         counts[metric] = len(values)
         mean[metric] = float(np.mean(values)) if values else math.nan

@@ -103,3 +103,41 @@ def test_perceptual_improvements_are_output_minus_input():
     assert item.pesq > item.pesq_input and item.stoi > item.stoi_input
     assert item.pesq_i == pytest.approx(item.pesq - item.pesq_input)
     assert item.stoi_i == pytest.approx(item.stoi - item.stoi_input)
+
+
+@pytest.mark.parametrize(
+    ("header", "needle"),
+    [
+        ("input\tref\n", "'ref'"),  # misspelt: was scored as target-absent
+        ("input\treference\tEnrolment\n", "'enrolment'"),  # was scored as an enhance list
+        ("input\tenrollment\n", "no 'reference' column"),
+        ("mixture\treference\tenrollment\n", "no 'input' column"),
+    ],
+)
+def test_misspelt_or_missing_columns_are_one_line_errors(tmp_path, header, needle):
+    (tmp_path / "p.tsv").write_text(header + "m.wav\tr.wav\te.wav\n")
+    with pytest.raises(PuresoundError, match=needle):
+        read_pairs(tmp_path / "p.tsv", "extract")
+
+
+def test_note_columns_are_allowed_and_binary_lists_refused(tmp_path):
+    (tmp_path / "p.tsv").write_text("input\treference\tenrollment\ttarget\tsir_db\nm\tr\te\tx\t1\n")
+    assert read_pairs(tmp_path / "p.tsv", "extract")[0].enrollment == tmp_path / "e"
+    (tmp_path / "latin.tsv").write_bytes("input\treference\nm\xe9.wav\tr.wav\n".encode("latin-1"))
+    with pytest.raises(PuresoundError, match="UTF-8"):
+        read_pairs(tmp_path / "latin.tsv", "enhance")
+
+
+def test_silent_reference_or_input_is_skipped_not_averaged(tmp_path):
+    s, noise = orthogonal_pair(SR)
+    sf.write(tmp_path / "mix.wav", s + noise, SR)
+    sf.write(tmp_path / "ref.wav", s, SR)
+    sf.write(tmp_path / "zero.wav", np.zeros_like(s), SR)
+    (tmp_path / "p.tsv").write_text(
+        "input\treference\nmix.wav\tref.wav\nmix.wav\tzero.wav\nzero.wav\tref.wav\n"
+    )
+    result = evaluate(Gain(1.0), tmp_path / "p.tsv")
+    assert [bool(i.skipped) for i in result.items] == [False, True, True]
+    assert not any(i.error for i in result.items)
+    assert result.counts["si_sdri"] == 1
+    assert result.mean["si_sdri"] == pytest.approx(result.items[0].si_sdri)

@@ -94,7 +94,8 @@ def evaluate(
         table = Table("input", *shown)
         for item in result.items:
             cells = [fmt(getattr(item, c)) for c in shown]
-            label = Path(item.input).name + (f" ({item.error})" if item.error else "")
+            note = item.error or item.skipped
+            label = Path(item.input).name + (f" ({note})" if note else "")
             table.add_row(label, *cells)
         table.add_row("mean", *(fmt(result.mean[c]) for c in shown), style="bold")
         Console(width=200).print(table)
