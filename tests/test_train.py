@@ -188,7 +188,7 @@ def test_torchrun_two_processes_one_writer(corpus_dir, tmp_path):
     done = subprocess.run([*cmd, str(script)], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     files = sorted(p.name for p in (tmp_path / "run").iterdir())
-    assert files == ["best.pt", "last.pt", "log.csv", "model.pt"]
+    assert files == [".lock", "best.pt", "last.pt", "log.csv", "model.pt"]  # .lock: rank 0's
     train_rows = read_log(tmp_path / "run", "train")
     with open(tmp_path / "run" / "log.csv") as f:
         assert len(f.read().splitlines()) == 1 + 3 + 1  # header, 3 train rows, 1 valid row
@@ -566,3 +566,38 @@ def test_absent_floor_reaches_the_loss():
     absent = torch.tensor([False])
     # -60 dB output: the term sits near the -30 dB floor (it would stop at -20 with the default)
     assert objective.signal_loss(est, mix, absent).item() == pytest.approx(-29.96, abs=0.05)
+
+
+def test_a_budget_that_ends_before_the_first_step_writes_no_model(corpus_dir, tmp_path):
+    """``--time-budget 0.01`` used to write the untrained weights as model.pt and exit 0."""
+    config = tiny_config(corpus_dir, tmp_path / "run", task="enhance", time_budget_minutes=1e-4)
+    with pytest.raises(PuresoundError, match="before the first training step"):
+        train(config)
+    assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def test_a_run_folder_takes_one_training_process(corpus_dir, tmp_path):
+    """Two runs into one folder interleaved log.csv; the second is refused, naming the first,
+    and a lock left by a process that ended is taken over."""
+    from puresound_cli.train.lock import RunLock
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".lock").write_text("pid 999999 on elsewhere, started long ago\n")  # stale: not held
+    with RunLock(run):
+        held = (run / ".lock").read_text()
+        assert f"pid {os.getpid()}" in held
+        child = subprocess.run(
+            [sys.executable, "-m", "puresound_cli", "train", "--task", "enhance", "--speech",
+             str(corpus_dir / "speech"), "--noise", str(corpus_dir / "noise"), "--out", str(run),
+             "--size", "tiny", "--max-steps", "1"],  # fmt: skip
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )  # fmt: skip
+        assert child.returncode != 0
+        errors = [line for line in child.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and f"pid {os.getpid()}" in errors[0], child.stderr
+        assert not (run / "log.csv").exists()
+    config = tiny_config(corpus_dir, run, task="enhance", max_steps=2, valid_every=2)
+    train(config)  # the lock is free again
+    assert (run / "model.pt").is_file()

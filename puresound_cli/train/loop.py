@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +34,7 @@ from puresound_cli import data as D
 from puresound_cli.errors import PuresoundError
 from puresound_cli.train.builder import build_data
 from puresound_cli.train.config import TrainConfig, TrainEvent
+from puresound_cli.train.lock import RunLock
 from puresound_cli.train.objective import build_objective, model_spec
 from puresound_cli.train.process import Process, amp_settings, from_rank0, start_process
 from puresound_cli.train.schedule import Schedule, TimeBudget
@@ -57,8 +59,21 @@ def train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None = N
 
     Raises:
         PuresoundError: no usable data, bad options, a checkpoint that does not fit the config,
-            a run folder that is a file.
+            a run folder that is a file or that another training process is using, a time
+            budget that ended before the first step.
     """
+    run = Path(config.out)
+    if run.exists() and not run.is_dir():
+        raise PuresoundError(f"--out {run} is a file, not a run folder")
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 holds the folder's lock
+        return _train(config, progress)
+    run.mkdir(parents=True, exist_ok=True)
+    with RunLock(run):
+        return _train(config, progress)
+
+
+def _train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None) -> Path:
+    """:func:`train` inside the run folder's lock."""
     from puresound_cli.checkpoint import load_checkpoint, save_checkpoint
 
     # -- processes, devices, seeds ------------------------------------------------------------
@@ -275,6 +290,9 @@ def train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None = N
         save_last(valid_metrics)
 
     # -- release ------------------------------------------------------------------------------
+    if step == 0:  # a model.pt of the starting weights would pass for a trained model
+        raise PuresoundError(f"{stop_reason} before the first training step: nothing trained, "
+                             "no model.pt written")  # fmt: skip
     if proc.distributed:
         dist.barrier()
     if proc.is_main:
