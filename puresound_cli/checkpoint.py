@@ -99,6 +99,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError, RuntimeError, EOFError, zipfile errors ...
+        what = _other_file_kind(path)
+        if what:
+            raise PuresoundError(f"{path}: {what}; --model takes a puresound checkpoint") from exc
         raise PuresoundError(
             f"{path} is not a loadable puresound checkpoint "
             f"(weights-only load refused it: {_reason(exc)})"
@@ -120,6 +123,20 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         ckpt["state_dict"] = upgrade_state_dict(ckpt["arch"], ckpt["state_dict"])
     ckpt.setdefault("meta", {})
     return ckpt
+
+
+def _other_file_kind(path: Path) -> str | None:
+    """What a file that torch.load refused is, when it is plainly not a checkpoint."""
+    import zipfile
+
+    if path.suffix.lower() == ".onnx":
+        return "an ONNX export, not a checkpoint"
+    if not zipfile.is_zipfile(path):
+        return "not a PyTorch file (a truncated or partial file, or another kind of file)"
+    with zipfile.ZipFile(path) as archive:
+        if any("/code/" in name for name in archive.namelist()):
+            return "a TorchScript export, not a checkpoint (run it with torch.jit.load)"
+    return None
 
 
 def _reason(exc: BaseException) -> str:

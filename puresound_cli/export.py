@@ -157,7 +157,10 @@ def export_model(
 
 def _export(model: nn.Module, path: Path, fmt: str, overwrite: bool, opset: int) -> ExportReport:
     names = input_names(model)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:  # a read-only folder, /sys, /proc
+        raise PuresoundError(f"{path}: cannot write here ({err.strerror or err})") from err
     os.close(fd)
     try:
         # batch 2 and a length off the hop grid: the traced path serves every batch and length

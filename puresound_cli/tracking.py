@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from puresound_cli.nets.contract import ExtractionModel
 
@@ -45,6 +46,9 @@ class TrackConfig:
         lead_seconds: the gate opens this long before the first open window.
         floor_db: gain where the target is not talking.
         ramp_seconds: length of each gain ramp (raised cosine).
+        adapt_cosine: adapt the enrollment to the recording from the windows scoring at least
+            this (None: no adaptation); see :func:`adapted`.
+        adapt_seconds: how much of them adaptation needs.
         batch: windows embedded per batch (memory, not results).
     """
 
@@ -56,6 +60,8 @@ class TrackConfig:
     lead_seconds: float = 0.2
     floor_db: float = -40.0
     ramp_seconds: float = 0.06
+    adapt_cosine: float | None = None
+    adapt_seconds: float = 3.0
     batch: int = 64
 
     @classmethod
@@ -156,19 +162,16 @@ def _ramped(talking: np.ndarray, hop: float, ramp: float, t: np.ndarray) -> np.n
     return level
 
 
-def window_scores(
-    model: ExtractionModel, mono: np.ndarray, embedding: torch.Tensor, config: TrackConfig
-) -> np.ndarray:
-    """Cosine with ``embedding`` of the window centred at every ``i * hop`` of ``mono``.
+def window_embeddings(model: ExtractionModel, mono: np.ndarray, config: TrackConfig) -> Tensor:
+    """Unit-length tracking embeddings of the windows centred at every ``i * hop`` of ``mono``.
 
     Args:
-        model: an extractor (its ``embed``).
+        model: an extractor (its ``track_embed``).
         mono: the recording, mono float32 at ``model.sample_rate``, at the separator's level.
-        embedding: the enrollment's tracking embedding ``(1, D)`` (``track_embed``).
         config: window and hop.
 
     Returns:
-        ``(n,)`` float32 scores, ``n = len(mono) // hop + 1``.
+        ``(n, D)`` on the CPU, ``n = len(mono) // hop + 1``.
     """
     rate = model.sample_rate
     window = int(round(config.window_seconds * rate))
@@ -176,17 +179,46 @@ def window_scores(
     n = mono.size // hop + 1
     padded = np.pad(mono.astype(np.float32), (window // 2, window - window // 2 + hop))
     device = next(iter(model.parameters()), torch.empty(0)).device
-    target = torch.nn.functional.normalize(embedding.to(device).float(), dim=1)  # (1, D)
-    out = np.empty(n, dtype=np.float32)
+    parts = []
     with torch.inference_mode():
         for first in range(0, n, config.batch):
             count = min(config.batch, n - first)
             starts = (first + np.arange(count)) * hop
             frames = np.stack([padded[s : s + window] for s in starts])  # (count, window)
             x = torch.from_numpy(frames)[:, None].to(device)  # (count, 1, window)
-            e = torch.nn.functional.normalize(model.track_embed(x).float(), dim=1)  # (count, D)
-            out[first : first + count] = (e @ target.T)[:, 0].cpu().numpy()
-    return out
+            e = model.track_embed(x).float()  # (count, D)
+            parts.append(torch.nn.functional.normalize(e, dim=1).cpu())
+    return torch.cat(parts)
+
+
+def window_scores(
+    model: ExtractionModel, mono: np.ndarray, embedding: Tensor, config: TrackConfig
+) -> np.ndarray:
+    """Cosine with ``embedding`` (the enrollment's ``(1, D)`` tracking embedding) of the window
+    centred at every ``i * hop`` of ``mono``; with ``config.adapt_cosine`` the enrollment is
+    first adapted to the recording (see :func:`adapted`). Returns ``(n,)`` float32."""
+    windows = window_embeddings(model, mono, config)  # (n, D)
+    target = torch.nn.functional.normalize(embedding.cpu().float(), dim=1)  # (1, D)
+    scores = (windows @ target.T)[:, 0]
+    if config.adapt_cosine is not None:
+        scores = (windows @ adapted(windows, scores, target, config).T)[:, 0]
+    return scores.numpy().astype(np.float32)
+
+
+def adapted(windows: Tensor, scores: Tensor, target: Tensor, config: TrackConfig) -> Tensor:
+    """The enrollment moved towards the voice as this recording carries it.
+
+    An enrollment from another recording hears another channel; the windows that match it best
+    (cosine at least ``adapt_cosine``, ``adapt_seconds`` of them at least) are the target as
+    *this* recording has it: their mean, averaged with the enrollment, scores the recording
+    again. Without enough confident windows (the target is absent) the enrollment is kept.
+    """
+    assert config.adapt_cosine is not None
+    confident = scores >= config.adapt_cosine
+    if float(confident.sum()) * config.hop_seconds < config.adapt_seconds:
+        return target
+    own = torch.nn.functional.normalize(windows[confident].mean(dim=0, keepdim=True), dim=1)
+    return torch.nn.functional.normalize(target + own, dim=1)
 
 
 def decide(scores: np.ndarray, config: TrackConfig) -> np.ndarray:

@@ -134,6 +134,7 @@ def main() -> None:
     parser.add_argument("--close", type=float, default=None, help="tracker close cosine")
     parser.add_argument("--window", type=float, default=None, help="tracker window seconds")
     parser.add_argument("--hop", type=float, default=None, help="tracker hop seconds")
+    parser.add_argument("--adapt", type=float, default=None, help="tracker adaptation cosine")
     parser.add_argument(
         "--score-output",
         action="store_true",
@@ -143,7 +144,7 @@ def main() -> None:
     parser.add_argument("--dump", type=Path, default=None)
     args = parser.parse_args()
     fields = {"open": "open_cosine", "close": "close_cosine", "window": "window_seconds",
-              "hop": "hop_seconds"}  # fmt: skip
+              "hop": "hop_seconds", "adapt": "adapt_cosine"}  # fmt: skip
     overrides = {field: getattr(args, key) for key, field in fields.items()
                  if getattr(args, key) is not None}  # fmt: skip
     args.track = lambda model: replace(TrackConfig.for_model(model), **overrides)

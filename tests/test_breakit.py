@@ -331,3 +331,23 @@ def test_a_fifo_output_is_written_into_never_replaced(run, models, tmp_path) -> 
     assert result.exit_code == 0, result.stderr
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # still a FIFO
     assert received and received[0].startswith(b"file\tstart\tend")
+
+
+def test_model_files_that_are_not_checkpoints_are_named(run, models, tmp_path) -> None:
+    a = write(tmp_path / "a.wav", noisy(0.3))
+    truncated = tmp_path / "t.pt"
+    truncated.write_bytes(Path(models["enhance"]).read_bytes()[:3000])
+    log = tmp_path / "log.csv"
+    log.write_text("step,kind\n1,train\n")
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"\x08\x07" * 50)
+    for path, needle in ((truncated, "truncated"), (log, "not a PyTorch file"), (onnx, "ONNX")):
+        result = run("enhance", a, "-o", tmp_path / "o.wav", "-m", path)
+        assert result.exit_code == 1 and needle in result.stderr, result.stderr
+        assert len(result.error_lines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_export_into_an_unwritable_folder_is_one_line(run, models, tmp_path) -> None:
+    result = run("export", models["enhance"], "-o", "/proc/x.pt")
+    assert result.exit_code == 1 and len(result.error_lines()) == 1, result.stderr
+    assert "cannot write" in result.stderr or "no such folder" in result.stderr

@@ -287,3 +287,19 @@ def test_vad_plot_draws_who_talks_when(conversation):
     assert result.exit_code == 2 and "folder" in result.output
     result = _cli(conversation, "vad", mix, "--enroll", spk, "--plot", conversation / "pics")
     assert result.exit_code == 0 and (conversation / "pics" / "mix.png").is_file()
+
+
+def test_adaptation_moves_the_enrollment_towards_the_recordings_voice():
+    from puresound_cli.tracking import adapted
+
+    enrolled = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0, 0.0]]), dim=1)
+    here = torch.nn.functional.normalize(torch.tensor([1.0, 0.8, 0.0]), dim=0)  # other channel
+    other = torch.tensor([0.0, 0.0, 1.0])
+    windows = torch.stack([here] * 20 + [other] * 20)
+    scores = (windows @ enrolled.T)[:, 0]
+    config = TrackConfig(hop_seconds=0.2, adapt_cosine=0.7, adapt_seconds=3.0)
+    moved = adapted(windows, scores, enrolled, config)
+    assert float(here @ moved[0]) > float(here @ enrolled[0]) + 0.1  # the target scores higher
+    assert float(other @ moved[0]) == pytest.approx(0.0, abs=1e-6)  # the other voice does not
+    # too few confident windows (2 s < 3 s): the enrollment is kept as it is
+    assert torch.equal(adapted(windows[10:], scores[10:], enrolled, config), enrolled)

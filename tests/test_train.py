@@ -601,3 +601,47 @@ def test_a_run_folder_takes_one_training_process(corpus_dir, tmp_path):
     config = tiny_config(corpus_dir, run, task="enhance", max_steps=2, valid_every=2)
     train(config)  # the lock is free again
     assert (run / "model.pt").is_file()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "needle"),
+    [
+        ("noise_prob", 7.0, "noise_prob"),
+        ("threads", -1, "threads"),
+        ("sir_db", (10.0, -10.0), "sir_db"),
+        ("sample_rate", 123, "sample_rate"),
+        ("time_budget_minutes", float("inf"), "time_budget_minutes"),
+        ("lr", -1.0, "lr"),
+        ("lr", float("nan"), "lr"),
+    ],
+)
+def test_every_option_is_range_checked(corpus_dir, tmp_path, key, value, needle):
+    with pytest.raises(PuresoundError, match=needle):
+        tiny_config(corpus_dir, tmp_path / "run", **{key: value})
+
+
+def test_cli_range_errors_are_one_line(corpus_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from puresound_cli.cli import app
+
+    base = ["train", "--task", "enhance", "--speech", str(corpus_dir / "speech"),
+            "--out", str(tmp_path / "run")]  # fmt: skip
+    for extra in (["--time-budget", "inf"], ["--lr", "-1"], ["--lr", "nan"]):
+        result = CliRunner().invoke(app, [*base, *extra])
+        assert result.exit_code == 2, (extra, result.output)
+        assert "Traceback" not in result.output and "error:" in result.output
+    toml = tmp_path / "c.toml"
+    toml.write_text(f'task = "enhance"\nspeech_dirs = ["{corpus_dir / "speech"}"]\n'
+                    "time_budget_minutes = nan\n")  # fmt: skip
+    result = CliRunner().invoke(app, ["train", "--config", str(toml), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "time_budget_minutes" in result.output
+
+
+def test_resuming_with_another_backbone_says_which_option(corpus_dir, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(corpus_dir, run, task="enhance", max_steps=1, valid_every=1))
+    with pytest.raises(PuresoundError) as info:
+        train(tiny_config(corpus_dir, run, task="enhance", max_steps=2, backbone="dprnn"))
+    message = str(info.value)
+    assert "backbone 'convtasnet' -> 'dprnn'" in message and len(message) < 300

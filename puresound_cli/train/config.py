@@ -176,16 +176,9 @@ class TrainConfig:
             raise PuresoundError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         if not self.speech_dirs:
             raise PuresoundError("no speech folders given")
-        for name in ("batch_size", "max_steps", "valid_every", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise PuresoundError(f"{name} must be at least 1")
-        if self.segment_seconds <= 0 or self.enroll_seconds <= 0:
-            raise PuresoundError("segment and enrollment lengths must be positive")
-        absent_ok = 0 <= self.absent_prob <= 1 and self.absent_talkers in (1, 2)
-        if not absent_ok or self.absent_floor_db >= 0:
-            raise PuresoundError("absent_prob: [0, 1]; absent_talkers: 1 or 2; absent_floor_db < 0")
-        if self.time_budget_minutes < 0:
-            raise PuresoundError("time_budget_minutes must be positive (or 0 for none)")
+        from puresound_cli.train.ranges import check_ranges
+
+        check_ranges(self)
 
     @property
     def cosine(self) -> bool:

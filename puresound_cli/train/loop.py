@@ -38,7 +38,13 @@ from puresound_cli.train.lock import RunLock
 from puresound_cli.train.objective import build_objective, model_spec
 from puresound_cli.train.process import Process, amp_settings, from_rank0, start_process
 from puresound_cli.train.schedule import Schedule, TimeBudget
-from puresound_cli.train.state import CsvLog, init_weights, rng_state, set_rng_state
+from puresound_cli.train.state import (
+    CsvLog,
+    init_weights,
+    resume_mismatch,
+    rng_state,
+    set_rng_state,
+)
 from puresound_cli.train.validate import validate, write_release
 
 log = logging.getLogger("puresound_cli.train")
@@ -130,7 +136,7 @@ def _train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None) -
         try:
             model.load_state_dict(ckpt["state_dict"])
         except RuntimeError as exc:
-            raise PuresoundError(f"{last} does not fit the configured model: {exc}") from exc
+            raise PuresoundError(resume_mismatch(last, ckpt, config, model)) from exc
         if state:
             optimizer.load_state_dict(state["optimizer"])
             schedule.load_state_dict(state["scheduler"])

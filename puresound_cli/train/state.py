@@ -91,3 +91,17 @@ class CsvLog:
                     for c in LOG_COLUMNS
                 ]
             )
+
+
+def resume_mismatch(last: Path, ckpt: dict[str, Any], config: Any, model: Any) -> str:
+    """One line on why ``last``'s weights do not fit this run's model (not the kB of key names
+    ``load_state_dict`` lists): the options that differ, or how many tensors do not match."""
+    before = (ckpt.get("meta") or {}).get("train_config") or {}
+    keys = ("task", "size", "backbone", "causal", "sample_rate", "model_config")
+    changed = [f"{k} {before[k]!r} -> {getattr(config, k)!r}" for k in keys
+               if k in before and _tuples(before[k]) != _tuples(getattr(config, k))]  # fmt: skip
+    if not changed:
+        have, want = set(ckpt["state_dict"]), set(model.state_dict())
+        changed = [f"{len(want - have)} tensors missing, {len(have - want)} unexpected"]
+    return (f"{last} was trained with other options ({'; '.join(changed)}): resume with the "
+            "same options, or train into another --out")  # fmt: skip
