@@ -16,53 +16,10 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from puresound_cli import audio
 from puresound_cli.errors import PuresoundError
 from puresound_cli.files import refuse_inputs
-
-MIN_RTF_SECONDS = 1.0
-"""Shortest audio a real-time factor is reported for."""
-
-
-@dataclass
-class FileResult:
-    """Summary of one processed file (the CLI prints it, ``--json`` serialises it)."""
-
-    input: str
-    output: str
-    sample_rate: int = 0
-    channels: int = 0
-    frames: int = 0
-    format: str = ""
-    subtype: str = ""
-    seconds: float = 0.0
-    elapsed: float = 0.0
-    silent: bool = False
-
-    @property
-    def rtf(self) -> float | None:
-        """Real-time factor: processing time / audio duration; None under :data:`MIN_RTF_SECONDS`
-        of audio, where start-up costs make it meaningless (a 1-sample file gave 803)."""
-        return self.elapsed / self.seconds if self.seconds >= MIN_RTF_SECONDS else None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready summary."""
-        return {
-            "input": self.input,
-            "output": self.output,
-            "status": "ok",
-            "sample_rate": self.sample_rate,
-            "channels": self.channels,
-            "frames": self.frames,
-            "seconds": round(self.seconds, 6),
-            "format": self.format,
-            "subtype": self.subtype,
-            "elapsed": round(self.elapsed, 4),
-            "rtf": None if self.rtf is None else round(self.rtf, 5),
-            "silent": self.silent,
-        }
 
 
 def scan_folder(folder: Path) -> tuple[list[Path], list[str]]:
@@ -111,9 +68,35 @@ class Plan:
     was skipped or guessed) and info (what was decided as asked, e.g. a new output folder)."""
 
     jobs: list[Job] = field(default_factory=list)
+    skipped: list[Job] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     info: list[str] = field(default_factory=list)
+
+
+def in_shard(key: str, k: int, n: int) -> bool:
+    """Whether the file named ``key`` (its path relative to the input folder) belongs to shard
+    ``k`` of ``n`` (1-based): a hash of the name, so the split does not depend on the order or
+    completeness of a listing, and every machine sees the same split."""
+    import hashlib
+
+    digest = hashlib.sha1(key.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") % n == k - 1
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` -> ``(K, N)`` with 1 <= K <= N.
+
+    Raises:
+        ValueError: anything else.
+    """
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard {text!r}: give K/N, e.g. 3/8") from None
+    if not 1 <= k <= n:
+        raise ValueError(f"--shard {text!r}: need 1 <= K <= N")
+    return k, n
 
 
 def _with_suffix(path: Path, suffix: str) -> Path:
@@ -191,6 +174,8 @@ def plan_jobs(
     overwrite: bool = False,
     companions: tuple[str, ...] = (),
     protected: Sequence[tuple[str, str | Path]] = (),
+    shard: tuple[int, int] = (1, 1),
+    skip_existing: bool = False,
 ) -> Plan:
     """Map input arguments to output paths and refuse the unsafe ones (see the module rules).
 
@@ -204,6 +189,10 @@ def plan_jobs(
             refused like the output itself when they exist.
         protected: the other files the command reads, as (what it is, path) pairs
             (enrollments, the model): an output that is one of them is refused like an input.
+        shard: ``(k, n)``: keep only the files of shard k of n (:func:`in_shard`), so that n
+            workers share a batch without talking to each other.
+        skip_existing: an existing output is a finished one: skipped (``plan.skipped``), not
+            refused, so an interrupted batch continues where it stopped.
 
     Returns:
         The plan.
@@ -254,6 +243,7 @@ def plan_jobs(
     input_paths = {p.resolve() for p, _ in sources if isinstance(p, Path)}
     seen: dict[Path, str] = {}  # output -> the input name that claimed it
     seen_source: dict[Path, str | Path] = {}
+    sources = [(src, rel) for src, rel in sources if in_shard(str(rel or src), *shard)]
     for source, rel in sources:
         if kind in ("stdout", "special"):
             plan.jobs.append(Job(source, output))
@@ -286,6 +276,9 @@ def plan_jobs(
             )
             continue
         existing = [p for p in (dest, *(dest.with_suffix(c) for c in companions)) if p.exists()]
+        if skip_existing and dest.is_file():
+            plan.skipped.append(Job(source, dest))
+            continue
         if existing and not overwrite:
             plan.failures.append(
                 (name, f"output {existing[0]} exists (pass --overwrite to replace it)")

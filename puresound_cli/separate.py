@@ -29,8 +29,8 @@ from torch import Tensor
 from puresound_cli import audio
 from puresound_cli.apply import OverlapAdd, segment_samples
 from puresound_cli.errors import PuresoundError
-from puresound_cli.jobs import FileResult
 from puresound_cli.nets.contract import SeparationModel
+from puresound_cli.results import FileResult
 from puresound_cli.tracking import Track, TrackConfig, gate_for, track
 
 TARGET_RMS = 10 ** (-25.0 / 20.0)

@@ -351,3 +351,49 @@ def test_export_into_an_unwritable_folder_is_one_line(run, models, tmp_path) -> 
     result = run("export", models["enhance"], "-o", "/proc/x.pt")
     assert result.exit_code == 1 and len(result.error_lines()) == 1, result.stderr
     assert "cannot write" in result.stderr or "no such folder" in result.stderr
+
+
+def test_shards_are_disjoint_and_complete(run, models, tmp_path) -> None:
+    from puresound_cli.jobs import in_shard, parse_shard
+
+    names = [f"sub{i % 3}/f{i}.wav" for i in range(200)]
+    parts = [{n for n in names if in_shard(n, k, 4)} for k in range(1, 5)]
+    assert set().union(*parts) == set(names) and sum(map(len, parts)) == len(names)
+    assert all(20 < len(p) < 80 for p in parts)  # roughly even
+    for bad in ("0/4", "5/4", "x", "1/0", "2"):
+        with pytest.raises(ValueError):
+            parse_shard(bad)
+    for i in range(6):
+        write(tmp_path / "in" / f"sub{i % 2}" / f"f{i}.wav", noisy(0.2, seed=i))
+    outputs = []
+    for k in (1, 2, 3):
+        out = tmp_path / f"out{k}"
+        result = run("enhance", tmp_path / "in", "-o", out, "-m", models["enhance"],
+                     "--shard", f"{k}/3")  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+        outputs.append({p.relative_to(out) for p in out.rglob("*.wav")})
+    assert set().union(*outputs) == {Path(f"sub{i % 2}/f{i}.wav") for i in range(6)}
+    assert sum(map(len, outputs)) == 6  # each file in exactly one shard
+    result = run("enhance", tmp_path / "in", "-o", tmp_path / "x", "--shard", "4/3")
+    assert result.exit_code == 2 and "K <= N" in result.stderr
+
+
+def test_skip_existing_continues_an_interrupted_batch(run, models, tmp_path) -> None:
+    for i in range(3):
+        write(tmp_path / "in" / f"f{i}.wav", noisy(0.2, seed=i))
+    out = tmp_path / "out"
+    write(out / "f1.wav", np.zeros(100, np.float32))  # finished before the interruption
+    kept = (out / "f1.wav").read_bytes()
+    args = ("enhance", tmp_path / "in", "-o", out, "-m", models["enhance"], "--json")
+    result = run(*args, "--skip-existing")
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[-1] == {"summary": {"done": 2, "skipped": 1, "failed": 0}}
+    assert (out / "f1.wav").read_bytes() == kept  # the finished output is kept as it was
+    result = run(*args, "--skip-existing")  # all done: nothing to do, still success
+    assert json.loads(result.stdout.splitlines()[-1])["summary"] == {
+        "done": 0, "skipped": 3, "failed": 0}  # fmt: skip
+    result = run(*args)  # without --skip-existing: an existing output is a failure
+    assert result.exit_code == 1
+    result = run(*args, "--skip-existing", "--overwrite")
+    assert result.exit_code == 2

@@ -422,8 +422,9 @@ def test_folder_with_bad_files(run: Run, models: dict[str, Path], tmp_path: Path
     silent, _ = read(out / "silent.wav")
     assert silent.shape == (3000, 1) and not silent.any()
     assert sf.info(out / "sub" / "deep.flac").subtype == "PCM_16"
-    records = [json.loads(line) for line in result.stdout.splitlines()]
+    *records, summary = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == 8
+    assert summary == {"summary": {"done": 4, "skipped": 0, "failed": 4}}
     assert {r["status"] for r in records} == {"ok", "error"}
     assert sum(r["status"] == "error" for r in records) == 4
     ok = [r for r in records if r["status"] == "ok"]

@@ -234,7 +234,7 @@ def test_extract_reports_talk_segments_and_takes_several_enrollments(conversatio
     enrolls = ["-e", conversation / "spk" / "a.wav", "-e", conversation / "spk" / "b.wav"]
     result = _cli(conversation, *base, *enrolls, "-o", conversation / "o1.wav")
     assert result.exit_code == 0, result.output
-    record = json.loads(result.stdout.strip().splitlines()[-1])
+    record = json.loads(result.stdout.strip().splitlines()[0])
     assert record["status"] == "ok" and "talk_seconds" in record and "segments" in record
     result = _cli(conversation, *base, "-e", conversation / "spk", "-o", conversation / "o2.wav")
     assert result.exit_code == 0, result.output

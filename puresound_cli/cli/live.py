@@ -12,7 +12,7 @@ from puresound_cli.cli.report import Reporter, interrupt_on_sigterm, usage_error
 from puresound_cli.errors import PuresoundError
 
 if TYPE_CHECKING:
-    from puresound_cli.cli.separate import RunOptions
+    from puresound_cli.cli.usage import RunOptions
 
 logger = logging.getLogger("puresound_cli")
 

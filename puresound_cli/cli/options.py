@@ -138,3 +138,20 @@ TrackOpt = Annotated[
         "talk (--json reports its talk segments). Not with --stream.",
     ),
 ]
+ShardOpt = Annotated[
+    str,
+    typer.Option(
+        "--shard",
+        help="Process only part K of N of the input files (e.g. 3/8), split by a hash of each "
+        "file's path: N workers, on one machine or many, share a batch with no overlap.",
+        metavar="K/N",
+    ),
+]
+SkipExistingOpt = Annotated[
+    bool,
+    typer.Option(
+        "--skip-existing",
+        help="Keep outputs that already exist and count them as done: rerun an interrupted "
+        "batch to continue it (outputs are only ever written whole).",
+    ),
+]

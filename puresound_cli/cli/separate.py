@@ -8,9 +8,7 @@ options into those calls and failures into one line each.
 from __future__ import annotations
 
 import logging
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,8 @@ from puresound_cli.cli.options import (
     PlotOpt,
     QuietOpt,
     SegmentOpt,
+    ShardOpt,
+    SkipExistingOpt,
     StreamOpt,
     SuffixOpt,
     TrackOpt,
@@ -46,90 +46,25 @@ from puresound_cli.cli.report import (
     split_name,
     usage_error,
 )
+from puresound_cli.cli.usage import RunOptions, check_usage, read_files
 from puresound_cli.errors import PuresoundError
 
 logger = logging.getLogger("puresound_cli")
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """What extract and enhance were asked to do."""
-
-    task: str
-    inputs: list[str]
-    output: str | None
-    enroll: list[Path]
-    model: str | None
-    device: Device
-    segment: float | None
-    overlap: float | None
-    overwrite: bool
-    suffix: str
-    as_json: bool
-    plot: bool
-    force_enroll: bool = False
-    vad: str | None = None
-    stream: bool = False
-    track: bool = True
-
-
-def _check_usage(reporter: Reporter, o: RunOptions) -> str:
-    """Cheap checks before anything heavy; returns the output argument."""
-    output = o.output
-    if output is None:
-        raise usage_error(reporter, "missing -o/--output (a file, a folder or '-' for stdout)")
-    if not output.strip():
-        raise usage_error(reporter, "-o/--output is empty")
-    if any(not arg.strip() for arg in o.inputs):
-        raise usage_error(reporter, "an INPUT is an empty string")
-    if o.model is not None and not o.model.strip():
-        raise usage_error(reporter, "--model is empty")
-    if o.task == "extract" and not o.enroll:
-        raise usage_error(reporter, "missing --enroll SPK: a recording of the target speaker")
-    if sum(str(e) == "-" for e in o.enroll) > 1:
-        raise usage_error(reporter, "stdin ('-') can feed one --enroll only")
-    if any(str(e) == "-" for e in o.enroll) and "-" in o.inputs:
-        raise usage_error(reporter, "stdin ('-') can feed the INPUT or --enroll, not both")
-    if o.segment is not None and o.overlap is not None and o.overlap >= o.segment:
-        raise usage_error(
-            reporter, f"--overlap ({o.overlap} s) must be below --segment ({o.segment} s)"
-        )
-    if o.vad is not None and "-" in o.inputs:
-        raise usage_error(reporter, "--vad reads each input twice: it needs files, not stdin")
-    if "-" in o.inputs and sys.stdin.isatty():
-        raise usage_error(reporter, "'-' reads audio from stdin, but nothing is piped in")
-    if output == "-" and sys.stdout.isatty():
-        raise usage_error(reporter, "refusing to write binary audio to a terminal (-o -)")
-    if o.plot:
-        if output == "-":
-            raise usage_error(reporter, "--plot needs a file or folder output, not stdout")
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise usage_error(
-                reporter, "--plot needs matplotlib: pip install 'puresound[plot]'"
-            ) from None
-    from puresound_cli import pretrained
-
-    if o.model is None and pretrained.default_model(o.task) is None:
-        message = f"no default {o.task} model is shipped yet: pass a checkpoint with --model PATH"
-        raise usage_error(reporter, message)
-    return output
-
-
 def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
     """Shared body of extract and enhance; always ends with ``typer.Exit``."""
     reporter = Reporter(quiet, debug)
-    output = _check_usage(reporter, o)
+    output = check_usage(reporter, o)
     if o.stream:
         from puresound_cli.cli.live import run_stream
 
         run_stream(reporter, o)
-    from puresound_cli.jobs import plan_jobs
+    from puresound_cli.jobs import parse_shard, plan_jobs
 
     try:
         plan = plan_jobs(o.inputs, output, o.suffix, o.overwrite, (".png",) if o.plot else (),
-                         _read_files(o))  # fmt: skip
+                         read_files(o), parse_shard(o.shard), o.skip_existing)  # fmt: skip
     except ValueError as err:
         raise usage_error(reporter, str(err)) from None
     for line in plan.info:
@@ -145,7 +80,12 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
         failed += 1
         if as_json:
             json_line({"input": name, "status": "error", "error": reason})
+    for job in plan.skipped:
+        logger.info("%s: %s exists, skipped (--skip-existing)", job.source, job.dest)
+        if as_json:
+            json_line({"input": str(job.source), "output": str(job.dest), "status": "skipped"})
     if not plan.jobs:
+        _summary(as_json, 0, len(plan.skipped), failed)
         raise typer.Exit(1 if failed else 0)
 
     # Heavy part: torch, the model, the enrollment embedding (once per run).
@@ -185,6 +125,7 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
             reporter.error(None, f"--vad: {describe_exception(err)}", err)
             raise typer.Exit(1) from None
 
+    done = 0
     with interrupt_on_sigterm() as signals, reporter.progress() as progress:
         for job in plan.jobs:
             name = "<stdin>" if job.source == "-" else str(job.source)
@@ -230,22 +171,18 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
                 summary.update(talk.as_dict())
             if as_json:
                 json_line(summary)
+            done += 1
+    _summary(as_json, done, len(plan.skipped), failed)
     raise typer.Exit(1 if failed else 0)
 
 
-def _read_files(o: RunOptions) -> list[tuple[str, str | Path]]:
-    """Files the run reads besides its inputs (enrollments, model, VAD model): never outputs."""
-    from puresound_cli.checkpoint import model_file
-    from puresound_cli.enrollment import enrollment_files
-
-    files: list[tuple[str, str | Path]] = []
-    try:  # an unusable enrollment or model is reported when it is loaded
-        files += [("enrollment", e) for e in enrollment_files(o.enroll)]
-        files += [("model", model_file(o.model))] if o.model else []
-        files += [("VAD model", model_file(o.vad))] if o.vad else []
-    except PuresoundError:
-        pass
-    return files
+def _summary(as_json: bool, done: int, skipped: int, failed: int) -> None:
+    """A batch's last line (several files): done, skipped (already there) and failed."""
+    if done + skipped + failed <= 1:
+        return
+    logger.info("%d done, %d skipped, %d failed", done, skipped, failed)
+    if as_json:
+        json_line({"summary": {"done": done, "skipped": skipped, "failed": failed}})
 
 
 @app.command()
@@ -267,11 +204,14 @@ def extract(
     vad: VadGateOpt = None,
     stream: StreamOpt = False,
     track: TrackOpt = True,
+    shard: ShardOpt = "1/1",
+    skip_existing: SkipExistingOpt = False,
 ) -> None:
     """Keep only the enrolled speaker's voice: puresound extract MIX --enroll SPK -o OUT."""
     options = RunOptions("extract", inputs, output, list(enroll or []), model, device, segment,
                          overlap, overwrite, suffix, json_lines, plot, force_enroll, vad,
-                         stream, track=track)  # fmt: skip
+                         stream, track=track, shard=shard,
+                         skip_existing=skip_existing)  # fmt: skip
     run_separation(options, quiet, debug)
 
 
@@ -290,9 +230,11 @@ def enhance(
     json_lines: JsonOpt = False,
     plot: PlotOpt = False,
     stream: StreamOpt = False,
+    shard: ShardOpt = "1/1",
+    skip_existing: SkipExistingOpt = False,
 ) -> None:
     """Remove noise from speech: puresound enhance IN... -o OUT."""
     options = RunOptions("enhance", inputs, output, [], model, device, segment, overlap,
                          overwrite, suffix, json_lines, plot, stream=stream,
-                         track=False)  # fmt: skip
+                         track=False, shard=shard, skip_existing=skip_existing)  # fmt: skip
     run_separation(options, quiet, debug)
