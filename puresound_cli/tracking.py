@@ -68,7 +68,8 @@ class TrackConfig:
     def for_model(cls, model: ExtractionModel) -> TrackConfig:
         """The defaults with the thresholds calibrated for ``model``'s tracking net."""
         open_cosine, close_cosine = model.track_thresholds
-        return cls(open_cosine=open_cosine, close_cosine=close_cosine)
+        return cls(open_cosine=open_cosine, close_cosine=close_cosine,
+                   adapt_cosine=model.track_adapt_cosine)  # fmt: skip
 
     def __post_init__(self) -> None:
         if not 0.2 <= self.window_seconds <= 10.0:

@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("distilled", type=Path, help="an extractor whose speaker net tracks")
     parser.add_argument("--open", type=float, required=True, help="opening cosine")
     parser.add_argument("--close", type=float, required=True, help="closing cosine")
+    parser.add_argument("--adapt", type=float, default=None, help="adaptation cosine")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     ckpt = load_checkpoint(args.extractor)
@@ -38,6 +39,7 @@ def main() -> None:
         tracker=source.config.speaker,
         track_open_cosine=args.open,
         track_close_cosine=args.close,
+        track_adapt_cosine=args.adapt,
     )
     model = build("extractor", dataclasses.asdict(config))
     state = base.state_dict()
@@ -49,6 +51,7 @@ def main() -> None:
         "distillation": (source_ckpt.get("meta") or {}).get("speaker_distillation"),
         "open_cosine": args.open,
         "close_cosine": args.close,
+        "adapt_cosine": args.adapt,
     }
     save_checkpoint(args.out, model.eval(), meta=meta)
     print(f"wrote {args.out}")

@@ -90,7 +90,7 @@ def test_vad_command_writes_segments(tmp_path) -> None:
     assert result.exit_code == 0 and table.read_text() == "\n".join(lines) + "\n"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     result = runner.invoke(app, [*args[:4], "-o", "-", "-m", str(tmp_path / "spk.wav")])
-    assert result.exit_code == 2 and "spk.wav" in result.output  # not a model: one line
+    assert result.exit_code == 1 and "spk.wav" in result.output  # not a model: one line, as enhance
     np.testing.assert_array_less(0, end)
 
 
@@ -170,3 +170,21 @@ def test_streaming_vad_equals_offline_and_prints_segments(tmp_path) -> None:
     lines = done.stdout.decode().strip().splitlines()
     assert lines[0] == "file\tstart\tend" and lines[1].startswith("<stdin>\t0.000\t")
     assert abs(float(lines[1].split("\t")[2]) - 1.5) < 0.05
+
+
+def test_vad_json_into_a_file_is_not_dropped(tmp_path) -> None:
+    import soundfile as sf
+    from typer.testing import CliRunner
+
+    from puresound_cli.cli import app
+
+    sf.write(tmp_path / "mix.wav", synth_voice(2.0, 120, seed=1), 16000)
+    sf.write(tmp_path / "spk.wav", synth_voice(2.0, 120, seed=2), 16000)
+    out = tmp_path / "segs.jsonl"
+    args = ["vad", str(tmp_path / "mix.wav"), "--enroll", str(tmp_path / "spk.wav"), "--json",
+            "-o", str(out)]  # fmt: skip
+    result = CliRunner().invoke(app, args, env={"OMP_NUM_THREADS": "1"})
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""  # the file has it
+    record = json.loads(out.read_text().splitlines()[0])
+    assert record["input"].endswith("mix.wav") and "segments" in record

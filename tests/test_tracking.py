@@ -45,6 +45,7 @@ class PitchExtractor(nn.Module):
         return self.embed(wav)
 
     track_thresholds = (0.6, 0.5)
+    track_adapt_cosine = None
     has_tracking_net = False
 
     def separate(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -47,10 +48,13 @@ def vad(
     ] = None,
     output: Annotated[
         str,
-        typer.Option("--output", "-o", help="TSV file of segments, or '-' for stdout."),
+        typer.Option("--output", "-o", help="File of segments, or '-' for stdout.", metavar="FILE"),
     ] = "-",
     json_lines: Annotated[
-        bool, typer.Option("--json", help="One JSON line per file on stdout instead of TSV.")
+        bool,
+        typer.Option(
+            "--json", help="One JSON line per file (on stdout, or into -o FILE) instead of TSV."
+        ),
     ] = False,
     overwrite: OverwriteOpt = False,
     threshold: Annotated[
@@ -99,9 +103,14 @@ def vad(
     from puresound_cli.vad import load_detector
 
     try:
-        detector = load_detector(model, enroll, pick_device(device.value), threshold)
+        torch_device = pick_device(device.value)
     except PuresoundError as err:
         raise usage_error(reporter, str(err)) from None
+    try:  # a bad model or enrollment: exit 1, as in extract and enhance
+        detector = load_detector(model, enroll, torch_device, threshold)
+    except PuresoundError as err:
+        reporter.error(None, str(err), err)
+        raise typer.Exit(1) from None
     set_threads()
     if stream:
         if detector.tracker is not None:
@@ -118,7 +127,7 @@ def vad(
             refuse_inputs(dest, read)
     except PuresoundError as err:
         raise usage_error(reporter, str(err)) from None
-    rows: list[tuple[str, float, float]] = []
+    records: list[dict[str, Any]] = []
     failed = 0
     for path in files:
         try:
@@ -135,19 +144,23 @@ def vad(
             reporter.error(str(path), describe_exception(err), err)
             failed += 1
             continue
-        if json_lines:
-            json_line({"input": str(path), "segments": [list(s) for s in found]})
-        rows += [(str(path), start, end) for start, end in found]
-    if not json_lines:
-        text = "file\tstart\tend\n" + "".join(f"{f}\t{s:.3f}\t{e:.3f}\n" for f, s, e in rows)
-        if output == "-":
-            sys.stdout.write(text)
-        else:
-            try:
-                write_file(output, text.encode(), overwrite)
-            except PuresoundError as err:
-                reporter.error(None, str(err), err)
-                raise typer.Exit(1) from None
+        records.append({"input": str(path), "segments": [list(s) for s in found]})
+        if json_lines and output == "-":
+            json_line(records[-1])
+    if json_lines:  # JSON lines: on stdout as they come, or into -o FILE
+        text = "".join(json.dumps(r) + "\n" for r in records)
+    else:
+        text = "file\tstart\tend\n" + "".join(
+            f"{r['input']}\t{s:.3f}\t{e:.3f}\n" for r in records for s, e in r["segments"]
+        )
+    if output == "-" and not json_lines:
+        sys.stdout.write(text)
+    elif output != "-":
+        try:
+            write_file(output, text.encode(), overwrite)
+        except PuresoundError as err:
+            reporter.error(None, str(err), err)
+            raise typer.Exit(1) from None
     raise typer.Exit(1 if failed else 0)
 
 

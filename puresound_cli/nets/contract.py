@@ -69,6 +69,11 @@ class ExtractionModel(SeparationModel, Protocol):
         ...
 
     @property
+    def track_adapt_cosine(self) -> float | None:
+        """Calibrated adaptation threshold of the tracker, or None."""
+        ...
+
+    @property
     def has_tracking_net(self) -> bool:
         """Whether :meth:`track_embed` differs from :meth:`embed` (a net of its own)."""
         ...

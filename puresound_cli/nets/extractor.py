@@ -28,6 +28,8 @@ class ExtractorConfig:
         track_open_cosine: the tracker's calibrated opening threshold (cosine with the
             enrollment) for this model's tracking net.
         track_close_cosine: its closing threshold.
+        track_adapt_cosine: windows scoring at least this adapt the enrollment to the
+            recording (``tracking.adapted``); None: no adaptation.
     """
 
     separator: ConvTasNetConfig = field(default_factory=lambda: ConvTasNetConfig.seed(192))
@@ -35,12 +37,15 @@ class ExtractorConfig:
     tracker: SpeakerNetConfig | None = None
     track_open_cosine: float = 0.6
     track_close_cosine: float = 0.5
+    track_adapt_cosine: float | None = None
 
     def __post_init__(self) -> None:
         if self.tracker is not None and self.tracker.frontend == "shared":
             raise ValueError("the tracking speaker net needs its own front end (not 'shared')")
         if not -1.0 <= self.track_close_cosine <= self.track_open_cosine <= 1.0:
             raise ValueError("need -1 <= track_close_cosine <= track_open_cosine <= 1")
+        if self.track_adapt_cosine is not None and not -1 <= self.track_adapt_cosine <= 1:
+            raise ValueError("track_adapt_cosine must be in [-1, 1] (or None)")
         if self.separator.speaker_dim != self.speaker.embed_dim:
             raise ValueError(
                 f"separator.speaker_dim ({self.separator.speaker_dim}) must equal "
@@ -137,6 +142,11 @@ class Extractor(nn.Module):
     def track_thresholds(self) -> tuple[float, float]:
         """(open, close) cosines calibrated for :meth:`track_embed`."""
         return self.config.track_open_cosine, self.config.track_close_cosine
+
+    @property
+    def track_adapt_cosine(self) -> float | None:
+        """The calibrated adaptation threshold (None: the tracker does not adapt)."""
+        return self.config.track_adapt_cosine
 
     def separate(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         """Masked mixture for the speaker of ``embedding``: (B, 1, T), (B, D) -> (B, 1, T)."""
