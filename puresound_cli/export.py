@@ -36,6 +36,7 @@ from torch import nn
 from puresound_cli.errors import PuresoundError
 from puresound_cli.files import is_special, place_file
 from puresound_cli.nets.filterbanks import STFTFilterbank
+from puresound_cli.runtime import stdout_to_devnull
 
 FORMATS = ("torchscript", "onnx")
 SUFFIXES = {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript", ".jit": "torchscript"}
@@ -203,6 +204,9 @@ def _metadata(model: nn.Module) -> dict[str, str]:
         "sample_rate": str(int(model.sample_rate)),  # type: ignore[arg-type]
         "inputs": ",".join(input_names(model)),
         "producer": "puresound",
+        # the CLI's level rule, which the graph does not hold (see README, "Export")
+        "input_level": "scale each input, and the enrollment, by 2**round(log2(10**(-25/20) / "
+        "rms)) before the graph; divide the estimate by the input's factor",
     }
 
 
@@ -224,10 +228,11 @@ def _save_onnx(
     axes = {name: {0: "batch", 2: "enroll_time" if name == "enrollment" else "time"}
             for name in names}  # fmt: skip
     axes["estimate"] = {0: "batch", 2: "time"}
-    torch.onnx.export(
-        model, example, path, dynamo=False, opset_version=opset, input_names=list(names),
-        output_names=["estimate"], dynamic_axes=axes,
-    )  # fmt: skip
+    with stdout_to_devnull():  # the exporter prints the whole graph on some errors
+        torch.onnx.export(
+            model, example, path, dynamo=False, opset_version=opset, input_names=list(names),
+            output_names=["estimate"], dynamic_axes=axes,
+        )  # fmt: skip
     graph = onnx.load(path)
     for key, value in _metadata(model).items():
         graph.metadata_props.add(key=key, value=value)

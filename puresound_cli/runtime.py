@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+from collections.abc import Iterator
 
 import torch
 
@@ -53,3 +56,19 @@ def set_threads(threads: int = 0, share: int = 1) -> int:
     threads = max(1, threads)
     torch.set_num_threads(threads)
     return threads
+
+
+@contextlib.contextmanager
+def stdout_to_devnull() -> Iterator[None]:
+    """Send whatever a library prints on file descriptor 1 (the ONNX exporter's graph dump)
+    to /dev/null for the block: stdout carries only audio or ``--json`` lines."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)

@@ -397,3 +397,12 @@ def test_skip_existing_continues_an_interrupted_batch(run, models, tmp_path) -> 
     assert result.exit_code == 1
     result = run(*args, "--skip-existing", "--overwrite")
     assert result.exit_code == 2
+
+
+def test_export_failure_prints_nothing_on_stdout(models, tmp_path) -> None:
+    pytest.importorskip("onnx")
+    proc = cli("export", models["enhance"], "-o", tmp_path / "m.onnx", "--opset", "99", "--json",
+               stdout=subprocess.PIPE)  # fmt: skip
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and out == b"", out[:200]
+    assert "opset" in err.decode()
