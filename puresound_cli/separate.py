@@ -31,7 +31,7 @@ from puresound_cli.apply import OverlapAdd, segment_samples
 from puresound_cli.errors import PuresoundError
 from puresound_cli.nets.contract import SeparationModel
 from puresound_cli.results import FileResult
-from puresound_cli.tracking import Track, TrackConfig, gate_for, track
+from puresound_cli.tracking import Track, TrackConfig, WindowEmbedder, gate_for, track_windows
 
 TARGET_RMS = 10 ** (-25.0 / 20.0)
 """Level (RMS, -25 dBFS: the middle of the training range) inputs are scaled to."""
@@ -149,10 +149,11 @@ class Separator:
         assert self.tracker is not None and self.track_embedding is not None
         model: Any = self.model
         down = audio.StreamResampler(rate, model.sample_rate, 1)
-        parts = [down.process(_scale(b.mean(axis=0, keepdims=True), gain)) for b in blocks]
-        parts.append(down.process(np.zeros((1, 0), dtype=np.float32), last=True))
-        mono = np.concatenate(parts, axis=1)[0]
-        return track(model, mono, self.track_embedding, self.tracker)
+        embedder = WindowEmbedder(model, self.tracker)  # flat memory for any length
+        for block in blocks:
+            embedder.push(down.process(_scale(block.mean(axis=0, keepdims=True), gain))[0])
+        embedder.push(down.process(np.zeros((1, 0), dtype=np.float32), last=True)[0])
+        return track_windows(embedder.finish(), self.track_embedding, self.tracker)
 
     def process_file(
         self,

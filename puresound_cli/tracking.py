@@ -22,14 +22,18 @@ The decisions also give the target's talk segments (``extract --json``, ``pureso
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from puresound_cli.nets.contract import ExtractionModel
+from puresound_cli.talk import GateFn, Track, gate_for
+
+__all__ = ["GateFn", "Track", "TrackConfig", "WindowEmbedder", "adapted", "decide", "gate_for",
+           "scores_of", "track", "track_recording", "track_windows", "window_embeddings",
+           "window_scores"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class TrackConfig:
     ramp_seconds: float = 0.06
     adapt_cosine: float | None = None
     adapt_seconds: float = 3.0
-    batch: int = 64
+    batch: int = 16
 
     @classmethod
     def for_model(cls, model: ExtractionModel) -> TrackConfig:
@@ -91,105 +95,67 @@ class TrackConfig:
             raise ValueError(f"batch must be >= 1, got {self.batch}")
 
 
-@dataclass
-class Track:
-    """The tracker's reading of one recording.
-
-    Attributes:
-        hop_seconds: time between two decisions.
-        scores: cosine of the window centred at ``i * hop_seconds`` with the enrollment.
-        talking: the decision at each centre (after hysteresis, lead and hangover).
-        config: the settings used.
-    """
-
-    hop_seconds: float
-    scores: np.ndarray
-    talking: np.ndarray
-    config: TrackConfig = field(default_factory=TrackConfig)
-
-    def segments(self, min_seconds: float = 0.2) -> list[tuple[float, float]]:
-        """(start, end) in seconds of each run of talk decisions (runs under ``min_seconds``
-        dropped); a decision at centre ``i`` covers ``[(i - 0.5) h, (i + 0.5) h]``."""
-        out: list[tuple[float, float]] = []
-        h = self.hop_seconds
-        edges = np.diff(np.concatenate([[0], self.talking.astype(np.int8), [0]]))
-        for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
-            s, e = max(0.0, float(start - 0.5) * h), float(end - 0.5) * h
-            if e - s >= min_seconds:
-                out.append((round(s, 3), round(e, 3)))
-        return out
-
-    def talk_seconds(self) -> float:
-        return float(sum(e - s for s, e in self.segments()))
-
-    def gain(self, start: int, frames: int, sample_rate: int) -> np.ndarray:
-        """Per-sample gain of samples ``start .. start + frames`` at ``sample_rate`` (float32):
-        exactly 1 where the target talks, ``floor_db`` elsewhere, raised-cosine ramps between."""
-        floor = 10 ** (self.config.floor_db / 20)
-        t = (start + np.arange(frames)) / sample_rate  # sample times
-        level = _ramped(self.talking, self.hop_seconds, self.config.ramp_seconds, t)
-        gain = floor + (1.0 - floor) * level
-        return gain.astype(np.float32)
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "talk_seconds": round(self.talk_seconds(), 3),
-            "segments": [list(s) for s in self.segments()],
-            "tracker": asdict(self.config),
-        }
-
-
-def _ramped(talking: np.ndarray, hop: float, ramp: float, t: np.ndarray) -> np.ndarray:
-    """Level in [0, 1] at times ``t``: the decisions as steps at the decision-cell edges,
-    each edge replaced by a raised-cosine ramp of ``ramp`` seconds that ends on the edge for an
-    opening and starts on it for a closing (a talk cell is fully open over its whole span)."""
-    n = talking.size
-    if n == 0:
-        return np.zeros(t.size)
-    borders = (np.arange(n - 1) + 0.5) * hop  # cell i spans borders[i - 1] .. borders[i]
-    index = np.searchsorted(borders, t, side="right")  # the cell of each time
-    level = talking[index].astype(np.float64)
-    if ramp <= 0:
-        return level
-    steps = np.diff(talking.astype(np.int8))
-    for i in np.flatnonzero(steps != 0):  # a step between cell i and i + 1
-        edge = borders[i]
-        opening = steps[i] > 0
-        lo, hi = (edge - ramp, edge) if opening else (edge, edge + ramp)
-        inside = (t >= lo) & (t < hi)
-        phase = (t[inside] - lo) / ramp  # 0 -> 1 across the ramp
-        rise = 0.5 - 0.5 * np.cos(np.pi * phase)
-        level[inside] = np.maximum(level[inside], rise if opening else 1.0 - rise)
-    return level
-
-
-def window_embeddings(model: ExtractionModel, mono: np.ndarray, config: TrackConfig) -> Tensor:
-    """Unit-length tracking embeddings of the windows centred at every ``i * hop`` of ``mono``.
+class WindowEmbedder:
+    """Tracking embeddings of the windows centred at every ``i * hop`` of a recording that
+    arrives in pieces (memory: one batch of windows, whatever the recording's length).
 
     Args:
         model: an extractor (its ``track_embed``).
-        mono: the recording, mono float32 at ``model.sample_rate``, at the separator's level.
-        config: window and hop.
+        config: window, hop and batch.
 
-    Returns:
-        ``(n, D)`` on the CPU, ``n = len(mono) // hop + 1``.
+    Shape:
+        push: mono float32 samples at ``model.sample_rate`` (at the separator's level);
+        finish: -> ``(n, D)`` unit-length embeddings on the CPU, ``n = samples // hop + 1``.
     """
-    rate = model.sample_rate
-    window = int(round(config.window_seconds * rate))
-    hop = int(round(config.hop_seconds * rate))
-    n = mono.size // hop + 1
-    padded = np.pad(mono.astype(np.float32), (window // 2, window - window // 2 + hop))
-    device = next(iter(model.parameters()), torch.empty(0)).device
-    parts = []
-    with torch.inference_mode():
-        for first in range(0, n, config.batch):
-            count = min(config.batch, n - first)
-            starts = (first + np.arange(count)) * hop
-            frames = np.stack([padded[s : s + window] for s in starts])  # (count, window)
-            x = torch.from_numpy(frames)[:, None].to(device)  # (count, 1, window)
-            e = model.track_embed(x).float()  # (count, D)
-            parts.append(torch.nn.functional.normalize(e, dim=1).cpu())
-    return torch.cat(parts)
+
+    def __init__(self, model: ExtractionModel, config: TrackConfig) -> None:
+        self.model, self.batch = model, config.batch
+        self.window = int(round(config.window_seconds * model.sample_rate))
+        self.hop = int(round(config.hop_seconds * model.sample_rate))
+        self.device = next(iter(model.parameters()), torch.empty(0)).device
+        self.buffer = np.zeros(self.window // 2, np.float32)  # the left half-window of silence
+        self.base = 0  # padded-signal index of buffer[0]
+        self.done = 0  # windows embedded so far
+        self.received = 0
+        self.parts: list[Tensor] = []
+
+    def push(self, mono: np.ndarray) -> None:
+        self.received += mono.size
+        self.buffer = np.concatenate([self.buffer, mono.astype(np.float32, copy=False)])
+        self._embed(limit=None)
+
+    def finish(self) -> Tensor:
+        tail = self.window - self.window // 2 + self.hop
+        self.buffer = np.concatenate([self.buffer, np.zeros(tail, np.float32)])
+        self._embed(limit=self.received // self.hop + 1)
+        return torch.cat(self.parts) if self.parts else torch.zeros(0, 1)
+
+    def _embed(self, limit: int | None) -> None:
+        end = self.base + self.buffer.size
+        ready = (end - self.window) // self.hop + 1 if end >= self.window else 0
+        ready = ready if limit is None else min(ready, limit)
+        while self.done < ready:
+            count = min(self.batch, ready - self.done)
+            if limit is None and count < self.batch:
+                break  # wait for a full batch (speed), unless finishing
+            starts = (self.done + np.arange(count)) * self.hop - self.base
+            frames = np.stack([self.buffer[s : s + self.window] for s in starts])  # (count, W)
+            with torch.inference_mode():
+                x = torch.from_numpy(frames)[:, None].to(self.device)  # (count, 1, W)
+                e = self.model.track_embed(x).float()  # (count, D)
+            self.parts.append(torch.nn.functional.normalize(e, dim=1).cpu())
+            self.done += count
+        drop = self.done * self.hop - self.base  # samples no later window needs
+        if drop > 0:
+            self.buffer = self.buffer[drop:]
+            self.base += drop
+
+
+def window_embeddings(model: ExtractionModel, mono: np.ndarray, config: TrackConfig) -> Tensor:
+    """:class:`WindowEmbedder` on a whole recording: ``(n, D)``, ``n = len(mono) // hop + 1``."""
+    embedder = WindowEmbedder(model, config)
+    embedder.push(mono)
+    return embedder.finish()
 
 
 def window_scores(
@@ -198,7 +164,11 @@ def window_scores(
     """Cosine with ``embedding`` (the enrollment's ``(1, D)`` tracking embedding) of the window
     centred at every ``i * hop`` of ``mono``; with ``config.adapt_cosine`` the enrollment is
     first adapted to the recording (see :func:`adapted`). Returns ``(n,)`` float32."""
-    windows = window_embeddings(model, mono, config)  # (n, D)
+    return scores_of(window_embeddings(model, mono, config), embedding, config)
+
+
+def scores_of(windows: Tensor, embedding: Tensor, config: TrackConfig) -> np.ndarray:
+    """Scores of window embeddings ``(n, D)`` against the enrollment (see :func:`window_scores`)."""
     target = torch.nn.functional.normalize(embedding.cpu().float(), dim=1)  # (1, D)
     scores = (windows @ target.T)[:, 0]
     if config.adapt_cosine is not None:
@@ -244,21 +214,13 @@ def track(
     model: ExtractionModel, mono: np.ndarray, embedding: torch.Tensor, config: TrackConfig
 ) -> Track:
     """:func:`window_scores` and :func:`decide` in one call."""
-    scores = window_scores(model, mono, embedding, config)
+    return track_windows(window_embeddings(model, mono, config), embedding, config)
+
+
+def track_windows(windows: Tensor, embedding: Tensor, config: TrackConfig) -> Track:
+    """The :class:`Track` of window embeddings ``(n, D)`` (from :class:`WindowEmbedder`)."""
+    scores = scores_of(windows, embedding, config)
     return Track(config.hop_seconds, scores, decide(scores, config), config)
-
-
-GateFn = Callable[[int, np.ndarray], np.ndarray]
-
-
-def gate_for(result: Track, sample_rate: int) -> GateFn:
-    """An output gate (``Separator.process_file(gate=...)``) applying ``result`` at
-    ``sample_rate``: ``gate(first frame, block (C, n)) -> block``."""
-
-    def gate(start: int, block: np.ndarray) -> np.ndarray:
-        return block * result.gain(start, block.shape[1], sample_rate)
-
-    return gate
 
 
 def track_recording(

@@ -162,3 +162,29 @@ def test_cli_stream_without_model_uses_the_shipped_causal_enhancer() -> None:
     extract = [*cmd[:3], "extract", "-", "-o", "-", "--stream", "--enroll", "/dev/null"]
     refused = subprocess.run(extract, input=data, capture_output=True, env=env, timeout=60)
     assert refused.returncode == 2 and "no causal extract model" in refused.stderr.decode()
+
+
+def test_cli_stream_warns_on_truncation_and_ignored_options(tmp_path) -> None:
+    """A stream shorter than its header says is reported as a truncated file is; options the
+    stream cannot honour are named."""
+    import os
+    import subprocess
+    import sys
+
+    from puresound_cli.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "causal.pt", ConvTasNet(causal_config()).eval())
+    data = _wav_bytes(0.1 * torch.randn(1, 4000), 16000, "PCM_16")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "puresound_cli", "enhance", "-", "-o", "-", "--stream",
+           "-m", str(tmp_path / "causal.pt")]  # fmt: skip
+    cut = data[: len(data) - 1001]  # 500 frames and a half missing
+    done = subprocess.run([*cmd, "--segment", "2"], input=cut, capture_output=True, env=env,
+                          timeout=120)  # fmt: skip
+    err = done.stderr.decode()
+    assert done.returncode == 0, err
+    assert "truncated stream" in err and "4000 frames" in err and "3499 frames" in err, err
+    assert "--stream ignores --segment" in err
+    whole = subprocess.run(cmd, input=data, capture_output=True, env=env, timeout=120)
+    assert "truncated" not in whole.stderr.decode() and "ignores" not in whole.stderr.decode()

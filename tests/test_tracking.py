@@ -304,3 +304,23 @@ def test_adaptation_moves_the_enrollment_towards_the_recordings_voice():
     assert float(other @ moved[0]) == pytest.approx(0.0, abs=1e-6)  # the other voice does not
     # too few confident windows (2 s < 3 s): the enrollment is kept as it is
     assert torch.equal(adapted(windows[10:], scores[10:], enrolled, config), enrolled)
+
+
+def test_window_embedder_in_pieces_equals_one_pass():
+    """The streamed embedder (flat memory for hour-long files) gives the whole-array result."""
+    from puresound_cli.tracking import WindowEmbedder, window_embeddings
+
+    model = PitchExtractor()
+    config = TrackConfig(window_seconds=1.0, hop_seconds=0.1, batch=4)
+    mono = turns()[: 3 * SAMPLE_RATE + 123]
+    whole = window_embeddings(model, mono, config)
+    assert whole.shape[0] == mono.size // 1600 + 1
+    rng = np.random.default_rng(0)
+    embedder = WindowEmbedder(model, config)
+    start = 0
+    while start < mono.size:
+        size = int(rng.integers(1, 9000))
+        embedder.push(mono[start : start + size])
+        start += size
+        assert embedder.buffer.size <= 16000 + 4 * 1600 + 9000  # never the whole recording
+    assert torch.allclose(embedder.finish(), whole, atol=1e-6)

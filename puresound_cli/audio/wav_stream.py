@@ -9,6 +9,8 @@ sizes take the samples to the end of the stream).
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import struct
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ from puresound_cli.audio.stream_out import write_all
 from puresound_cli.errors import PuresoundError
 
 _PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
+logger = logging.getLogger("puresound_cli")
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class WavFormat:
     channels: int
     bits: int
     is_float: bool
+    data_bytes: int | None = None  # what the header announces; None for a live stream's
 
     @property
     def frame_bytes(self) -> int:
@@ -62,7 +66,8 @@ def read_header(fd: int) -> WavFormat:
         if name == b"data":
             if fmt is None:
                 raise PuresoundError("<stdin>: WAV data before its fmt chunk")
-            return fmt
+            live = size == 0 or size >= 0x7FFFF000  # recorders streaming an unknown length
+            return fmt if live else dataclasses.replace(fmt, data_bytes=size)
         body = _read_exactly(fd, size + (size & 1))
         if name == b"fmt ":
             tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
@@ -96,11 +101,23 @@ def _decode(data: bytes, fmt: WavFormat) -> np.ndarray:
 
 
 def read_blocks(fd: int, fmt: WavFormat, max_frames: int) -> Iterator[np.ndarray]:
-    """Yield (C, n) float32 blocks as the bytes arrive (n <= max_frames), until end of stream."""
+    """Yield (C, n) float32 blocks as the bytes arrive (n <= max_frames), until end of stream.
+
+    A stream that ends before the length its header announces, or inside a frame, is logged
+    as truncated (as a truncated file is), and the frames present are processed."""
     pending = b""
+    total = 0
     while True:
         chunk = os.read(fd, max_frames * fmt.frame_bytes)
+        total += len(chunk)
         if not chunk:
+            announced = fmt.data_bytes
+            if (announced is not None and total < announced) or pending:
+                why = (f"its header announces {announced // fmt.frame_bytes} frames"
+                       if announced is not None and total < announced
+                       else "it ends inside a frame")  # fmt: skip
+                logger.warning("<stdin>: truncated stream (%s); processing the %d frames "
+                               "present", why, total // fmt.frame_bytes)  # fmt: skip
             return
         pending += chunk
         usable = len(pending) - len(pending) % fmt.frame_bytes

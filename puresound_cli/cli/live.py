@@ -29,6 +29,13 @@ def run_stream(reporter: Reporter, o: RunOptions) -> None:
     from puresound_cli.separate import load_separator
     from puresound_cli.stream import stream_wav, streamable
 
+    ignored = [name for name, given in (("--segment", o.segment is not None),
+               ("--overlap", o.overlap is not None), ("--suffix", bool(o.suffix)),
+               ("--overwrite", o.overwrite), ("--skip-existing", o.skip_existing),
+               ("--shard", o.shard != "1/1")) if given]  # fmt: skip
+    if ignored:
+        logger.warning("--stream ignores %s (blocks are processed as they arrive, into stdout)",
+                       ", ".join(ignored))  # fmt: skip
     if o.task == "extract" and o.track:
         logger.info("--stream: no speaker tracking (it needs the whole recording); the "
                     "separator's output is kept everywhere")  # fmt: skip
