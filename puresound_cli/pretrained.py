@@ -49,10 +49,10 @@ REGISTRY: dict[str, PretrainedModel] = {
         "extract-convtasnet-16k",
         "extract",
         "extract-convtasnet-16k/model.pt",
-        "7f786007e6426226aff300bdf28aea0b37ea1f47540e4f5df46e75b455e5c861",
+        "babe6c369f0b0471e1dcaba8f6af8b4a5fab3dea8cbce966cf66ddc5a7fbd350",
         16000,
-        3_072_806,
-        {"dev_si_sdri_db": 3.57, "dev_absent_db": -7.92},
+        3_671_445,
+        {"dev_si_sdri_db": 2.17, "dev_absent_db": -30.55, "talk_selectivity_db": 13.6},
     ),
     "enhance-causal-16k": PretrainedModel(
         "enhance-causal-16k",

@@ -5,7 +5,8 @@ speaker net (recipes/distill_speaker.py with --degrade) cannot replace it withou
 separator. The tracker (puresound_cli/tracking.py) only compares embeddings of the same net, so
 it can use the new net at once: this script copies the speaker net of DISTILLED into EXTRACTOR
 as ``tracker`` (``ExtractorConfig.tracker``), with the tracker's calibrated thresholds, and
-leaves every separation weight as it was (the separated signal is bit-identical).
+leaves every separation weight as it was (with ``--level-db 0`` the separated signal is
+bit-identical; ``--level-db`` only scales it).
 
     .venv/bin/python recipes/add_tracker.py models/extract-convtasnet-16k/model.pt \\
         runs/distill2/speaker.pt --open 0.9 --close 0.85 --out runs/extract-tracker.pt
@@ -18,7 +19,7 @@ import dataclasses
 from pathlib import Path
 
 from puresound_cli.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from puresound_cli.nets import build
+from puresound_cli.nets import build, with_output_gain
 
 
 def main() -> None:
@@ -28,6 +29,13 @@ def main() -> None:
     parser.add_argument("--open", type=float, required=True, help="opening cosine")
     parser.add_argument("--close", type=float, required=True, help="closing cosine")
     parser.add_argument("--adapt", type=float, default=None, help="adaptation cosine")
+    parser.add_argument(
+        "--level-db",
+        type=float,
+        default=0.0,
+        help="raise the output level by this much (the median level the separator loses where "
+        "the target talks alone, measured on the calibration conversations)",
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     ckpt = load_checkpoint(args.extractor)
@@ -45,6 +53,8 @@ def main() -> None:
     state = base.state_dict()
     state.update({f"tracker.{k}": v for k, v in source.speaker.state_dict().items()})
     model.load_state_dict(state, strict=True)
+    if args.level_db:
+        model = with_output_gain(model, 10 ** (args.level_db / 20))
     meta = dict(ckpt.get("meta") or {})
     meta["tracker"] = {
         "source": str(args.distilled),
@@ -52,6 +62,7 @@ def main() -> None:
         "open_cosine": args.open,
         "close_cosine": args.close,
         "adapt_cosine": args.adapt,
+        "level_db": args.level_db,
     }
     save_checkpoint(args.out, model.eval(), meta=meta)
     print(f"wrote {args.out}")
