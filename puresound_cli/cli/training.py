@@ -63,13 +63,19 @@ def train(
     ] = None,
     size: Annotated[
         str | None,
-        typer.Option("--size", help="Size preset: tiny, small or seed.", show_default=False),
+        typer.Option(
+            "--size",
+            help="Size preset (default small).",
+            metavar="tiny|small|seed",
+            show_default=False,
+        ),
     ] = None,
     backbone: Annotated[
         str | None,
         typer.Option(
             "--backbone",
-            help="Masker: convtasnet, gated-tcn, dprnn, skim, unet, dpcrn or dparn.",
+            help="Masker (default convtasnet).",
+            metavar="convtasnet|gated-tcn|dprnn|skim|unet|dpcrn|dparn",
             show_default=False,
         ),
     ] = None,
