@@ -65,7 +65,7 @@ def extract(
     segment: float | None = None,
     overlap: float | None = None,
     enrollment_rate: int | None = None,
-    track: bool = True,
+    track: bool | None = None,
 ) -> Tensor:
     """Extract the enrolled speaker from every channel of a mixture.
 
@@ -79,8 +79,9 @@ def extract(
         overlap: chunk overlap in seconds (default: idem).
         enrollment_rate: rate of ``enrollment`` if it differs from ``sample_rate``.
         track: silence the output where the enrolled voice does not talk, as ``puresound
-            extract`` does (:mod:`puresound_cli.tracking`). With a ready embedding this needs a
-            model that tracks with its separation embedding (no separate tracking net).
+            extract`` does (:mod:`puresound_cli.tracking`); None: when the model carries a
+            calibrated tracking net and the enrollment is a waveform (such a net cannot use a
+            ready embedding; ``track=True`` with one is an error).
 
     Returns:
         The target speaker, same shape and rate as ``mixture``.
@@ -90,8 +91,11 @@ def extract(
     """
     check_task(model, "extract")
     emb = torch.as_tensor(enrollment)
+    ready = emb.dim() == 2 and emb.shape[0] == 1 and emb.shape[1] == model.embed_dim
+    if track is None:  # a ready embedding cannot serve a tracking net of the model's own
+        track = model.has_tracking_net and not ready
     track_emb = None
-    if not (emb.dim() == 2 and emb.shape[0] == 1 and emb.shape[1] == model.embed_dim):
+    if not ready:
         emb = embed_speaker(model, enrollment, enrollment_rate or sample_rate)
         if track and model.has_tracking_net:
             track_emb = embed_recording(model, enrollment, enrollment_rate or sample_rate, True)

@@ -177,7 +177,7 @@ def evaluate(
     segment: float | None = None,
     overlap: float | None = None,
     progress: Callable[[int, int, ItemScore], None] | None = None,
-    track: bool = True,
+    track: bool | None = None,
 ) -> EvalResult:
     """Run a model over a pairs list and score every item.
 
@@ -188,7 +188,8 @@ def evaluate(
         segment, overlap: chunking of long inputs, in seconds (None: the model-aware defaults
             of ``puresound_cli.apply.chunk_seconds``).
         progress: called as ``progress(done, total, item_score)`` after each item.
-        track: extraction with speaker tracking, as ``puresound extract`` runs by default.
+        track: extraction with speaker tracking (None: as ``puresound extract`` decides, on when
+            the model carries a calibrated tracking net).
 
     Returns:
         Per-item scores and means. An item whose files cannot be read is reported with its

@@ -282,7 +282,7 @@ def load_separator(
     overlap: float | None = None,
     force_enroll: bool = False,
     streaming: bool = False,
-    track: bool = False,
+    track: bool | None = False,
     tracker: TrackConfig | None = None,
 ) -> Separator:
     """Load a model for ``task``, embed the enrollment once, and return the ready separator.
@@ -300,7 +300,8 @@ def load_separator(
             not look like speech (see :mod:`puresound_cli.speech_check`).
         streaming: with ``model`` None, the task's causal default (for live streams).
         track: for extraction, silence the output where the enrolled voice does not talk
-            (:mod:`puresound_cli.tracking`); False keeps the separator's output everywhere.
+            (:mod:`puresound_cli.tracking`); False keeps the separator's output everywhere;
+            None tracks when the model carries a calibrated tracking net (the shipped one).
         tracker: the tracker's settings (default: :meth:`TrackConfig.for_model`).
 
     Raises:
@@ -336,7 +337,7 @@ def load_separator(
         )
         for note in notes:
             logger.warning("%s", note)
-        if track:
+        if track or (track is None and net.has_tracking_net):
             tracker = TrackConfig.for_model(net) if tracker is None else tracker
         else:
             tracker = None

@@ -262,7 +262,7 @@ def test_enrollment_embedded_once(
     enroll = write(tmp_path / "spk.wav", synth_voice(2.0, 110.0))
     result = run(
         "extract", tmp_path / "in", "-e", enroll, "-o", tmp_path / "out",
-        "--model", models["extract"], "--segment", "0.2", "--overlap", "0.05",
+        "--model", models["extract"], "--segment", "0.2", "--overlap", "0.05", "--track",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert calls["embed"] == 1

@@ -231,7 +231,7 @@ def test_extract_reports_talk_segments_and_takes_several_enrollments(conversatio
     model = conversation / "tiny.pt"
     save_checkpoint(model, build("extractor", dataclasses.asdict(ExtractorConfig.tiny())))
     mix = conversation / "mix.wav"
-    base = ["extract", mix, "-m", model, "--json", "--force-enroll"]
+    base = ["extract", mix, "-m", model, "--json", "--force-enroll", "--track"]
     enrolls = ["-e", conversation / "spk" / "a.wav", "-e", conversation / "spk" / "b.wav"]
     result = _cli(conversation, *base, *enrolls, "-o", conversation / "o1.wav")
     assert result.exit_code == 0, result.output
@@ -240,6 +240,10 @@ def test_extract_reports_talk_segments_and_takes_several_enrollments(conversatio
     result = _cli(conversation, *base, "-e", conversation / "spk", "-o", conversation / "o2.wav")
     assert result.exit_code == 0, result.output
     result = _cli(conversation, *base, *enrolls, "--no-track", "-o", conversation / "o3.wav")
+    assert result.exit_code == 0 and "segments" not in result.stdout
+    # without a calibrated tracking net the default is not to track (uncalibrated thresholds)
+    plain = [a for a in base if a != "--track"]
+    result = _cli(conversation, *plain, *enrolls, "-o", conversation / "o5.wav")
     assert result.exit_code == 0 and "segments" not in result.stdout
     result = _cli(conversation, *base, "-e", conversation / "empty", "-o", conversation / "o4.wav")
     assert result.exit_code == 1 and "no audio files" in result.output
@@ -324,3 +328,22 @@ def test_window_embedder_in_pieces_equals_one_pass():
         start += size
         assert embedder.buffer.size <= 16000 + 4 * 1600 + 9000  # never the whole recording
     assert torch.allclose(embedder.finish(), whole, atol=1e-6)
+
+
+def test_api_extract_tracks_only_models_with_a_calibrated_tracking_net():
+    from puresound_cli.api import extract
+    from puresound_cli.enrollment import embed_speaker
+    from puresound_cli.nets import ExtractorConfig, SpeakerNetConfig, build
+
+    tracker = dataclasses.replace(SpeakerNetConfig.tiny(), frontend="mel", window=400, hop=160,
+                                  n_mels=20)  # fmt: skip
+    config = dataclasses.replace(ExtractorConfig.tiny(), tracker=tracker)
+    model = build("extractor", dataclasses.asdict(config)).eval()
+    mix, enroll = turns()[: 2 * SAMPLE_RATE], synth_voice(2.0, LOW, seed=3)
+    embedding = embed_speaker(model, enroll, SAMPLE_RATE)
+    untracked = extract(model, mix, embedding, SAMPLE_RATE)  # a ready embedding: no tracking
+    assert torch.equal(untracked, extract(model, mix, enroll, SAMPLE_RATE, track=False))
+    with pytest.raises(ValueError, match="waveform"):
+        extract(model, mix, embedding, SAMPLE_RATE, track=True)
+    tracked = extract(model, mix, enroll, SAMPLE_RATE)  # the waveform: tracked by default
+    assert tracked.shape == untracked.shape

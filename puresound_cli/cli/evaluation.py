@@ -47,7 +47,7 @@ def evaluate(
     ] = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
-    track: TrackOpt = True,
+    track: TrackOpt = None,
 ) -> None:
     """Score a model: SI-SDR, SI-SDRi (PESQ and STOI with the 'eval' extra) over a pairs list."""
     reporter = Reporter(quiet, debug)

@@ -131,11 +131,13 @@ VadGateOpt = Annotated[
     ),
 ]
 TrackOpt = Annotated[
-    bool,
+    bool | None,
     typer.Option(
         "--track/--no-track",
         help="Track who talks when and silence the output where the enrolled voice does not "
-        "talk (--json reports its talk segments). Not with --stream.",
+        "talk (--json reports its talk segments). Default: when the model carries a calibrated "
+        "tracking net, as the shipped extractor does. Not with --stream.",
+        show_default=False,
     ),
 ]
 ShardOpt = Annotated[

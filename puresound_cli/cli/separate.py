@@ -203,7 +203,7 @@ def extract(
     force_enroll: ForceEnrollOpt = False,
     vad: VadGateOpt = None,
     stream: StreamOpt = False,
-    track: TrackOpt = True,
+    track: TrackOpt = None,
     shard: ShardOpt = "1/1",
     skip_existing: SkipExistingOpt = False,
 ) -> None:

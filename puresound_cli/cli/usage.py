@@ -30,7 +30,7 @@ class RunOptions:
     force_enroll: bool = False
     vad: str | None = None
     stream: bool = False
-    track: bool = True
+    track: bool | None = None  # None: when the model carries a calibrated tracking net
     shard: str = "1/1"
     skip_existing: bool = False
 
