@@ -208,10 +208,12 @@ def extract(
     skip_existing: SkipExistingOpt = False,
 ) -> None:
     """Keep only the enrolled speaker's voice: puresound extract MIX --enroll SPK -o OUT."""
-    options = RunOptions("extract", inputs, output, list(enroll or []), model, device, segment,
-                         overlap, overwrite, suffix, json_lines, plot, force_enroll, vad,
-                         stream, track=track, shard=shard,
-                         skip_existing=skip_existing)  # fmt: skip
+    options = RunOptions(
+        task="extract", inputs=inputs, output=output, enroll=list(enroll or []), model=model,
+        device=device, segment=segment, overlap=overlap, overwrite=overwrite, suffix=suffix,
+        as_json=json_lines, plot=plot, force_enroll=force_enroll, vad=vad, stream=stream,
+        track=track, shard=shard, skip_existing=skip_existing,
+    )  # fmt: skip
     run_separation(options, quiet, debug)
 
 
@@ -234,7 +236,9 @@ def enhance(
     skip_existing: SkipExistingOpt = False,
 ) -> None:
     """Remove noise from speech: puresound enhance IN... -o OUT."""
-    options = RunOptions("enhance", inputs, output, [], model, device, segment, overlap,
-                         overwrite, suffix, json_lines, plot, stream=stream,
-                         track=False, shard=shard, skip_existing=skip_existing)  # fmt: skip
+    options = RunOptions(
+        task="enhance", inputs=inputs, output=output, enroll=[], model=model, device=device,
+        segment=segment, overlap=overlap, overwrite=overwrite, suffix=suffix, as_json=json_lines,
+        plot=plot, stream=stream, track=False, shard=shard, skip_existing=skip_existing,
+    )  # fmt: skip
     run_separation(options, quiet, debug)

@@ -11,7 +11,7 @@ from puresound_cli.cli.report import Reporter, usage_error
 from puresound_cli.errors import PuresoundError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunOptions:
     """What extract and enhance were asked to do."""
 
