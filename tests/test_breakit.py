@@ -406,3 +406,20 @@ def test_export_failure_prints_nothing_on_stdout(models, tmp_path) -> None:
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 1 and out == b"", out[:200]
     assert "opset" in err.decode()
+
+
+def test_a_missing_model_is_exit_1_in_every_command(run, tmp_path) -> None:
+    a = write(tmp_path / "a.wav", noisy(0.3))
+    e = write(tmp_path / "e.wav", synth_voice(2.0, 120.0, seed=2))
+    (tmp_path / "p.tsv").write_text("input\treference\na.wav\ta.wav\n")
+    missing = tmp_path / "none.pt"
+    for args in (
+        ("enhance", a, "-o", tmp_path / "o.wav", "-m", missing),
+        ("extract", a, "-e", e, "-o", tmp_path / "o.wav", "-m", missing),
+        ("vad", a, "-e", e, "-m", missing),
+        ("export", missing, "-o", tmp_path / "m.pt"),
+        ("evaluate", "--pairs", tmp_path / "p.tsv", "-m", missing),
+    ):
+        result = run(*args)
+        assert result.exit_code == 1, (args[0], result.stderr)
+        assert len(result.error_lines()) == 1 and "none.pt" in result.stderr, result.stderr

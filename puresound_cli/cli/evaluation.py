@@ -68,10 +68,11 @@ def evaluate(
     except PuresoundError as err:
         raise usage_error(reporter, str(err)) from err
     set_threads()
-    try:
+    try:  # a bad model: exit 1, as in extract, enhance, vad and export
         net: Any = load_model(name, torch_device)
     except PuresoundError as err:
-        raise usage_error(reporter, str(err)) from err
+        reporter.error(None, str(err), err)
+        raise typer.Exit(1) from None
     try:
         result = run_evaluation(net, pairs, task_name, segment, overlap, track=track)
     except PuresoundError as err:
