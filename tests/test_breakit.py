@@ -423,3 +423,11 @@ def test_a_missing_model_is_exit_1_in_every_command(run, tmp_path) -> None:
         result = run(*args)
         assert result.exit_code == 1, (args[0], result.stderr)
         assert len(result.error_lines()) == 1 and "none.pt" in result.stderr, result.stderr
+
+
+def test_help_metavars_read_as_a_shell_user_expects(run) -> None:
+    for command in ("extract", "enhance", "vad"):
+        text = run(command, "--help").stdout
+        assert "<list[str]>" not in text, command
+    text = run("extract", "--help").stdout
+    assert "NAME|PATH" in text and "K/N" in text and "SPK" in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from typer.core import TyperOption
+from typer.core import TyperArgument, TyperOption
 
 from puresound_cli import __version__
 
@@ -19,6 +19,8 @@ def _flag_type(self: TyperOption, ctx: object) -> str | None:
 
 _option_type = TyperOption.display_type_rich
 TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
+# An argument's metavar (``INPUT``) says what it takes; no ``<list[str]>`` beside it.
+TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="puresound",

@@ -47,6 +47,7 @@ OutputOpt = Annotated[
         "--output",
         "-o",
         help="Output file, folder (mirrors input folders) or '-' for a WAV on stdout.",
+        metavar="PATH",
         show_default=False,
     ),
 ]
@@ -56,6 +57,7 @@ ModelOpt = Annotated[
         "--model",
         "-m",
         help="Registered model name or checkpoint path (default: the shipped model for the task).",
+        metavar="NAME|PATH",
         show_default=False,
     ),
 ]
