@@ -91,6 +91,8 @@ def combine_embeddings(
     """
     if not embeddings:
         raise ValueError("no enrollment embeddings to combine")
+    if len(embeddings) == 1:  # one recording: its embedding exactly, as before combining existed
+        return embeddings[0], []
     stacked = torch.cat(list(embeddings), dim=0)  # (K, D)
     unit = torch.nn.functional.normalize(stacked, dim=1)
     combined = unit.mean(dim=0, keepdim=True) * stacked.norm(dim=1).mean()  # (1, D)
