@@ -175,9 +175,10 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
     return model.eval()
 
 
-def model_file(name_or_path: str | Path) -> Path:
+def model_file(name_or_path: str | Path, check: bool = True) -> Path:
     """The checkpoint file a ``--model`` argument names: a path, a folder holding a
-    ``model.pt``, or a registered pretrained name.
+    ``model.pt``, or a registered pretrained name (its sha256 verified unless ``check`` is
+    False: a command that only needs the path does not hash the weights a second time).
 
     Raises:
         PuresoundError: not a file and not a known model name.
@@ -193,7 +194,7 @@ def model_file(name_or_path: str | Path) -> Path:
         from puresound_cli import pretrained
     except ImportError:
         raise PuresoundError(f"no such model file: {name_or_path}") from None
-    return pretrained.resolve(str(name_or_path))
+    return pretrained.resolve(str(name_or_path), check)
 
 
 def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> nn.Module:

@@ -18,8 +18,8 @@ from torch import Tensor
 
 from puresound_cli import audio
 from puresound_cli.errors import PuresoundError
-from puresound_cli.nets.contract import ExtractionModel
-from puresound_cli.separate import check_task, model_device, normalising_gain
+from puresound_cli.nets.contract import ExtractionModel, model_device
+from puresound_cli.separate import check_task, normalising_gain
 from puresound_cli.speech_check import enrollment_problem
 
 MAX_ENROLL_SECONDS = 60.0

@@ -12,6 +12,7 @@ written in place.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -78,8 +79,6 @@ def in_shard(key: str, k: int, n: int) -> bool:
     """Whether the file named ``key`` (its path relative to the input folder) belongs to shard
     ``k`` of ``n`` (1-based): a hash of the name, so the split does not depend on the order or
     completeness of a listing, and every machine sees the same split."""
-    import hashlib
-
     digest = hashlib.sha1(key.encode("utf-8", "surrogateescape")).digest()
     return int.from_bytes(digest[:8], "big") % n == k - 1
 

@@ -21,6 +21,18 @@ def plot_spectrograms(
     Raises:
         PuresoundError: matplotlib is not installed.
     """
+    plt = _pyplot()
+    with warnings.catch_warnings():  # silent audio (log of 0), glyphs missing from the font
+        warnings.simplefilter("ignore")
+        return _plot(plt, before, after, Path(png), max_seconds)
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend.
+
+    Raises:
+        PuresoundError: matplotlib is not installed.
+    """
     try:
         import matplotlib
 
@@ -28,9 +40,7 @@ def plot_spectrograms(
         import matplotlib.pyplot as plt
     except ImportError as err:
         raise PuresoundError("--plot needs matplotlib: pip install 'puresound[plot]'") from err
-    with warnings.catch_warnings():  # silent audio (log of 0), glyphs missing from the font
-        warnings.simplefilter("ignore")
-        return _plot(plt, before, after, Path(png), max_seconds)
+    return plt
 
 
 def _plot(plt: Any, before: str | Path, after: str | Path, out: Path, max_seconds: float) -> Path:
@@ -68,13 +78,7 @@ def plot_talk(
     """
     import io
 
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise PuresoundError("--plot needs matplotlib: pip install 'puresound[plot]'") from err
+    plt = _pyplot()
     mono = np.asarray(wav, dtype=np.float32)
     mono = (mono.mean(axis=0) if mono.ndim == 2 else mono)[: int(max_seconds * sample_rate)]
     seconds = mono.size / sample_rate

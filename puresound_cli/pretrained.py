@@ -152,14 +152,16 @@ def verify(path: Path, expected_sha256: str) -> None:
         )
 
 
-def resolve(name: str) -> Path:
+def resolve(name: str, check: bool = True) -> Path:
     """Find a registered model's file and verify its sha256.
 
     Args:
         name: a registry name.
+        check: verify the sha256 (False: only find the file, e.g. to know which path a
+            command reads; the load verifies it).
 
     Returns:
-        The path of the verified checkpoint file.
+        The path of the (verified) checkpoint file.
 
     Raises:
         PuresoundError: unknown name, missing file, or hash mismatch.
@@ -173,7 +175,8 @@ def resolve(name: str) -> Path:
     for root in search_roots():
         candidate = root / entry.file
         if candidate.is_file():
-            verify(candidate, entry.sha256)
+            if check:
+                verify(candidate, entry.sha256)
             return candidate
     searched = ", ".join(str(r) for r in search_roots())
     raise PuresoundError(f"model {name!r}: file {entry.file} not found (searched {searched})")

@@ -29,9 +29,9 @@ from torch import Tensor
 from puresound_cli import audio
 from puresound_cli.apply import OverlapAdd, segment_samples
 from puresound_cli.errors import PuresoundError
-from puresound_cli.nets.contract import SeparationModel
+from puresound_cli.nets.contract import SeparationModel, model_device
 from puresound_cli.results import FileResult
-from puresound_cli.tracking import Track, TrackConfig, WindowEmbedder, gate_for, track_windows
+from puresound_cli.tracking import Track, TrackConfig, gate_for, track_blocks
 
 TARGET_RMS = 10 ** (-25.0 / 20.0)
 """Level (RMS, -25 dBFS: the middle of the training range) inputs are scaled to."""
@@ -70,11 +70,6 @@ def check_task(model: SeparationModel, task: str) -> None:
             f"this is an {actual!r} model, not an {task!r} model; use `puresound {actual}` "
             f"or pass an {task} checkpoint with --model"
         )
-
-
-def model_device(model: SeparationModel) -> torch.device:
-    """Where the model's weights are (the CPU for a model without any)."""
-    return next(iter(model.parameters()), torch.empty(0)).device
 
 
 class Separator:
@@ -147,13 +142,9 @@ class Separator:
     def _track(self, blocks: Iterable[np.ndarray], rate: int, gain: float) -> Track:
         """The tracker's reading of a recording given as blocks ``(C, n)`` at ``rate``."""
         assert self.tracker is not None and self.track_embedding is not None
+        mono = (_scale(block.mean(axis=0), gain) for block in blocks)
         model: Any = self.model
-        down = audio.StreamResampler(rate, model.sample_rate, 1)
-        embedder = WindowEmbedder(model, self.tracker)  # flat memory for any length
-        for block in blocks:
-            embedder.push(down.process(_scale(block.mean(axis=0, keepdims=True), gain))[0])
-        embedder.push(down.process(np.zeros((1, 0), dtype=np.float32), last=True)[0])
-        return track_windows(embedder.finish(), self.track_embedding, self.tracker)
+        return track_blocks(model, self.track_embedding, mono, rate, self.tracker)
 
     def process_file(
         self,

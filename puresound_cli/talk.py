@@ -4,7 +4,7 @@ output gain they give (:mod:`puresound_cli.tracking` makes them)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,7 +27,7 @@ class Track:
     hop_seconds: float
     scores: np.ndarray
     talking: np.ndarray
-    config: TrackConfig = field(default_factory=lambda: _default_config())
+    config: TrackConfig
 
     def segments(self, min_seconds: float = 0.2) -> list[tuple[float, float]]:
         """(start, end) in seconds of each run of talk decisions (runs under ``min_seconds``
@@ -83,12 +83,6 @@ def _ramped(talking: np.ndarray, hop: float, ramp: float, t: np.ndarray) -> np.n
         rise = 0.5 - 0.5 * np.cos(np.pi * phase)
         level[inside] = np.maximum(level[inside], rise if opening else 1.0 - rise)
     return level
-
-
-def _default_config() -> TrackConfig:
-    from puresound_cli.tracking import TrackConfig
-
-    return TrackConfig()
 
 
 GateFn = Callable[[int, np.ndarray], np.ndarray]

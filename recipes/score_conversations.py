@@ -67,14 +67,13 @@ def frames_of(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def score(row: dict[str, str], folder: Path, args: argparse.Namespace, dump: list) -> dict:
     mix, rate = sf.read(folder / row["input"], dtype="float32")
     separator = load_separator("extract", args.model, folder / row["enrollment"], track=True)
-    separator.tracker = None if args.no_track else args.track(separator.model)
+    untracked = args.no_track or args.score_output
+    separator.tracker = None if untracked else args.track(separator.model)
     out = separator.process(mix[None], rate)[0]
     if args.score_output:  # experiment: track the enrolled voice in the separator's output
         from puresound_cli.separate import normalising_gain
         from puresound_cli.tracking import gate_for, track
 
-        separator.tracker = None
-        out = separator.process(mix[None], rate)[0]
         level = normalising_gain(float(np.sqrt(np.mean(out.astype(np.float64) ** 2))) + 1e-9)
         separator.last_track = track(
             separator.model, out * level, separator.track_embedding, args.track(separator.model)

@@ -56,7 +56,7 @@ def export(
     from puresound_cli.files import refuse_inputs
 
     try:
-        refuse_inputs(output, [("model", model_file(model))])
+        refuse_inputs(output, [("model", model_file(model, check=False))])
         net = load_model(model)
         report = export_model(net, output, kind, overwrite=overwrite, opset=opset)
     except PuresoundError as err:

@@ -90,8 +90,8 @@ def read_files(o: RunOptions) -> list[tuple[str, str | Path]]:
     files: list[tuple[str, str | Path]] = []
     try:  # an unusable enrollment or model is reported when it is loaded
         files += [("enrollment", e) for e in enrollment_files(o.enroll)]
-        files += [("model", model_file(o.model))] if o.model else []
-        files += [("VAD model", model_file(o.vad))] if o.vad else []
+        files += [("model", model_file(o.model, check=False))] if o.model else []
+        files += [("VAD model", model_file(o.vad, check=False))] if o.vad else []
     except PuresoundError:
         pass
     return files

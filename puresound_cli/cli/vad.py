@@ -121,7 +121,7 @@ def vad(
                                            else [Path(arg)])]  # fmt: skip
     pictures = _plan_plots(reporter, plot, files, detector.tracker is not None, overwrite)
     read = [("input", f) for f in files] + [("enrollment", e) for e in enrollment_files(enroll)]
-    read += [("model", model_file(model))] if model else []
+    read += [("model", model_file(model, check=False))] if model else []
     try:
         for dest in [Path(output), *pictures.values()]:
             refuse_inputs(dest, read)

@@ -79,3 +79,8 @@ class ExtractionModel(SeparationModel, Protocol):
         ...
 
     def separate(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor: ...
+
+
+def model_device(model: SeparationModel) -> torch.device:
+    """Where the model's weights are (the CPU for a model without any)."""
+    return next(iter(model.parameters()), torch.empty(0)).device
