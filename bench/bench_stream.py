@@ -16,15 +16,15 @@ import time
 import torch
 
 from puresound_cli.nets import ConvTasNet, ConvTasNetConfig, Extractor, ExtractorConfig
-from puresound_cli.nets.maskers import BACKBONES
-from puresound_cli.stream import STREAMING_MASKERS, StreamingSeparator
+from puresound_cli.nets.maskers import streaming_maskers
+from puresound_cli.stream import StreamingSeparator
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--block", type=int, default=128, help="samples per push")
-    parser.add_argument("--maskers", nargs="+", default=list(STREAMING_MASKERS))
+    parser.add_argument("--maskers", nargs="+", default=list(streaming_maskers()))
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, 1 thread, blocks of {args.block} samples at 16 kHz")
@@ -32,15 +32,14 @@ def main() -> None:
     x = 0.1 * torch.randn(1, int(args.seconds * 16000))
     for masker in args.maskers:
         for task in ("enhance", "extract"):
-            preset = BACKBONES.get(masker, ("", {}))[1].get("small", {})
             frame = dataclasses.replace(
-                ConvTasNetConfig.small(), **{**preset, "causal": True, "masker": masker}
+                ConvTasNetConfig.small().with_masker(masker, "small"), causal=True
             )
             embedding = None
             if task == "extract":
                 base = ExtractorConfig.small()
                 frame = dataclasses.replace(
-                    base.separator, **{**preset, "causal": True, "masker": masker}
+                    base.separator.with_masker(masker, "small"), causal=True
                 )
                 model: torch.nn.Module = Extractor(dataclasses.replace(base, separator=frame))
                 embedding = torch.randn(1, base.speaker.embed_dim)

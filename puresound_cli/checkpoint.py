@@ -112,15 +112,22 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise PuresoundError(
             f"{path} has checkpoint format {ckpt['format']!r}; this puresound reads format {FORMAT}"
         )
-    from puresound_cli.nets import ARCHITECTURES, upgrade_state_dict
+    from puresound_cli.nets import ARCHITECTURES, migrate
 
     missing = [k for k in ("arch", "config", "state_dict", "sample_rate") if k not in ckpt]
     if missing:
         raise PuresoundError(f"{path} lacks checkpoint keys: {', '.join(missing)}")
     if ckpt["arch"] not in ARCHITECTURES:
         raise PuresoundError(f"{path} has unknown architecture {ckpt['arch']!r}")
-    if isinstance(ckpt["state_dict"], dict):  # older files: weights under today's names
-        ckpt["state_dict"] = upgrade_state_dict(ckpt["arch"], ckpt["state_dict"])
+    if isinstance(ckpt["state_dict"], dict) and isinstance(ckpt["config"], dict):
+        try:  # older files: config and weights in today's layout
+            ckpt["config"], ckpt["state_dict"] = migrate(
+                ckpt["arch"], ckpt["config"], ckpt["state_dict"]
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PuresoundError(
+                f"{path}: an older checkpoint that does not migrate: {exc}"
+            ) from exc
     ckpt.setdefault("meta", {})
     return ckpt
 

@@ -17,21 +17,30 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from puresound_cli.nets import ConvTasNet, Extractor
 from puresound_cli.nets.blocks import set_streaming
+from puresound_cli.nets.conditioning import normalise_embedding
+from puresound_cli.nets.maskers import streaming_maskers
 
-STREAMING_MASKERS = ("tcn", "gated-tcn", "skim")
+
+def frame_of(model: object) -> ConvTasNet | None:
+    """The ConvTasNet frame of an enhancer or extractor (None for other networks)."""
+    if isinstance(model, Extractor):
+        return model.separator
+    return model if isinstance(model, ConvTasNet) else None
 
 
-def streamable(model: Any) -> str | None:
+def streamable(model: object) -> str | None:
     """Why ``model`` cannot stream (one line), or None when it can."""
-    separator = getattr(model, "separator", model)
-    config = getattr(separator, "config", None)
-    if config is None or not hasattr(config, "masker"):
+    frame = frame_of(model)
+    if frame is None:
         return "only ConvTasNet-frame models stream"
+    config = frame.config
     if not config.causal:
         return "the model is not causal (it looks ahead); train one with causal = true"
-    if config.encoder != "stft" or config.masker not in STREAMING_MASKERS:
-        return f"streaming needs the STFT encoder and a {' or '.join(STREAMING_MASKERS)} masker"
+    names = streaming_maskers()
+    if config.encoder != "stft" or config.masker not in names:
+        return f"streaming needs the STFT encoder and a {' or '.join(names)} masker"
     if config.sources != 1:
         return "a separator with several outputs does not stream"
     return None
@@ -59,16 +68,6 @@ def stft_frames(
     return spec, buffer[:, count * hop :]
 
 
-def stream_mask(
-    net: Any, features: torch.Tensor, embedding: torch.Tensor | None, state: dict[str, Any]
-) -> torch.Tensor:
-    """The masker of a streaming frame on new frames: recurrent maskers carry their state in
-    ``state``, the others in their streaming-mode layers (``set_streaming``)."""
-    if hasattr(net.masker, "stream_step"):
-        return net.masker.stream_step(features, embedding, state)
-    return net.mask(features, embedding)
-
-
 class StreamingSeparator:
     """Block-by-block inference of a causal model on ``channels`` independent signals.
 
@@ -81,12 +80,18 @@ class StreamingSeparator:
         ValueError: the model cannot stream (see :func:`streamable`).
     """
 
-    def __init__(self, model: Any, channels: int = 1, embedding: torch.Tensor | None = None):
+    def __init__(
+        self,
+        model: ConvTasNet | Extractor,
+        channels: int = 1,
+        embedding: torch.Tensor | None = None,
+    ):
+        frame = frame_of(model)
         reason = streamable(model)
-        if reason:
+        if reason or frame is None:
             raise ValueError(reason)
-        self.net = getattr(model, "separator", model)
-        c = self.net.config
+        self.net = frame
+        c = frame.config
         self.window, self.hop = c.window, c.hop
         self.channels = channels
         self.device = next(self.net.parameters()).device
@@ -95,7 +100,7 @@ class StreamingSeparator:
         if c.speaker_dim is not None:
             if embedding is None:
                 raise ValueError("an extractor needs the enrollment embedding")
-            emb = F.normalize(embedding.to(self.device), dim=1) * c.embed_gain
+            emb = normalise_embedding(embedding.to(self.device), c.embed_gain)
             self.embedding = emb.expand(channels, -1)
         set_streaming(self.net, True)
         self.masker_state: dict[str, Any] = {}
@@ -127,7 +132,8 @@ class StreamingSeparator:
             feats = spec.abs()
         else:
             feats = torch.cat([spec.real, spec.imag], dim=1)  # (C, 2F, frames)
-        mask = stream_mask(net, feats, self.embedding, self.masker_state)
+        # recurrent maskers carry their state in masker_state, the others in their layers
+        mask = net.masker.stream_step(feats, self.embedding, self.masker_state)
         masked = net.apply_mask(spec, mask)  # (C, F, frames)
         frames = torch.fft.irfft(masked.transpose(1, 2), n=self.window) * self.window_fn
         end = (self.frames_done + count - 1) * self.hop + self.window - self.origin

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from puresound_cli.errors import PuresoundError
+from puresound_cli.nets.conditioning import normalise_embedding
 
 
 class StreamingVAD:
@@ -32,20 +33,20 @@ class StreamingVAD:
         c = self.detector.config
         self.window, self.hop = c.window, c.hop
         self.window_fn = torch.hann_window(self.window)
-        self.embedding = torch.nn.functional.normalize(embedding, dim=1) * c.embed_gain
+        self.embedding = normalise_embedding(embedding, c.embed_gain)
         set_streaming(self.detector, True)
         self.state: dict[str, Any] = {}
         self.buffer = torch.zeros(self.window // 2)
         self.received = self.frames_done = 0
 
     def _run(self) -> np.ndarray:
-        from puresound_cli.stream import stft_frames, stream_mask
+        from puresound_cli.stream import stft_frames
 
         spec, rest = stft_frames(self.buffer[None], self.window_fn, self.hop)  # (1, F, n)
         self.buffer = rest[0]
         if spec.shape[-1] == 0:
             return np.zeros(0, dtype=np.float32)
-        hidden = stream_mask(self.detector, spec.abs(), self.embedding, self.state)
+        hidden = self.detector.masker.stream_step(spec.abs(), self.embedding, self.state)
         logits = self.model.head(hidden)[0, 0]
         self.frames_done += spec.shape[-1]
         return torch.sigmoid(logits).numpy().astype(np.float32)

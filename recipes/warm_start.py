@@ -35,7 +35,8 @@ from torch import nn
 from puresound_cli.checkpoint import load_checkpoint, save_checkpoint
 from puresound_cli.nets import build
 
-CONDITIONING_WEIGHTS = ("embed_proj", "film_scale", "film_shift", "adapt")
+CONDITIONING_WEIGHTS = ("condition", "adapt")
+"""Module names of the conditioning layers (``nets.conditioning``) inside a masker."""
 
 
 def warm_start(

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 SAMPLE_RATE = 16000
+
+
+def reframe(config: Any, masker: str | None = None, size: str = "tiny", **changes: Any) -> Any:
+    """A ConvTasNetConfig with another masker (at a size preset) and frame or masker fields
+    changed by name (``hidden_channels=8`` goes to the masker's config, ``causal=True`` to the
+    frame)."""
+    if masker is not None and masker != config.masker:
+        config = config.with_masker(masker, size)
+    names = {f.name for f in dataclasses.fields(config.masker_config)}
+    own = {k: changes.pop(k) for k in list(changes) if k in names}
+    options = dataclasses.replace(config.masker_config, **own)
+    return dataclasses.replace(config, masker_config=options, **changes)
 
 
 def synth_voice(

@@ -22,7 +22,7 @@ from puresound_cli.nets import (
     Extractor,
     ExtractorConfig,
     build,
-    upgrade_state_dict,
+    migrate,
 )
 from puresound_cli.nets.contract import ExtractionModel, SeparationModel
 from puresound_cli.nets.maskers import MASKERS
@@ -45,12 +45,16 @@ def test_masker_registry_and_old_weight_names() -> None:
     assert ConvTasNetConfig.tiny().masker in MASKERS
     model = Extractor(ExtractorConfig.tiny())
     state = model.state_dict()
+    config = dataclasses.asdict(model.config)
     old = {k.replace("separator.masker.", "separator."): v for k, v in state.items()}
     assert old.keys() != state.keys()
-    assert upgrade_state_dict("extractor", old).keys() == state.keys()
-    enhancer_state = ConvTasNet(ConvTasNetConfig.tiny()).state_dict()
+    new_state = migrate("extractor", config, old)[1]
+    assert new_state is not None and new_state.keys() == state.keys()
+    enhancer = ConvTasNet(ConvTasNetConfig.tiny())
+    enhancer_state = enhancer.state_dict()
     old = {k.removeprefix("masker."): v for k, v in enhancer_state.items()}
-    assert upgrade_state_dict("convtasnet", old).keys() == enhancer_state.keys()
+    new = migrate("convtasnet", dataclasses.asdict(enhancer.config), old)[1]
+    assert new is not None and new.keys() == enhancer_state.keys()
 
 
 def test_extractor_output_follows_the_enrollment() -> None:

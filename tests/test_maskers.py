@@ -6,17 +6,16 @@ import dataclasses
 
 import pytest
 import torch
-from conftest import synth_voice
+from conftest import reframe, synth_voice
 
 from puresound_cli.losses import si_sdr
 from puresound_cli.nets import ConvTasNet, ConvTasNetConfig, Extractor, ExtractorConfig, build
-from puresound_cli.nets.maskers import BACKBONES, MASKERS
+from puresound_cli.nets.maskers import MASKERS
 
 
 def config_for(masker: str, **kw) -> ConvTasNetConfig:
     base = ConvTasNetConfig.tiny(kw.pop("speaker_dim", None))
-    presets = next(p for m, p in BACKBONES.values() if m == masker)
-    return dataclasses.replace(base, masker=masker, **{**presets.get("tiny", {}), **kw})
+    return reframe(base.with_masker(masker, "tiny"), **kw)
 
 
 @pytest.mark.parametrize("masker", sorted(MASKERS))
@@ -68,7 +67,7 @@ def test_conditioned_masker_follows_the_embedding(masker: str, conditioning: str
     model = Extractor(dataclasses.replace(base, separator=separator))
     with torch.no_grad():  # conditioning weights may start at zero: give them a value
         for name, p in model.named_parameters():
-            if any(k in name for k in ("film", "adapt", "embed_proj")):
+            if ".condition." in name or ".adapt." in name:
                 p.normal_(0, 0.2)
     x = torch.randn(1, 1, 800)
     e1, e2 = torch.randn(1, model.embed_dim), torch.randn(1, model.embed_dim)

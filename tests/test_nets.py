@@ -240,7 +240,7 @@ def test_embed_gain_scales_the_normalised_embedding(conditioning: str) -> None:
         assert not torch.allclose(scaled(mix, emb), before, atol=1e-4)
         state = base.state_dict()
         for name in state:
-            if "embed_proj" in name or "film_" in name:
+            if ".condition." in name:
                 state[name] = state[name] * 4.0
         base.load_state_dict(state)
         torch.testing.assert_close(scaled(mix, emb), base(mix, emb))

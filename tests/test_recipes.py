@@ -56,7 +56,7 @@ def test_warm_start_begins_as_the_enhancer_and_can_learn_the_speaker(
     # ... and is not stuck there: the loss has a gradient on the conditioning weights.
     model.train()
     model(mix, torch.randn(1, 1, 1600)).pow(2).mean().backward()
-    cond = [p.grad for n, p in model.named_parameters() if "embed_proj" in n or "film_" in n]
+    cond = [p.grad for n, p in model.named_parameters() if ".condition." in n]
     assert cond and all(g is not None and g.abs().sum() > 0 for g in cond)
 
 

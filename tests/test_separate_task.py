@@ -77,7 +77,7 @@ def test_multiplicative_adaptation() -> None:
     )
     model = Extractor(dataclasses.replace(base, separator=separator))
     adapt = [n for n, _ in model.named_parameters() if ".adapt." in n]
-    assert adapt == ["separator.masker.adapt.0.weight"]
+    assert adapt == ["separator.masker.adapt.0.scale.weight"]
     mixture = torch.from_numpy(synth_voice(0.3, 120, seed=1) + synth_voice(0.3, 220, seed=2))
     x = mixture[None, None]
     e1 = torch.from_numpy(synth_voice(1.0, 110, seed=3))[None, None]
@@ -85,7 +85,7 @@ def test_multiplicative_adaptation() -> None:
     assert torch.allclose(model(x, e1), model(x, e2))  # zero W: no speaker effect yet
     loss = -si_sdr(model(x, e1), x).mean()
     loss.backward()
-    weight = dict(model.named_parameters())["separator.masker.adapt.0.weight"]
+    weight = dict(model.named_parameters())["separator.masker.adapt.0.scale.weight"]
     assert weight.grad is not None and float(weight.grad.abs().sum()) > 0
     with torch.no_grad():
         weight.normal_(0, 0.1)

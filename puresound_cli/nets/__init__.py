@@ -7,14 +7,15 @@ turns a checkpoint's ``config`` dict (``dataclasses.asdict`` of the config) back
 from __future__ import annotations
 
 import dataclasses
-import typing
 from typing import Any
 
 import torch
 from torch import nn
 
+from puresound_cli.nets.configs import config_from_dict
 from puresound_cli.nets.convtasnet import ConvTasNet, ConvTasNetConfig
 from puresound_cli.nets.extractor import Extractor, ExtractorConfig
+from puresound_cli.nets.migrate import migrate
 from puresound_cli.nets.pvad import PersonalVAD, PersonalVADConfig
 from puresound_cli.nets.speaker import SpeakerNet, SpeakerNetConfig
 
@@ -33,68 +34,27 @@ __all__ = [
     "config_from_dict",
     "count_parameters",
     "flops_per_second",
-    "upgrade_state_dict",
+    "migrate",
     "with_output_gain",
 ]
 
-ARCHITECTURES: dict[str, tuple[type[nn.Module], type[Any]]] = {
+Network = ConvTasNet | Extractor | PersonalVAD
+"""Every network a checkpoint holds."""
+
+ARCHITECTURES: dict[str, tuple[type[Network], type[Any]]] = {
     "convtasnet": (ConvTasNet, ConvTasNetConfig),
     "extractor": (Extractor, ExtractorConfig),
     "pvad": (PersonalVAD, PersonalVADConfig),
 }
 
 
-def config_from_dict(cls: type[Any], values: dict[str, Any]) -> Any:
-    """Rebuild a (possibly nested) frozen config dataclass from ``dataclasses.asdict`` output.
-
-    Raises:
-        ValueError: unknown keys or invalid values.
-    """
-    if not isinstance(values, dict):
-        raise ValueError(f"{cls.__name__} needs a dict, got {type(values).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} fields: {', '.join(unknown)}")
-    kwargs = {}
-    for key, value in values.items():
-        hint = hints[key]
-        options = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)]
-        if options and not dataclasses.is_dataclass(hint):  # e.g. SpeakerNetConfig | None
-            hint = options[0]
-        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
-            value = config_from_dict(hint, value)  # type: ignore[arg-type]
-        kwargs[key] = value
-    return cls(**kwargs)
-
-
-def upgrade_state_dict(arch: str, state: dict[str, Any]) -> dict[str, Any]:
-    """Weights of an older checkpoint under today's names (a no-op for current ones).
-
-    Before maskers had their own module, a ConvTasNet's TCN masker weights sat at its top level
-    (``blocks.0...``); they are now under ``masker.`` (``masker.blocks.0...``).
-    """
-    from puresound_cli.nets.maskers import MASKER_PARTS
-
-    prefix = {"convtasnet": "", "extractor": "separator."}.get(arch)
-    if prefix is None:
-        return state
-    out = {}
-    for key, value in state.items():
-        rest = key[len(prefix) :] if key.startswith(prefix) else None
-        if rest is not None and rest.startswith(MASKER_PARTS):
-            key = f"{prefix}masker.{rest}"
-        out[key] = value
-    return out
-
-
-def build(arch: str, config: dict[str, Any]) -> nn.Module:
+def build(arch: str, config: dict[str, Any]) -> Network:
     """Build a model from an architecture name and a config dict.
 
     Args:
         arch: a key of ``ARCHITECTURES``.
-        config: ``dataclasses.asdict(cfg)`` of the matching config class.
+        config: ``dataclasses.asdict(cfg)`` of the matching config class (an older layout is
+            migrated, see :mod:`.migrate`).
 
     Raises:
         ValueError: unknown architecture or invalid config.
@@ -102,7 +62,7 @@ def build(arch: str, config: dict[str, Any]) -> nn.Module:
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
     model_cls, config_cls = ARCHITECTURES[arch]
-    return model_cls(config_from_dict(config_cls, config))
+    return model_cls(config_from_dict(config_cls, migrate(arch, config)[0]))
 
 
 def arch_name(model: nn.Module) -> str:

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from puresound_cli.nets.conditioning import Conditioning
+
 EPS = 1e-8
 
 
@@ -152,13 +154,6 @@ class DepthwiseConv1d(nn.Conv1d):
         return y  # (B, H, frames)
 
 
-def zero_linear(in_features: int, out_features: int) -> nn.Linear:
-    """A bias-free linear layer starting at zero: conditioning that begins as the identity."""
-    layer = nn.Linear(in_features, out_features, bias=False)
-    nn.init.zeros_(layer.weight)
-    return layer
-
-
 def make_norm(channels: int, causal: bool) -> nn.Module:
     """cLN for causal models, gLN otherwise."""
     return CumulativeLayerNorm(channels) if causal else GlobalLayerNorm(channels)
@@ -170,9 +165,9 @@ class TCNBlock(nn.Module):
     1x1 conv (B -> H, no bias) -> norm -> PReLU -> depthwise conv (P, dilation) -> norm -> PReLU
     -> pointwise 1x1 (H -> H) -> norm -> PReLU -> 1x1 (H -> B) -> residual add.
 
-    Concatenation conditioning ("concat") is computed as ``W_x x + W_e e``, which equals a 1x1 conv
-    over ``[x; e tiled over time]`` without ever tiling the embedding. FiLM ("film") scales and
-    shifts the hidden activations after the first norm: ``h * (1 + gamma(e)) + beta(e)``.
+    Speaker conditioning (``nets.conditioning``): "concat" adds ``W e`` to the hidden activations
+    before the first norm (a 1x1 conv over ``[x; e tiled over time]``), "film" scales and shifts
+    them after it.
 
     Args:
         in_channels: residual width B.
@@ -181,7 +176,8 @@ class TCNBlock(nn.Module):
         dilation: depthwise dilation (2**x inside a repeat).
         causal: left-only padding and cLN instead of symmetric padding and gLN.
         embed_dim: speaker embedding size D; 0 for an unconditioned block.
-        conditioning: "concat" or "film" (only used when embed_dim > 0).
+        conditioning: "concat" or "film" (only used when embed_dim > 0; "multiply" is applied
+            by the masker after the block).
 
     Shape:
         x (B, in_channels, frames), embedding (B, D) or None -> (B, in_channels, frames)
@@ -199,17 +195,13 @@ class TCNBlock(nn.Module):
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
-        self.embed_dim = embed_dim
-        self.conditioning = conditioning
         self.conv_in = Pointwise(in_channels, hidden_channels, bias=False)
-        self.embed_proj: nn.Linear | None = None
-        self.film_scale: nn.Linear | None = None
-        self.film_shift: nn.Linear | None = None
-        if embed_dim > 0 and conditioning == "concat":
-            self.embed_proj = nn.Linear(embed_dim, hidden_channels, bias=False)
-        elif embed_dim > 0:
-            self.film_scale = nn.Linear(embed_dim, hidden_channels, bias=False)
-            self.film_shift = nn.Linear(embed_dim, hidden_channels, bias=False)
+        self.condition = (
+            Conditioning(conditioning, embed_dim, hidden_channels)
+            if embed_dim > 0 and conditioning in ("concat", "film")
+            else None
+        )
+        self.film = self.condition is not None and conditioning == "film"
         self.norm_in = make_norm(hidden_channels, causal)
         self.act_in = nn.PReLU()
         self.depthwise = DepthwiseConv1d(hidden_channels, kernel_size, dilation, causal)
@@ -222,16 +214,11 @@ class TCNBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
         h = self.conv_in(x)  # (B, H, frames)
-        if self.embed_proj is not None:
-            if embedding is None:
-                raise ValueError("this block is speaker-conditioned: an embedding is required")
-            h = h + self.embed_proj(embedding).unsqueeze(-1)  # (B, H, frames) + (B, H, 1)
+        if self.condition is not None and not self.film:
+            h = self.condition(h, embedding)  # concat: + W e
         h = self.norm_in(h)
-        if self.film_scale is not None and self.film_shift is not None:
-            if embedding is None:
-                raise ValueError("this block is speaker-conditioned: an embedding is required")
-            scale = 1.0 + self.film_scale(embedding).unsqueeze(-1)  # (B, H, 1)
-            h = torch.addcmul(self.film_shift(embedding).unsqueeze(-1), h, scale)
+        if self.condition is not None and self.film:
+            h = self.condition(h, embedding)  # FiLM
         h = self.act_in(h)
         h = self.act_dw(self.norm_dw(self.depthwise(h)))  # (B, H, frames)
         h = self.act_pw(self.norm_pw(self.pointwise(h)))  # (B, H, frames)

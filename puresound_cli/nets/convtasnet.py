@@ -9,22 +9,30 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from puresound_cli.nets.conditioning import KINDS, WHERE, normalise_embedding
+from puresound_cli.nets.configs import config_from_dict
 from puresound_cli.nets.filterbanks import LearnedFilterbank, STFTFilterbank
+from puresound_cli.nets.maskers.tcn import TCNConfig
 from puresound_cli.nets.masks import CONSTRAINTS, MASK_KINDS, apply_mask, reim_magnitude
+
+if TYPE_CHECKING:
+    from puresound_cli.nets.maskers.base import Masker
 
 ENCODERS = ("learned", "stft")
 
 
 @dataclass(frozen=True)
 class ConvTasNetConfig:
-    """Every architecture number of a ConvTasNet.
+    """Every architecture number of a ConvTasNet frame; the masker's own are in ``masker_config``.
 
     Args:
         sample_rate: sample rate in Hz.
@@ -32,26 +40,18 @@ class ConvTasNetConfig:
         encoder_channels: N, learned filters (ignored by "stft", whose width is window // 2 + 1).
         window: L, encoder window (FFT size for "stft") in samples.
         hop: encoder hop in samples.
-        bottleneck_channels: B, residual width; None keeps the encoder width with no input
-            norm, no bottleneck conv and (when widths match) no output conv, like the seed.
-        hidden_channels: H, channels inside each TCN block.
-        kernel_size: P, depthwise kernel size.
-        blocks_per_repeat: X, blocks per repeat with dilations 1 ... 2**(X-1).
-        repeats: R, number of repeats.
         causal: cLN and left-only padding, so output depends only on the past (+ one window).
-        masker: the masker between encoder and decoder, a name in ``nets.maskers.MASKERS``:
-            "tcn" (Conv-TasNet's temporal convolutional network), "gated-tcn", "dprnn" (dual
-            path RNN), "skim" (skipping-memory LSTM), "unet", "dpcrn", "dparn" (STFT only).
-        chunk_frames, unet_channels: K, frames per chunk (dprnn, skim); UNet conv channels.
+        masker: the masker between encoder and decoder, a name in ``nets.maskers.MASKERS``.
+        masker_config: that masker's frozen config (``MASKERS[masker].Config``); None takes its
+            defaults.
         mask_kind: one of ``nets.masks.MASK_KINDS`` ("magnitude" is the only one whose masker
             sees magnitudes); the two "_reim" kinds need the STFT encoder.
         mask_constraint: "relu", "sigmoid" or "none" (complex_polar needs "none").
         speaker_dim: D, embedding size for speaker conditioning; None for an enhancer.
-        conditioning: "concat" (seed), "film" (scale and shift of a block's hidden activations)
-            or "multiply" (a multiplicative adaptation layer on the residual stream after the
-            block, ``x * (1 + W e)``, as in SpeakerBeam / SpEx+), at ``conditioned_blocks``.
-        conditioned_blocks: which blocks are conditioned: "repeat" (the first of each repeat,
-            the seed's choice), "first" (only the very first) or "all".
+        conditioning: how the embedding enters the masker, a kind of ``nets.conditioning``:
+            "concat" (seed), "film" or "multiply".
+        conditioned_blocks: which of the masker's blocks see it: "repeat" (the first of each
+            repeat, the seed's choice), "first" (only the very first) or "all".
         sources: S, masks (and output waveforms) per input: 1 for enhancement and extraction,
             2 or more for a permutation-invariant separator (task "separate")
         embed_gain: factor on the L2-normalised speaker embedding (the seed's ``embed_norm``):
@@ -66,15 +66,9 @@ class ConvTasNetConfig:
     encoder_channels: int = 512
     window: int = 32
     hop: int = 16
-    bottleneck_channels: int | None = None
-    hidden_channels: int = 256
-    kernel_size: int = 3
-    blocks_per_repeat: int = 8
-    repeats: int = 3
     causal: bool = False
     masker: str = "tcn"
-    chunk_frames: int = 20
-    unet_channels: int = 32
+    masker_config: Any = None
     mask_kind: str = "magnitude"
     mask_constraint: str = "relu"
     speaker_dim: int | None = None
@@ -92,12 +86,16 @@ class ConvTasNetConfig:
             "masker": tuple(MASKERS),
             "mask_kind": MASK_KINDS,
             "mask_constraint": CONSTRAINTS,
-            "conditioning": ("concat", "film", "multiply"),
-            "conditioned_blocks": ("repeat", "first", "all"),
+            "conditioning": KINDS,
+            "conditioned_blocks": WHERE,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        own, given = MASKERS[self.masker].Config, self.masker_config
+        if given is None or isinstance(given, dict):  # a dict: from a checkpoint or a TOML file
+            object.__setattr__(self, "masker_config", config_from_dict(own, given or {}))
+        MASKERS[self.masker].check(self)
         if self.sources < 1 or (self.sources > 1 and self.speaker_dim is not None):
             raise ValueError("sources must be >= 1, and 1 for a speaker-conditioned model")
         if self.mask_kind.endswith("_reim") and self.encoder != "stft":
@@ -112,11 +110,8 @@ class ConvTasNetConfig:
             raise ValueError(f"output_gain must be finite and non-zero, got {self.output_gain}")
         if not (0 < self.hop <= self.window):
             raise ValueError(f"need 0 < hop <= window, got hop={self.hop}, window={self.window}")
-        if not self.causal and self.kernel_size % 2 == 0:
-            raise ValueError("a non-causal model needs an odd kernel_size")
-        sizes = (self.encoder_channels, self.hidden_channels, self.kernel_size, self.repeats)
-        if min(*sizes, self.chunk_frames) < 1:
-            raise ValueError("channel counts, kernel_size, repeats and chunk_frames must be >= 1")
+        if self.encoder_channels < 1:
+            raise ValueError("encoder_channels must be >= 1")
 
     @property
     def feature_channels(self) -> int:
@@ -134,31 +129,29 @@ class ConvTasNetConfig:
 
     @property
     def context_frames(self) -> int:
-        """Frames of context one output frame sees through the dilated convs: (P-1) R sum 2^x."""
-        return (self.kernel_size - 1) * self.repeats * (2**self.blocks_per_repeat - 1)
+        """Frames of input one output frame of the masker sees (nominal for recurrent ones)."""
+        from puresound_cli.nets.maskers import MASKERS
+
+        return MASKERS[self.masker].context_frames(self)
 
     @classmethod
     def seed(cls, speaker_dim: int | None = None) -> ConvTasNetConfig:
         """The seed's TSE masker: N 512 (L 32, hop 16), no bottleneck, R 3 x X 8 blocks, H 256."""
-        return cls(speaker_dim=speaker_dim)
+        return cls(speaker_dim=speaker_dim, masker_config=TCNConfig.preset("seed"))
 
     @classmethod
     def small(cls, speaker_dim: int | None = None) -> ConvTasNetConfig:
         """The shipped CPU size (about 0.57 GFLOP per s of audio).
 
-        STFT encoder (512-point Hann, hop 128: 125 frames/s, not 1000: six times the audio per
-        CPU second of a learned filterbank this wide), complex ratio mask, B 128, H 256, R 2 x
-        X 8 blocks, 8.2 s of context. Extraction: FiLM on the unit-norm embedding scaled to unit
-        RMS (embed_gain sqrt(D)); concatenation stayed at 0 dB from a warm start (recipes/).
+        STFT encoder (512-point Hann, hop 128: six times the audio per CPU second of a wide
+        learned filterbank), complex ratio mask, the TCN's small preset (8.2 s of context).
+        Extraction: FiLM on the unit-norm embedding scaled to unit RMS (embed_gain sqrt(D)).
         """
         return cls(
             encoder="stft",
             window=512,
             hop=128,
-            bottleneck_channels=128,
-            hidden_channels=256,
-            blocks_per_repeat=8,
-            repeats=2,
+            masker_config=TCNConfig.preset("small"),
             mask_kind="complex_reim",
             mask_constraint="none",
             speaker_dim=speaker_dim,
@@ -173,11 +166,23 @@ class ConvTasNetConfig:
             encoder_channels=16,
             window=16,
             hop=8,
-            bottleneck_channels=16,
-            hidden_channels=24,
-            blocks_per_repeat=3,
-            repeats=2,
+            masker_config=TCNConfig.preset("tiny"),
             speaker_dim=speaker_dim,
+        )
+
+    def with_masker(self, name: str, size: str) -> ConvTasNetConfig:
+        """This frame with masker ``name`` at a size preset (the STFT encoder where the masker
+        needs it, causal where its presets are); ValueError for a size it has no preset for."""
+        from puresound_cli.nets.maskers import MASKERS, masker_config
+
+        options = masker_config(name, size)
+        cls = MASKERS[name]
+        return dataclasses.replace(
+            self,
+            masker=name,
+            masker_config=options,
+            encoder="stft" if cls.needs_stft else self.encoder,
+            causal=self.causal or cls.causal_presets,
         )
 
 
@@ -203,7 +208,7 @@ class ConvTasNet(nn.Module):
             self.filterbank = STFTFilterbank(c.window, c.hop)
         from puresound_cli.nets.maskers import MASKERS
 
-        self.masker = MASKERS[c.masker](c)
+        self.masker: Masker = MASKERS[c.masker](c)
 
     @property
     def task(self) -> str:
@@ -218,10 +223,7 @@ class ConvTasNet(nn.Module):
     @property
     def receptive_field_samples(self) -> int:
         """Input span of the dilated convs plus one window (gLN statistics are global anyway)."""
-        from puresound_cli.nets.maskers import MASKERS
-
-        context = MASKERS[self.config.masker].context_frames(self.config)  # type: ignore[attr-defined]
-        return context * self.config.hop + self.config.window
+        return self.config.context_frames * self.config.hop + self.config.window
 
     @property
     def lookahead_samples(self) -> int:
@@ -277,9 +279,7 @@ class ConvTasNet(nn.Module):
                     f"embedding must be (B, {self.config.speaker_dim}), "
                     f"got {tuple(embedding.shape)}"
                 )
-            embedding = F.normalize(embedding, dim=1)  # L2-normalised d-vector (seed embed_norm)
-            if self.config.embed_gain != 1.0:
-                embedding = embedding * self.config.embed_gain
+            embedding = normalise_embedding(embedding, self.config.embed_gain)
         length = mixture.shape[-1]
         padded = F.pad(mixture, (0, self.valid_length(length) - length))  # (B, 1, T')
         rep, feats = self._encode(padded)

@@ -19,17 +19,22 @@ from torch import nn
 
 from puresound_cli.nets.blocks import Pointwise
 from puresound_cli.nets.convtasnet import ConvTasNet, ConvTasNetConfig
+from puresound_cli.nets.maskers.gated_tcn import GatedTCNConfig
 from puresound_cli.nets.speaker import SpeakerNet, SpeakerNetConfig
 
 
-def _detector(embed_dim: int, **kw: object) -> ConvTasNetConfig:
-    base = ConvTasNetConfig(
-        encoder="stft", window=512, hop=128, bottleneck_channels=64, hidden_channels=128,
-        blocks_per_repeat=6, repeats=1, causal=True, masker="gated-tcn",
+def _detector(
+    embed_dim: int, window: int = 512, hop: int = 128, masker: GatedTCNConfig | None = None
+) -> ConvTasNetConfig:
+    """The detector frame: a causal gated TCN (6 blocks, B 64, H 128 unless ``masker``) over
+    STFT magnitudes, every block FiLM-conditioned."""
+    return ConvTasNetConfig(
+        encoder="stft", window=window, hop=hop, causal=True, masker="gated-tcn",
+        masker_config=masker or GatedTCNConfig(bottleneck_channels=64, hidden_channels=128,
+                                               blocks_per_repeat=6, repeats=1),
         mask_kind="magnitude", mask_constraint="none", speaker_dim=embed_dim,
         conditioning="film", conditioned_blocks="all",
     )  # fmt: skip
-    return dataclasses.replace(base, **kw)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,9 @@ class PersonalVADConfig:
     def tiny(cls) -> PersonalVADConfig:
         """The test size."""
         speaker = dataclasses.replace(SpeakerNetConfig.tiny(), frontend="mel", n_mels=16)
-        detector = _detector(speaker.embed_dim, window=64, hop=16, bottleneck_channels=8,
-                             hidden_channels=8, blocks_per_repeat=2)  # fmt: skip
+        small = GatedTCNConfig(bottleneck_channels=8, hidden_channels=8, blocks_per_repeat=2,
+                               repeats=1)  # fmt: skip
+        detector = _detector(speaker.embed_dim, window=64, hop=16, masker=small)
         return cls(detector, speaker)
 
 

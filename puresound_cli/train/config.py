@@ -46,8 +46,8 @@ class TrainConfig:
         out: the run folder.
         size: size preset "tiny" | "small" | "seed" (the paper size); the key ``model`` is
             still read for one release, with a deprecation warning.
-        backbone: the masker, a name of ``nets.maskers.BACKBONES`` ("convtasnet", "gated-tcn",
-            "dprnn", "skim", "unet", "dpcrn", "dparn"), at the ``size`` preset.
+        backbone: the masker, a ``train --backbone`` name of ``nets.maskers.BACKBONES``, at the
+            ``size`` preset.
         causal: a causal masker (cumulative norms, no look-ahead beyond the STFT window), as
             live streaming needs; skim, dpcrn and dparn presets are causal anyway.
         model_config: an explicit architecture config (``asdict`` of the nets' config) instead.

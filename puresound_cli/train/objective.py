@@ -41,20 +41,25 @@ def model_spec(config: TrainConfig) -> tuple[str, dict[str, Any]]:
     """
     from puresound_cli.nets import ConvTasNetConfig, ExtractorConfig, PersonalVADConfig
     from puresound_cli.nets.maskers import BACKBONES
+    from puresound_cli.nets.migrate import migrate
 
     arch = ARCHS[config.task]
     if config.model_config is not None:
-        return arch, dict(config.model_config)
+        return arch, migrate(arch, dict(config.model_config))[0]
     cls: Any = {"extractor": ExtractorConfig, "pvad": PersonalVADConfig}.get(arch, ConvTasNetConfig)
     if not hasattr(cls, config.size):
         raise PuresoundError(f"the {config.task} network has no {config.size!r} size")
-    cfg = dataclasses.asdict(getattr(cls, config.size)())
+    net = getattr(cls, config.size)()
     if config.task != "vad":  # the VAD's detector keeps its own masker (a small gated TCN)
-        masker, presets = BACKBONES[config.backbone]
-        separator = cfg["separator"] if config.task == "extract" else cfg
-        separator.update(masker=masker, **presets.get(config.size, {}))
+        frame = net.separator if config.task == "extract" else net
+        try:
+            frame = frame.with_masker(BACKBONES[config.backbone].name, config.size)
+        except ValueError as exc:
+            raise PuresoundError(f"--backbone {config.backbone}: {exc}") from exc
         if config.causal:
-            separator["causal"] = True
+            frame = dataclasses.replace(frame, causal=True)
+        net = dataclasses.replace(net, separator=frame) if config.task == "extract" else frame
+    cfg = dataclasses.asdict(net)
     if config.task == "separate":
         cfg["sources"] = 2
     return arch, _set_sample_rate(cfg, config.sample_rate)

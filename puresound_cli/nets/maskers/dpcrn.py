@@ -9,9 +9,10 @@ bins, frames) tensor, two blocks of:
 - an inter path across time, per bin: a one-directional LSTM (DPCRN and DPARN alike), linear,
   LayerNorm, residual.
 
-The speaker embedding (extraction) scales and shifts the channels before the first block (FiLM,
-zero at the start). Simplified from the seed (see the digest, 3.7): 4 encoder layers that all
-halve frequency, one channel count; the seed uses (32, 32, 32, 64, 128) channels, 5 layers and
+The speaker embedding (extraction) enters the channels once, before the first block
+(``nets.conditioning``, any kind; ``conditioned_blocks`` is not used). Simplified from the
+seed (see the digest, 3.7): 4 encoder layers that all halve frequency, one channel count;
+the seed uses (32, 32, 32, 64, 128) channels, 5 layers and
 frequency strides (2, 2, 1, 1, 1). With ``causal`` the only lookahead is the STFT window.
 
 References:
@@ -22,16 +23,50 @@ References:
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
-from puresound_cli.nets.blocks import zero_linear
+from puresound_cli.nets.conditioning import Conditioning
+from puresound_cli.nets.maskers.base import Masker, preset
+from puresound_cli.nets.maskers.dprnn import nominal_context
 from puresound_cli.nets.maskers.unet import LAYERS, UNetMasker
 
 if TYPE_CHECKING:
     from puresound_cli.nets.convtasnet import ConvTasNetConfig
+
+
+@dataclass(frozen=True)
+class DPCRNConfig:
+    """DPCRN's (and DPARN's) numbers.
+
+    Args:
+        unet_channels: channels of every encoder and decoder layer (and of the bottleneck).
+        hidden_channels: LSTM units (DPCRN), feed-forward width of the attention (DPARN).
+    """
+
+    unet_channels: int = 32
+    hidden_channels: int = 128
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"unet_channels": 4, "hidden_channels": 8},
+        "small": {"unet_channels": 64, "hidden_channels": 128},
+    }
+
+    def __post_init__(self) -> None:
+        if min(self.unet_channels, self.hidden_channels) < 1:
+            raise ValueError("unet_channels and hidden_channels must be >= 1")
+
+    @classmethod
+    def preset(cls, size: str) -> Any:
+        return preset(cls.PRESETS, cls, size)
+
+
+@dataclass(frozen=True)
+class DPARNConfig(DPCRNConfig):
+    """DPARN's numbers: those of :class:`DPCRNConfig`."""
 
 
 class DualPath2D(nn.Module):
@@ -91,47 +126,53 @@ class DualPathBottleneck(nn.Module):
         x (B, C, F, T), embedding (B, D) or None -> (B, C, F, T)
     """
 
-    def __init__(self, config: ConvTasNetConfig, channels: int, attention: bool) -> None:
+    def __init__(self, frame: ConvTasNetConfig, channels: int, attention: bool) -> None:
         super().__init__()
-        self.blocks = nn.ModuleList(
-            DualPath2D(channels, config.hidden_channels, attention) for _ in range(2)
+        hidden = frame.masker_config.hidden_channels
+        self.blocks = nn.ModuleList(DualPath2D(channels, hidden, attention) for _ in range(2))
+        embed_dim = frame.speaker_dim or 0
+        self.condition = (
+            Conditioning(frame.conditioning, embed_dim, channels) if embed_dim else None
         )
-        embed_dim = config.speaker_dim or 0
-        self.film = zero_linear(embed_dim, 2 * channels) if embed_dim else None
 
     def forward(self, x: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
-        if self.film is not None:
-            if embedding is None:
-                raise ValueError("this masker is speaker-conditioned: an embedding is required")
-            scale, shift = self.film(embedding)[:, :, None, None].chunk(2, dim=1)
-            x = x * (1 + scale) + shift
+        if self.condition is not None:
+            x = self.condition(x, embedding)  # (B, C, F, T)
         for block in self.blocks:
             x = block(x)
         return x
 
 
-class DPCRNMasker(nn.Module):
+class DPCRNMasker(Masker):
     """UNet with a dual-path LSTM bottleneck (see the module docstring)."""
 
+    name = "dpcrn"
+    backbone = "dpcrn"
+    Config: ClassVar[type[Any]] = DPCRNConfig
+    needs_stft = True
+    causal_presets = True
     attention = False
 
-    def __init__(self, config: ConvTasNetConfig) -> None:
-        super().__init__()
-        bottleneck = DualPathBottleneck(config, config.unet_channels, self.attention)
-        self.unet = UNetMasker(config, bottleneck)
+    def __init__(self, frame: ConvTasNetConfig) -> None:
+        super().__init__(frame)
+        channels = frame.masker_config.unet_channels
+        bottleneck = DualPathBottleneck(frame, channels, self.attention)
+        self.unet = UNetMasker(frame, bottleneck)
 
     def forward(self, features: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
-        return self.unet(features, embedding)
+        mask: torch.Tensor = self.unet(features, embedding)
+        return mask
 
-    @staticmethod
-    def context_frames(config: ConvTasNetConfig) -> int:
+    @classmethod
+    def context_frames(cls, frame: ConvTasNetConfig) -> int:
         """Nominal: the inter-frame LSTM carries the whole past; plus the encoder layers."""
-        from puresound_cli.nets.maskers.dprnn import NOMINAL_CONTEXT_SECONDS
-
-        return int(NOMINAL_CONTEXT_SECONDS * config.sample_rate / config.hop) + 2 * LAYERS
+        return nominal_context(frame) + 2 * LAYERS
 
 
 class DPARNMasker(DPCRNMasker):
     """UNet with a dual-path attention (intra) and LSTM (inter) bottleneck."""
 
+    name = "dparn"
+    backbone = "dparn"
+    Config = DPARNConfig
     attention = True

@@ -4,12 +4,8 @@ bottleneck (F -> B) -> frames cut into chunks of K (``chunk_frames``) -> R dual-
 an intra-chunk LSTM (over the K frames of a chunk) and an inter-chunk LSTM (over the chunks, at
 each position), both followed by a linear map back to B, LayerNorm and a residual -> PReLU ->
 1x1 conv to the masks. Causal models use one-directional LSTMs and cumulative input norm, so a
-frame sees only earlier frames. Conditioning (FiLM or the multiplicative adaptation) is applied
-before the intra-chunk LSTM of the conditioned blocks.
-
-Reads from the frame's config: B = ``bottleneck_channels`` (the feature width when None),
-H = ``hidden_channels`` (LSTM units per direction), R = ``repeats`` (dual-path blocks),
-K = ``chunk_frames``; ``blocks_per_repeat`` and ``kernel_size`` are not used.
+frame sees only earlier frames. Conditioning (``nets.conditioning``, any kind) is applied before
+the intra-chunk LSTM of the conditioned blocks ("repeat" means every block here).
 
 References:
     Luo, Chen & Yoshioka, "Dual-path RNN: efficient long sequence modeling for time-domain
@@ -18,21 +14,60 @@ References:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from puresound_cli.nets.blocks import Pointwise, make_norm, zero_linear
-from puresound_cli.nets.maskers.tcn import conditioned_blocks
-from puresound_cli.nets.masks import constrain
+from puresound_cli.nets.maskers.base import Masker, preset
 
 if TYPE_CHECKING:
     from puresound_cli.nets.convtasnet import ConvTasNetConfig
 
 NOMINAL_CONTEXT_SECONDS = 2.0
 """Recurrent maskers see a whole chunk of audio; chunked inference overlaps this much."""
+
+
+def nominal_context(frame: ConvTasNetConfig) -> int:
+    """Frames of the nominal context of a recurrent masker (``NOMINAL_CONTEXT_SECONDS``)."""
+    return int(NOMINAL_CONTEXT_SECONDS * frame.sample_rate / frame.hop)
+
+
+@dataclass(frozen=True)
+class DPRNNConfig:
+    """The dual-path RNN's numbers.
+
+    Args:
+        bottleneck_channels: B, the width the LSTMs run at (the feature width when None).
+        hidden_channels: H, LSTM units per direction.
+        repeats: R, dual-path blocks.
+        chunk_frames: K, frames per chunk.
+    """
+
+    bottleneck_channels: int | None = None
+    hidden_channels: int = 128
+    repeats: int = 6
+    chunk_frames: int = 20
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"bottleneck_channels": 16, "hidden_channels": 16, "repeats": 2, "chunk_frames": 4},
+        "small": {"bottleneck_channels": 128, "hidden_channels": 128, "repeats": 6,
+                  "chunk_frames": 25},
+        "seed": {"bottleneck_channels": 128, "hidden_channels": 64, "repeats": 6},
+    }  # fmt: skip
+    """seed: the seed's DPRNN recipe (B 128, H 64, 6 blocks, chunks of 20 frames)."""
+
+    def __post_init__(self) -> None:
+        if min(self.hidden_channels, self.repeats, self.chunk_frames) < 1 or (
+            self.bottleneck_channels is not None and self.bottleneck_channels < 1
+        ):
+            raise ValueError("channel counts, repeats and chunk_frames must be >= 1")
+
+    @classmethod
+    def preset(cls, size: str) -> Any:
+        return preset(cls.PRESETS, cls, size)
 
 
 class DualPathBlock(nn.Module):
@@ -62,52 +97,40 @@ class DualPathBlock(nn.Module):
         return x + h.transpose(1, 2)  # (B, S, K, W)
 
 
-class DPRNNMasker(nn.Module):
-    """The dual-path RNN masker (see the module docstring).
+class DPRNNMasker(Masker):
+    """The dual-path RNN masker (see the module docstring)."""
 
-    Shape:
-        features (B, feature_channels, frames), embedding (B, D) or None
-        -> (B, sources * mask_channels, frames)
-    """
+    name = "dprnn"
+    backbone = "dprnn"
+    Config = DPRNNConfig
 
-    def __init__(self, config: ConvTasNetConfig) -> None:
-        super().__init__()
-        c = config
-        self.chunk = c.chunk_frames
-        self.constraint = c.mask_constraint
-        width = c.bottleneck_channels or c.feature_channels
-        self.input_norm = make_norm(c.feature_channels, c.causal)
-        self.bottleneck = Pointwise(c.feature_channels, width)
+    def __init__(self, frame: ConvTasNetConfig) -> None:
+        super().__init__(frame)
+        o: DPRNNConfig = frame.masker_config
+        self.chunk = o.chunk_frames
+        width = o.bottleneck_channels or frame.feature_channels
+        self.add_input(frame, width)
         self.blocks = nn.ModuleList(
-            DualPathBlock(width, c.hidden_channels, c.causal) for _ in range(c.repeats)
+            DualPathBlock(width, o.hidden_channels, frame.causal) for _ in range(o.repeats)
         )
-        embed_dim = c.speaker_dim or 0
-        conditioned = conditioned_blocks(c, per_repeat=1) if embed_dim else set()
-        self.conditioning = c.conditioning
-        self.film = nn.ModuleDict(
-            {str(i): zero_linear(embed_dim, 2 * width) for i in sorted(conditioned)}
-        )
-        self.output = nn.Sequential(nn.PReLU(), Pointwise(width, c.mask_channels * c.sources))
+        where = self.conditioned(frame, o.repeats, 1)
+        self.condition = self.conditioning(frame, width, where, dim=-1)
+        self.add_head(frame, width)
 
     def forward(self, features: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
-        x = self.bottleneck(self.input_norm(features))  # (B, W, T)
+        x = self.bottom(features)  # (B, W, T)
         batch, width, frames = x.shape
         pad = -frames % self.chunk
         x = F.pad(x, (0, pad)).reshape(batch, width, -1, self.chunk)  # (B, W, S, K)
         x = x.permute(0, 2, 3, 1)  # (B, S, K, W)
         for i, block in enumerate(self.blocks):
-            if str(i) in self.film:
-                if embedding is None:
-                    raise ValueError("this masker is speaker-conditioned: an embedding is required")
-                scale, shift = self.film[str(i)](embedding).chunk(2, dim=-1)  # (B, W) each
-                scale, shift = scale[:, None, None], shift[:, None, None]
-                x = x * (1 + scale) + (0 if self.conditioning == "multiply" else shift)
+            if str(i) in self.condition:
+                x = self.condition[str(i)](x, embedding)
             x = block(x)  # (B, S, K, W)
         x = x.permute(0, 3, 1, 2).reshape(batch, width, -1)[..., :frames]  # (B, W, T)
-        mask = self.output(x)  # (B, S * M, T)
-        return constrain(mask, self.constraint)
+        return self.top(x)  # (B, S * M, T)
 
-    @staticmethod
-    def context_frames(config: ConvTasNetConfig) -> int:
+    @classmethod
+    def context_frames(cls, frame: ConvTasNetConfig) -> int:
         """Nominal context: recurrent layers see the whole input (see NOMINAL_CONTEXT_SECONDS)."""
-        return int(NOMINAL_CONTEXT_SECONDS * config.sample_rate / config.hop)
+        return nominal_context(frame)

@@ -2,10 +2,10 @@
 
 Each block: 1x1 conv (B -> H) -> a "value" branch (depthwise dilated conv -> norm -> PReLU)
 times a "gate" branch (depthwise dilated conv -> norm -> PReLU -> sigmoid) -> 1x1 conv (H -> B)
--> residual. Speaker conditioning enters the gate branch only (FiLM on its input, or the
-multiplicative adaptation), so the speaker decides what passes. The stack, bottleneck, output
-head and receptive field are those of the TCN masker (R repeats of X blocks, dilations
-1 ... 2**(X-1)).
+-> residual. Speaker conditioning (any kind of ``nets.conditioning``) enters the gate branch
+only, so the speaker decides what passes. The stack, numbers, presets and receptive field are
+those of the TCN masker (R repeats of X blocks, dilations 1 ... 2**(X-1)); unlike it, the input
+norm, bottleneck and output head are always there.
 
 References:
     Dauphin et al., "Language modeling with gated convolutional networks", ICML 2017.
@@ -13,27 +13,45 @@ References:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from puresound_cli.nets.blocks import DepthwiseConv1d, Pointwise, make_norm, zero_linear
-from puresound_cli.nets.masks import constrain
+from puresound_cli.nets.blocks import DepthwiseConv1d, Pointwise, make_norm
+from puresound_cli.nets.conditioning import Conditioning
+from puresound_cli.nets.maskers.base import Masker
+from puresound_cli.nets.maskers.tcn import TCNConfig
 
 if TYPE_CHECKING:
     from puresound_cli.nets.convtasnet import ConvTasNetConfig
 
 
+@dataclass(frozen=True)
+class GatedTCNConfig(TCNConfig):
+    """The gated TCN's numbers: those of :class:`~.tcn.TCNConfig`, with the same presets."""
+
+
 class GatedBlock(nn.Module):
     """One gated dilated block (see the module docstring).
+
+    Args:
+        conditioning: the conditioning kind, used when ``embed_dim`` > 0.
 
     Shape:
         x (B, width, frames), embedding (B, D) or None -> (B, width, frames)
     """
 
     def __init__(
-        self, width: int, hidden: int, kernel: int, dilation: int, causal: bool, embed_dim: int
+        self,
+        width: int,
+        hidden: int,
+        kernel: int,
+        dilation: int,
+        causal: bool,
+        embed_dim: int,
+        conditioning: str = "film",
     ) -> None:
         super().__init__()
         self.conv_in = Pointwise(width, hidden, bias=False)
@@ -45,60 +63,66 @@ class GatedBlock(nn.Module):
         self.gate = nn.Sequential(
             DepthwiseConv1d(hidden, kernel, dilation, causal), make_norm(hidden, causal), nn.PReLU()
         )
-        self.film = zero_linear(embed_dim, 2 * hidden) if embed_dim else None
+        self.condition = Conditioning(conditioning, embed_dim, hidden) if embed_dim else None
         self.conv_out = Pointwise(hidden, width)
 
     def forward(self, x: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
         h = self.act_in(self.norm_in(self.conv_in(x)))  # (B, H, frames)
-        g = h
-        if self.film is not None:
-            if embedding is None:
-                raise ValueError("this block is speaker-conditioned: an embedding is required")
-            scale, shift = self.film(embedding).unsqueeze(-1).chunk(2, dim=1)  # (B, H, 1) each
-            g = h * (1 + scale) + shift
+        g = h if self.condition is None else self.condition(h, embedding)
         return x + self.conv_out(self.value(h) * torch.sigmoid(self.gate(g)))
 
 
-class GatedTCNMasker(nn.Module):
-    """The gated TCN masker.
-
-    Shape:
-        features (B, feature_channels, frames), embedding (B, D) or None
-        -> (B, sources * mask_channels, frames)
-    """
-
-    def __init__(self, config: ConvTasNetConfig) -> None:
-        super().__init__()
-        from puresound_cli.nets.maskers.tcn import conditioned_blocks
-
-        c = config
-        self.constraint = c.mask_constraint
-        width = c.bottleneck_channels or c.feature_channels
-        self.input_norm = make_norm(c.feature_channels, c.causal)
-        self.bottleneck = Pointwise(c.feature_channels, width)
-        embed_dim = c.speaker_dim or 0
-        conditioned = conditioned_blocks(c) if embed_dim else set()
-        self.blocks = nn.ModuleList(
-            GatedBlock(
-                width,
-                c.hidden_channels,
-                c.kernel_size,
-                2 ** (i % c.blocks_per_repeat),
-                c.causal,
-                embed_dim if i in conditioned else 0,
-            )
-            for i in range(c.repeats * c.blocks_per_repeat)
+def gated_blocks(frame: ConvTasNetConfig, width: int, where: set[int]) -> nn.ModuleList:
+    """The R x X gated blocks of ``frame`` (its masker config a TCNConfig) at ``width``; the
+    blocks in ``where`` conditioned."""
+    o: TCNConfig = frame.masker_config
+    return nn.ModuleList(
+        GatedBlock(
+            width,
+            o.hidden_channels,
+            o.kernel_size,
+            2 ** (i % o.blocks_per_repeat),
+            frame.causal,
+            (frame.speaker_dim or 0) if i in where else 0,
+            frame.conditioning,
         )
-        self.output = nn.Sequential(nn.PReLU(), Pointwise(width, c.mask_channels * c.sources))
+        for i in range(o.repeats * o.blocks_per_repeat)
+    )
+
+
+class GatedTCNMasker(Masker):
+    """The gated TCN masker."""
+
+    name = "gated-tcn"
+    backbone = "gated-tcn"
+    Config = GatedTCNConfig
+    streams = True
+
+    def __init__(self, frame: ConvTasNetConfig) -> None:
+        super().__init__(frame)
+        o: GatedTCNConfig = frame.masker_config
+        width = o.bottleneck_channels or frame.feature_channels
+        self.add_input(frame, width)
+        blocks = o.repeats * o.blocks_per_repeat
+        self.blocks = gated_blocks(
+            frame, width, self.conditioned(frame, blocks, o.blocks_per_repeat)
+        )
+        self.add_head(frame, width)
 
     def forward(self, features: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
-        x = self.bottleneck(self.input_norm(features))  # (B, W, frames)
+        x = self.bottom(features)  # (B, W, frames)
         for block in self.blocks:
             x = block(x, embedding)
-        mask = self.output(x)
-        return constrain(mask, self.constraint)
+        return self.top(x)
 
-    @staticmethod
-    def context_frames(config: ConvTasNetConfig) -> int:
+    @classmethod
+    def context_frames(cls, frame: ConvTasNetConfig) -> int:
         """Frames one output frame sees: as the TCN masker."""
-        return config.context_frames
+        context: int = frame.masker_config.context_frames
+        return context
+
+    @classmethod
+    def check(cls, frame: ConvTasNetConfig) -> None:
+        super().check(frame)
+        if not frame.causal and frame.masker_config.kernel_size % 2 == 0:
+            raise ValueError("a non-causal model needs an odd kernel_size")

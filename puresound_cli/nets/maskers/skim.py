@@ -6,11 +6,8 @@ memory state; between blocks a memory LSTM runs across segments over the segment
 (h, c) states (projection, LayerNorm, residual) and hands the next block each segment's initial
 state. Causal: the memory is shifted by one segment, so a segment only sees earlier segments'
 memory, and everything else is one-directional; non-causal: the memory LSTM is bidirectional and
-not shifted. Conditioning (FiLM or the multiplicative adaptation) comes before the segment LSTM
-of the conditioned blocks.
-
-Reads from the frame's config: B = ``bottleneck_channels``, H = ``hidden_channels``,
-R = ``repeats``, K = ``chunk_frames``.
+not shifted. Conditioning (``nets.conditioning``, any kind) comes before the segment LSTM of
+the conditioned blocks ("repeat" means every block here).
 
 References:
     Li et al., "SkiM: Skipping memory LSTM for low-latency real-time continuous speech
@@ -19,19 +16,55 @@ References:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from puresound_cli.nets.blocks import Pointwise, make_norm, zero_linear
-from puresound_cli.nets.maskers.dprnn import NOMINAL_CONTEXT_SECONDS
-from puresound_cli.nets.maskers.tcn import conditioned_blocks
-from puresound_cli.nets.masks import constrain
+from puresound_cli.nets.maskers.base import Masker, preset
+from puresound_cli.nets.maskers.dprnn import nominal_context
 
 if TYPE_CHECKING:
     from puresound_cli.nets.convtasnet import ConvTasNetConfig
+
+
+@dataclass(frozen=True)
+class SkiMConfig:
+    """SkiM's numbers.
+
+    Args:
+        bottleneck_channels: B, the width the LSTMs run at (the feature width when None).
+        hidden_channels: H, units of the segment and memory LSTMs.
+        repeats: R, blocks.
+        chunk_frames: K, frames per segment.
+    """
+
+    bottleneck_channels: int | None = None
+    hidden_channels: int = 256
+    repeats: int = 4
+    chunk_frames: int = 20
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"bottleneck_channels": 16, "hidden_channels": 16, "repeats": 2, "chunk_frames": 4},
+        "small": {"bottleneck_channels": 128, "hidden_channels": 256, "repeats": 4,
+                  "chunk_frames": 19},
+        "seed": {"bottleneck_channels": 128, "hidden_channels": 256, "repeats": 4,
+                 "chunk_frames": 150},
+    }  # fmt: skip
+    """seed: the seed's causal recipe (B 128, H 256, 4 blocks, segments of 150 frames of 1 ms);
+    small: segments of 19 frames of 8 ms."""
+
+    def __post_init__(self) -> None:
+        if min(self.hidden_channels, self.repeats, self.chunk_frames) < 1 or (
+            self.bottleneck_channels is not None and self.bottleneck_channels < 1
+        ):
+            raise ValueError("channel counts, repeats and chunk_frames must be >= 1")
+
+    @classmethod
+    def preset(cls, size: str) -> Any:
+        return preset(cls.PRESETS, cls, size)
 
 
 class MemoryLSTM(nn.Module):
@@ -59,57 +92,47 @@ class MemoryLSTM(nn.Module):
         return h, c
 
 
-class SkiMMasker(nn.Module):
-    """The SkiM masker (see the module docstring).
+class SkiMMasker(Masker):
+    """The SkiM masker (see the module docstring)."""
 
-    Shape:
-        features (B, feature_channels, frames), embedding (B, D) or None
-        -> (B, sources * mask_channels, frames)
-    """
+    name = "skim"
+    backbone = "skim"
+    Config = SkiMConfig
+    streams = True
+    causal_presets = True
 
-    def __init__(self, config: ConvTasNetConfig) -> None:
-        super().__init__()
-        c = config
-        self.chunk = c.chunk_frames
-        self.hidden = c.hidden_channels
-        self.constraint = c.mask_constraint
-        self.conditioning = c.conditioning
-        width = c.bottleneck_channels or c.feature_channels
-        self.input_norm = make_norm(c.feature_channels, c.causal)
-        self.bottleneck = Pointwise(c.feature_channels, width)
+    def __init__(self, frame: ConvTasNetConfig) -> None:
+        super().__init__(frame)
+        o: SkiMConfig = frame.masker_config
+        self.chunk = o.chunk_frames
+        self.hidden = o.hidden_channels
+        width = o.bottleneck_channels or frame.feature_channels
+        self.add_input(frame, width)
         self.segment_lstms = nn.ModuleList(
-            nn.LSTM(width, c.hidden_channels, batch_first=True) for _ in range(c.repeats)
+            nn.LSTM(width, o.hidden_channels, batch_first=True) for _ in range(o.repeats)
         )
         self.projections = nn.ModuleList(
-            nn.Linear(c.hidden_channels, width) for _ in range(c.repeats)
+            nn.Linear(o.hidden_channels, width) for _ in range(o.repeats)
         )
-        self.norms = nn.ModuleList(nn.LayerNorm(width) for _ in range(c.repeats))
+        self.norms = nn.ModuleList(nn.LayerNorm(width) for _ in range(o.repeats))
         self.memories = nn.ModuleList(
-            MemoryLSTM(c.hidden_channels, c.causal) for _ in range(c.repeats - 1)
+            MemoryLSTM(o.hidden_channels, frame.causal) for _ in range(o.repeats - 1)
         )
-        embed_dim = c.speaker_dim or 0
-        conditioned = conditioned_blocks(c, per_repeat=1) if embed_dim else set()
-        self.film = nn.ModuleDict(
-            {str(i): zero_linear(embed_dim, 2 * width) for i in sorted(conditioned)}
-        )
-        self.output = nn.Sequential(nn.PReLU(), Pointwise(width, c.mask_channels * c.sources))
+        where = self.conditioned(frame, o.repeats, 1)
+        self.condition = self.conditioning(frame, width, where, dim=-1)
+        self.add_head(frame, width)
 
     def forward(self, features: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
-        x = self.bottleneck(self.input_norm(features))  # (B, W, T)
+        x = self.bottom(features)  # (B, W, T)
         batch, width, frames = x.shape
         x = F.pad(x, (0, -frames % self.chunk)).reshape(batch, width, -1, self.chunk)
         segments = x.shape[2]
         x = x.permute(0, 2, 3, 1).reshape(batch * segments, self.chunk, width)  # (B * S, K, W)
         state: tuple[torch.Tensor, torch.Tensor] | None = None
         for i, lstm in enumerate(self.segment_lstms):
-            if str(i) in self.film:
-                if embedding is None:
-                    raise ValueError("this masker is speaker-conditioned: an embedding is required")
-                scale, shift = (
-                    self.film[str(i)](embedding).repeat_interleave(segments, 0).chunk(2, -1)
-                )
-                x = x * (1 + scale[:, None]) + (
-                    0 if self.conditioning == "multiply" else shift[:, None]
+            if str(i) in self.condition:
+                x = self.condition[str(i)](
+                    x, None if embedding is None else embedding.repeat_interleave(segments, 0)
                 )
             out, (h, c) = lstm(x, state)  # (B * S, K, H); h, c: (1, B * S, H)
             x = x + self.norms[i](self.projections[i](out))
@@ -120,8 +143,7 @@ class SkiMMasker(nn.Module):
                 state = (h.reshape(1, -1, self.hidden).contiguous(),
                          c.reshape(1, -1, self.hidden).contiguous())  # fmt: skip
         x = x.reshape(batch, segments, self.chunk, width).permute(0, 3, 1, 2)
-        mask = self.output(x.reshape(batch, width, -1)[..., :frames])  # (B, S * M, T)
-        return constrain(mask, self.constraint)
+        return self.top(x.reshape(batch, width, -1)[..., :frames])  # (B, S * M, T)
 
     def stream_step(
         self, features: torch.Tensor, embedding: torch.Tensor | None, state: dict[str, Any]
@@ -137,24 +159,18 @@ class SkiMMasker(nn.Module):
             features (B, feature_channels, n), embedding (B, D) or None
             -> (B, sources * mask_channels, n)
         """
-        x = self.bottleneck(self.input_norm(features))  # (B, W, n)
+        x = self.bottom(features)  # (B, W, n)
         blocks = len(self.segment_lstms)
         if not state:
             state.update(pos=0, seg=[None] * blocks, mem=[None] * blocks, init=[None] * blocks)
-        films = {}
-        for key, layer in self.film.items():
-            if embedding is None:
-                raise ValueError("this masker is speaker-conditioned: an embedding is required")
-            scale, shift = layer(embedding).chunk(2, -1)  # (B, W) each
-            films[int(key)] = (scale, 0 if self.conditioning == "multiply" else shift)
         outputs = []
         for t in range(x.shape[-1]):
             xt = x[:, :, t]  # (B, W)
             if state["pos"] % self.chunk == 0:  # a new segment: memory from the earlier ones
                 state["seg"] = list(state["init"])
             for i, lstm in enumerate(self.segment_lstms):
-                if i in films:
-                    xt = xt * (1 + films[i][0]) + films[i][1]
+                if str(i) in self.condition:
+                    xt = self.condition[str(i)](xt, embedding)  # (B, W)
                 out, state["seg"][i] = lstm(xt[:, None], state["seg"][i])  # (B, 1, H)
                 xt = xt + self.norms[i](self.projections[i](out[:, 0]))
             if state["pos"] % self.chunk == self.chunk - 1:  # segment done: update the memory
@@ -171,10 +187,9 @@ class SkiMMasker(nn.Module):
                                             c.transpose(0, 1).contiguous())  # fmt: skip
             state["pos"] += 1
             outputs.append(xt)
-        mask = self.output(torch.stack(outputs, dim=-1))  # (B, S * M, n)
-        return constrain(mask, self.constraint)
+        return self.top(torch.stack(outputs, dim=-1))  # (B, S * M, n)
 
-    @staticmethod
-    def context_frames(config: ConvTasNetConfig) -> int:
+    @classmethod
+    def context_frames(cls, frame: ConvTasNetConfig) -> int:
         """Nominal context: the memory carries the whole past (see NOMINAL_CONTEXT_SECONDS)."""
-        return int(NOMINAL_CONTEXT_SECONDS * config.sample_rate / config.hop)
+        return nominal_context(frame)

@@ -7,9 +7,8 @@ time at the bottleneck, where the speaker conditioning enters, and a decoder of 
 convolutions doubles frequency back with skip connections. Time kernels look back one frame
 (causal) or one frame each way, so the receptive field comes from the bottleneck TCN.
 
-Reads from the frame's config: the STFT ``window`` (F = window // 2 + 1 bins), L = 4 encoder
-layers with ``unet_channels`` channels, B = ``bottleneck_channels``, H = ``hidden_channels``,
-P, X, R of the bottleneck TCN. Needs ``encoder = "stft"``.
+Reads the frame's STFT ``window`` (F = window // 2 + 1 bins); L = 4 encoder layers of
+``unet_channels`` channels; the bottleneck TCN's B, H, P, X, R. Needs ``encoder = "stft"``.
 
 References:
     Tan & Wang, "A convolutional recurrent neural network for real-time speech enhancement",
@@ -18,20 +17,49 @@ References:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from puresound_cli.nets.blocks import Pointwise
-from puresound_cli.nets.maskers.gated_tcn import GatedBlock
-from puresound_cli.nets.masks import constrain
+from puresound_cli.nets.maskers.base import Masker, preset
+from puresound_cli.nets.maskers.gated_tcn import gated_blocks
+from puresound_cli.nets.maskers.tcn import TCNConfig
 
 if TYPE_CHECKING:
     from puresound_cli.nets.convtasnet import ConvTasNetConfig
 
 LAYERS = 4
+
+
+@dataclass(frozen=True)
+class UNetConfig(TCNConfig):
+    """The UNet's numbers: its bottleneck TCN's (:class:`~.tcn.TCNConfig`) and the conv channels.
+
+    Args:
+        unet_channels: channels of every encoder and decoder layer.
+    """
+
+    unet_channels: int = 32
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"bottleneck_channels": 16, "hidden_channels": 24, "blocks_per_repeat": 2,
+                 "repeats": 1, "unet_channels": 4},
+        "small": {"bottleneck_channels": 128, "hidden_channels": 256, "blocks_per_repeat": 5,
+                  "repeats": 2, "unet_channels": 32},
+    }  # fmt: skip
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.unet_channels < 1:
+            raise ValueError("unet_channels must be >= 1")
+
+    @classmethod
+    def preset(cls, size: str) -> Any:
+        return preset(cls.PRESETS, cls, size)
 
 
 class _ChannelNorm(nn.Module):
@@ -68,27 +96,14 @@ class TCNBottleneck(nn.Module):
         x (B, C, F, T), embedding (B, D) or None -> (B, C, F, T)
     """
 
-    def __init__(self, config: ConvTasNetConfig, channels: int, bins: int) -> None:
+    def __init__(self, frame: ConvTasNetConfig, channels: int, bins: int) -> None:
         super().__init__()
-        from puresound_cli.nets.maskers.tcn import conditioned_blocks
-
-        c = config
+        o: UNetConfig = frame.masker_config
         flat = channels * bins
-        width = c.bottleneck_channels or flat
+        width = o.bottleneck_channels or flat
         self.into = Pointwise(flat, width)
-        embed_dim = c.speaker_dim or 0
-        conditioned = conditioned_blocks(c) if embed_dim else set()
-        self.blocks = nn.ModuleList(
-            GatedBlock(
-                width,
-                c.hidden_channels,
-                c.kernel_size,
-                2 ** (i % c.blocks_per_repeat),
-                c.causal,
-                embed_dim if i in conditioned else 0,
-            )  # fmt: skip
-            for i in range(c.repeats * c.blocks_per_repeat)
-        )
+        where = Masker.conditioned(frame, o.repeats * o.blocks_per_repeat, o.blocks_per_repeat)
+        self.blocks = gated_blocks(frame, width, where)
         self.out_of = Pointwise(width, flat)
 
     def forward(self, x: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
@@ -99,25 +114,24 @@ class TCNBottleneck(nn.Module):
         return self.out_of(h).reshape(batch, channels, bins, frames)
 
 
-class UNetMasker(nn.Module):
+class UNetMasker(Masker):
     """The gated conv UNet masker (see the module docstring); ``bottleneck`` replaces the TCN
-    bottleneck (the dual-path ones of DPCRN and DPARN).
+    bottleneck (the dual-path ones of DPCRN and DPARN)."""
 
-    Shape:
-        features (B, feature_channels, frames), embedding (B, D) or None
-        -> (B, sources * mask_channels, frames)
-    """
+    name = "unet"
+    backbone = "unet"
+    Config = UNetConfig
+    needs_stft = True
 
-    def __init__(self, config: ConvTasNetConfig, bottleneck: nn.Module | None = None) -> None:
-        super().__init__()
-        c = config
+    def __init__(self, frame: ConvTasNetConfig, bottleneck: nn.Module | None = None) -> None:
+        super().__init__(frame)
+        c = frame
         if c.encoder != "stft":
             raise ValueError("the unet masker needs encoder='stft' (a frequency axis)")
         self.bins = c.window // 2 + 1
         self.planes = c.feature_channels // self.bins  # 1 (magnitude) or 2 (re, im)
         self.out_planes = c.mask_channels // self.bins * c.sources
-        self.constraint = c.mask_constraint
-        ch = c.unet_channels
+        ch = c.masker_config.unet_channels
         widths = [self.planes] + [ch] * LAYERS
         self.down = nn.ModuleList(
             GatedConv2d(widths[i], widths[i + 1], c.causal) for i in range(LAYERS)
@@ -140,16 +154,18 @@ class UNetMasker(nn.Module):
         for layer in self.down:
             x = layer(x)  # (B, C, F_l, T)
             skips.append(x)
-        x = self.bottleneck(x, embedding)  # (B, C, F_L, T)
+        bottleneck = self.bottleneck
+        assert bottleneck is not None  # set in __init__ (the UNet has no input stage)
+        x = bottleneck(x, embedding)  # (B, C, F_L, T)
         for i, layer in enumerate(self.up):
             size = [self.sizes[-2 - i], frames]  # frequency doubled (2 n - 1 or 2 n)
             x = layer(torch.cat([x, skips[-1 - i]], dim=1), output_size=size)
             if i < len(self.up_act):
                 x = self.up_act[i](x)
-        mask = x.reshape(batch, -1, frames)  # (B, S * M, T): sources, then re/im, then bins
-        return constrain(mask, self.constraint)
+        return self.top(x.reshape(batch, -1, frames))  # (B, S * M, T): sources, re/im, bins
 
-    @staticmethod
-    def context_frames(config: ConvTasNetConfig) -> int:
+    @classmethod
+    def context_frames(cls, frame: ConvTasNetConfig) -> int:
         """The bottleneck TCN's context plus one frame per encoder layer each way."""
-        return config.context_frames + 2 * LAYERS
+        context: int = frame.masker_config.context_frames
+        return context + 2 * LAYERS
