@@ -17,25 +17,39 @@ import dataclasses
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from puresound_cli.errors import PuresoundError
 
+if TYPE_CHECKING:
+    from puresound_cli.nets import ConvTasNet, Extractor, Network, PersonalVAD
+
 FORMAT = 1
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    """Strip DataParallel/DDP (``.module``) and torch.compile (``._orig_mod``) wrappers."""
+def _unwrap(model: nn.Module) -> Network:
+    """The network inside DataParallel/DDP (``.module``) and torch.compile (``._orig_mod``).
+
+    Raises:
+        ValueError: not a registered architecture.
+    """
+    from puresound_cli.nets import ARCHITECTURES
+
     while True:
-        if isinstance(getattr(model, "_orig_mod", None), nn.Module):
-            model = model._orig_mod  # type: ignore[assignment]
+        compiled = getattr(model, "_orig_mod", None)  # torch.compile's wrapper
+        if isinstance(compiled, nn.Module):
+            model = compiled
         elif isinstance(model, nn.DataParallel | nn.parallel.DistributedDataParallel):
             model = model.module
         else:
+            break
+    for model_cls, _ in ARCHITECTURES.values():
+        if isinstance(model, model_cls):
             return model
+    raise ValueError(f"{type(model).__name__} is not a registered architecture")
 
 
 def save_checkpoint(
@@ -55,20 +69,18 @@ def save_checkpoint(
     from puresound_cli import __version__
     from puresound_cli.nets import arch_name
 
-    model = _unwrap(model)
-    arch = arch_name(model)
-    config: Any = model.config
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    net = _unwrap(model)
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     ckpt: dict[str, Any] = {
         "format": FORMAT,
-        "arch": arch,
-        "config": dataclasses.asdict(config),
+        "arch": arch_name(net),
+        "config": dataclasses.asdict(net.config),
         "state_dict": state,
-        "sample_rate": int(model.sample_rate),  # type: ignore[arg-type]
+        "sample_rate": int(net.sample_rate),
         "meta": {
             "puresound_version": __version__,
             "torch_version": str(torch.__version__),
-            "task": model.task,  # type: ignore[attr-defined]
+            "task": net.task,
             **(meta or {}),
         },
     }
@@ -166,7 +178,7 @@ def _reason(exc: BaseException) -> str:
     return lines[0]
 
 
-def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
+def model_from_checkpoint(ckpt: dict[str, Any]) -> Network:
     """Build the model a checkpoint describes, load its weights and put it in eval mode.
 
     Raises:
@@ -204,11 +216,44 @@ def model_file(name_or_path: str | Path, check: bool = True) -> Path:
     return pretrained.resolve(str(name_or_path), check)
 
 
-def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> Network:
     """Load a model from a checkpoint path, a folder holding a ``model.pt``, or a registered
-    pretrained name (eval mode).
+    pretrained name (eval mode): an enhancer or separator (``ConvTasNet``, a
+    :class:`~puresound_cli.nets.contract.SeparationModel`), an extractor (``Extractor``, an
+    :class:`~puresound_cli.nets.contract.ExtractionModel`) or a personal VAD (``PersonalVAD``,
+    a :class:`~puresound_cli.nets.contract.VADModel`).
 
     Raises:
         PuresoundError: not a file and not a known model name, or a bad checkpoint.
     """
     return model_from_checkpoint(load_checkpoint(model_file(name_or_path))).to(device)
+
+
+def load_separation_model(
+    name_or_path: str | Path, device: str | torch.device = "cpu"
+) -> ConvTasNet | Extractor:
+    """:func:`load_model` for a network that outputs audio (enhancer, separator, extractor).
+
+    Raises:
+        PuresoundError: as :func:`load_model`, or a personal VAD.
+    """
+    from puresound_cli.nets import PersonalVAD
+
+    net = load_model(name_or_path, device)
+    if isinstance(net, PersonalVAD):
+        raise PuresoundError(f"{name_or_path} is a 'vad' model, which outputs no audio")
+    return net
+
+
+def load_vad_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> PersonalVAD:
+    """:func:`load_model` for a personal VAD.
+
+    Raises:
+        PuresoundError: as :func:`load_model`, or another kind of model.
+    """
+    from puresound_cli.nets import PersonalVAD
+
+    net = load_model(name_or_path, device)
+    if not isinstance(net, PersonalVAD):
+        raise PuresoundError(f"{name_or_path} is an {net.task!r} model, not a vad model")
+    return net

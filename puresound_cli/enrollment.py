@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -18,7 +17,7 @@ from torch import Tensor
 
 from puresound_cli import audio
 from puresound_cli.errors import PuresoundError
-from puresound_cli.nets.contract import ExtractionModel, model_device
+from puresound_cli.nets.contract import ExtractionModel, VADModel, model_device
 from puresound_cli.separate import check_task, normalising_gain
 from puresound_cli.speech_check import enrollment_problem
 
@@ -49,7 +48,10 @@ def embed_speaker(
 
 
 def embed_recording(
-    model: Any, enrollment: Tensor | np.ndarray, sample_rate: int, track: bool = False
+    model: ExtractionModel | VADModel,
+    enrollment: Tensor | np.ndarray,
+    sample_rate: int,
+    track: bool = False,
 ) -> Tensor:
     """:func:`embed_speaker` for any model with an ``embed`` (an extractor, a personal VAD);
     with ``track``, the extractor's embedding for tracking who talks (``track_embed``)."""
@@ -69,7 +71,11 @@ def embed_recording(
     x = audio.resample((mono * normalising_gain(rms)).numpy(), sample_rate, model.sample_rate)
     x_t = torch.from_numpy(np.ascontiguousarray(x))[None].to(model_device(model))  # (1, 1, T)
     with torch.inference_mode():
-        return (model.track_embed(x_t) if track else model.embed(x_t)).to("cpu")
+        if track and isinstance(model, ExtractionModel):
+            return model.track_embed(x_t).to("cpu")
+        if track:
+            raise ValueError("only an extractor has a tracking embedding")
+        return model.embed(x_t).to("cpu")
 
 
 DISAGREE_COSINE = 0.6

@@ -35,6 +35,7 @@ from torch import nn
 
 from puresound_cli.errors import PuresoundError
 from puresound_cli.files import is_special, place_file
+from puresound_cli.nets import Network
 from puresound_cli.nets.filterbanks import STFTFilterbank
 from puresound_cli.runtime import stdout_to_devnull
 
@@ -94,22 +95,22 @@ def real_arithmetic(model: nn.Module) -> Iterator[None]:
             bank.real_arithmetic = False
 
 
-def input_names(model: nn.Module) -> tuple[str, ...]:
+def input_names(model: Network) -> tuple[str, ...]:
     """The graph's inputs for a model's task."""
-    task = getattr(model, "task", None)
+    task = model.task
     if task in ("enhance", "separate"):
         return ("mixture",)
     if task == "extract":
         return ("mixture", "enrollment")
-    raise PuresoundError(f"cannot export a {task or type(model).__name__} model")
+    raise PuresoundError(f"cannot export a {task} model")
 
 
 def example_inputs(
-    model: nn.Module, batch: int, seconds: float, seed: int
+    model: Network, batch: int, seconds: float, seed: int
 ) -> tuple[torch.Tensor, ...]:
     """Noise at speech level shaped as the graph's inputs (the enrollment 1.5x as long; lengths
     off any hop grid)."""
-    rate = int(model.sample_rate)  # type: ignore[arg-type]
+    rate = int(model.sample_rate)
     gen = torch.Generator().manual_seed(seed)
     shapes = {"mixture": int(seconds * rate) + 37, "enrollment": int(1.5 * seconds * rate) + 11}
     return tuple(
@@ -118,7 +119,7 @@ def example_inputs(
 
 
 def export_model(
-    model: nn.Module,
+    model: Network,
     path: str | Path,
     fmt: str | None = None,
     overwrite: bool = False,
@@ -156,7 +157,7 @@ def export_model(
             p.requires_grad_(True)
 
 
-def _export(model: nn.Module, path: Path, fmt: str, overwrite: bool, opset: int) -> ExportReport:
+def _export(model: Network, path: Path, fmt: str, overwrite: bool, opset: int) -> ExportReport:
     names = input_names(model)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -190,18 +191,18 @@ def _export(model: nn.Module, path: Path, fmt: str, overwrite: bool, opset: int)
     return ExportReport(
         path=str(path),
         format=fmt,
-        task=str(model.task),  # type: ignore[attr-defined]
-        sample_rate=int(model.sample_rate),  # type: ignore[arg-type]
+        task=model.task,
+        sample_rate=int(model.sample_rate),
         inputs=names,
         checked=max_error is not None,
         max_error=max_error,
     )
 
 
-def _metadata(model: nn.Module) -> dict[str, str]:
+def _metadata(model: Network) -> dict[str, str]:
     return {
-        "task": str(model.task),  # type: ignore[attr-defined]
-        "sample_rate": str(int(model.sample_rate)),  # type: ignore[arg-type]
+        "task": model.task,
+        "sample_rate": str(int(model.sample_rate)),
         "inputs": ",".join(input_names(model)),
         "producer": "puresound",
         # the CLI's level rule, which the graph does not hold (see README, "Export")
@@ -210,14 +211,14 @@ def _metadata(model: nn.Module) -> dict[str, str]:
     }
 
 
-def _save_torchscript(model: nn.Module, example: tuple[torch.Tensor, ...], path: str) -> None:
+def _save_torchscript(model: Network, example: tuple[torch.Tensor, ...], path: str) -> None:
     traced = torch.jit.trace(model, example, check_trace=False)
     extra = {"puresound.json": json.dumps(_metadata(model))}
     torch.jit.save(traced, path, _extra_files=extra)
 
 
 def _save_onnx(
-    model: nn.Module,
+    model: Network,
     example: tuple[torch.Tensor, ...],
     names: tuple[str, ...],
     path: str,
@@ -266,7 +267,7 @@ def _runner(fmt: str, path: str, names: tuple[str, ...]) -> Runner | None:
     return run_onnx
 
 
-def _check(model: nn.Module, run: Runner) -> float:
+def _check(model: Network, run: Runner) -> float:
     """Largest difference from PyTorch relative to the output peak, at batch sizes and lengths
     other than the traced ones.
 

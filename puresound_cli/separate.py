@@ -20,7 +20,6 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -29,8 +28,9 @@ from torch import Tensor
 from puresound_cli import audio
 from puresound_cli.apply import OverlapAdd, segment_samples
 from puresound_cli.errors import PuresoundError
-from puresound_cli.nets.contract import SeparationModel, model_device
+from puresound_cli.nets.contract import ExtractionModel, SeparationModel, model_device
 from puresound_cli.results import FileResult
+from puresound_cli.talk import GateFn
 from puresound_cli.tracking import Track, TrackConfig, gate_for, track_blocks
 
 TARGET_RMS = 10 ** (-25.0 / 20.0)
@@ -42,9 +42,6 @@ MAX_GAIN_EXPONENT = 100
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 logger = logging.getLogger("puresound_cli")
-
-GateFn = Callable[[int, np.ndarray], np.ndarray]
-"""Output gate: ``(first frame of the block, block (C, n)) -> block``."""
 
 ProgressFn = Callable[[float, float], None]
 """Progress callback: ``(seconds_done, seconds_total)`` of the current file."""
@@ -100,8 +97,9 @@ class Separator:
         tracker: TrackConfig | None = None,
         track_embedding: Tensor | None = None,
     ) -> None:
-        if model.task == "extract" and embedding is None:
-            raise ValueError("an extract model needs the enrollment embedding")
+        self.extractor = model if isinstance(model, ExtractionModel) else None
+        if model.task == "extract" and (embedding is None or self.extractor is None):
+            raise ValueError("an extract model needs a speaker net and the enrollment embedding")
         self.model = model
         self.tracker = tracker if model.task == "extract" else None
         self.track_embedding = embedding if track_embedding is None else track_embedding
@@ -116,10 +114,10 @@ class Separator:
         outputs = []
         for row in batch.split(1, dim=0):  # (1, 1, L): bounded memory whatever the channel count
             x = row.to(self.device)
-            if self.embedding is None:
+            if self.embedding is None or self.extractor is None:
                 y = self.model(x)
             else:
-                y = self.model.separate(x, self.embedding)  # type: ignore[attr-defined]
+                y = self.extractor.separate(x, self.embedding)
             outputs.append(y.to("cpu", torch.float32))
         return torch.cat(outputs, dim=0)
 
@@ -142,9 +140,9 @@ class Separator:
     def _track(self, blocks: Iterable[np.ndarray], rate: int, gain: float) -> Track:
         """The tracker's reading of a recording given as blocks ``(C, n)`` at ``rate``."""
         assert self.tracker is not None and self.track_embedding is not None
+        assert self.extractor is not None  # a tracker is kept for extraction only
         mono = (_scale(block.mean(axis=0), gain) for block in blocks)
-        model: Any = self.model
-        return track_blocks(model, self.track_embedding, mono, rate, self.tracker)
+        return track_blocks(self.extractor, self.track_embedding, mono, rate, self.tracker)
 
     def process_file(
         self,
@@ -300,8 +298,9 @@ def load_separator(
             enrollment (the message names the file).
     """
     from puresound_cli import pretrained
-    from puresound_cli.checkpoint import load_model
+    from puresound_cli.checkpoint import load_separation_model
     from puresound_cli.enrollment import combine_embeddings, embed_enrollment
+    from puresound_cli.nets import Extractor
 
     name = model if model is not None else pretrained.default_model(task, streaming)
     if name is None and streaming:
@@ -311,10 +310,13 @@ def load_separator(
         raise PuresoundError(
             f"no default {task} model is shipped yet: pass a checkpoint with --model PATH"
         )
-    net: Any = load_model(name, device=device)
+    net = load_separation_model(name, device=device)
     check_task(net, task)
     embedding = track_embedding = None
+    tracker_config = None
     if task == "extract":
+        if not isinstance(net, Extractor):
+            raise PuresoundError(f"{name} is a conditioned separator without a speaker net")
         if enrollment is None:
             raise PuresoundError("extraction needs an enrollment of the target speaker")
         sources = [enrollment] if isinstance(enrollment, str | Path) else list(enrollment)
@@ -329,8 +331,6 @@ def load_separator(
         for note in notes:
             logger.warning("%s", note)
         if track or (track is None and net.has_tracking_net):
-            tracker = TrackConfig.for_model(net) if tracker is None else tracker
-        else:
-            tracker = None
-    return Separator(net, embedding, segment, overlap, tracker=tracker,
+            tracker_config = TrackConfig.for_model(net) if tracker is None else tracker
+    return Separator(net, embedding, segment, overlap, tracker=tracker_config,
                      track_embedding=track_embedding)  # fmt: skip

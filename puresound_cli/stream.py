@@ -1,18 +1,18 @@
 """Live streaming for causal models: samples in as they arrive, samples out as soon as final.
 
-:class:`StreamingSeparator` runs a causal STFT model (a ConvTasNet frame with a "tcn",
-"gated-tcn" or "skim" masker and ``causal=True``, enhancer or extractor) frame by frame: the STFT
-frames are cut from a running buffer, the masker's causal layers keep their state between calls
-(``nets.blocks.set_streaming``; SkiM carries its LSTM states itself), and the inverse STFT is
-an overlap-add whose samples are handed out once no later frame can touch them. The
-concatenated output equals ``model(x)`` on the whole signal (to float rounding), with an
+:class:`StreamingSeparator` runs a causal STFT model (a ConvTasNet frame with a masker that
+streams, ``nets.maskers.streaming_maskers()``, and ``causal=True``, enhancer or extractor) frame
+by frame: the STFT frames are cut from a running buffer, the masker keeps its state between calls
+(``Masker.stream_step``: its causal layers in streaming mode, or its recurrent states), and the
+inverse STFT is an overlap-add whose samples are handed out once no later frame can touch them.
+The concatenated output equals ``model(x)`` on the whole signal (to float rounding), with an
 algorithmic latency of ``window - hop`` samples (24 ms for the 512/128 STFT at 16 kHz) plus the
 block the caller pushes.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from puresound_cli.nets import ConvTasNet, Extractor
 from puresound_cli.nets.blocks import set_streaming
 from puresound_cli.nets.conditioning import normalise_embedding
+from puresound_cli.nets.contract import SeparationModel
 from puresound_cli.nets.maskers import streaming_maskers
 
 
@@ -82,7 +83,7 @@ class StreamingSeparator:
 
     def __init__(
         self,
-        model: ConvTasNet | Extractor,
+        model: SeparationModel,
         channels: int = 1,
         embedding: torch.Tensor | None = None,
     ):
@@ -177,10 +178,10 @@ class StreamingSeparator:
 
 
 def stream_wav(
-    model: Any,
+    model: SeparationModel,
     embedding: torch.Tensor | None,
     fd_in: int,
-    out: Any,
+    out: BinaryIO,
     block_seconds: float = 0.032,
 ) -> int:
     """Process a WAV stream from ``fd_in`` (a pipe) into ``out``, block by block, as it arrives.

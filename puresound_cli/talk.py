@@ -86,6 +86,7 @@ def _ramped(talking: np.ndarray, hop: float, ramp: float, t: np.ndarray) -> np.n
 
 
 GateFn = Callable[[int, np.ndarray], np.ndarray]
+"""Output gate: ``(first frame of the block, block (C, n)) -> block``."""
 
 
 def gate_for(result: Track, sample_rate: int) -> GateFn:

@@ -14,29 +14,31 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from puresound_cli import audio
 from puresound_cli.errors import PuresoundError
+from puresound_cli.nets.contract import ExtractionModel, VADModel
+from puresound_cli.talk import GateFn, Track
+from puresound_cli.tracking import TrackConfig
 
 logger = logging.getLogger("puresound_cli")
 
 
-def load_vad(model: str, enrollment: str | Path, device: Any = "cpu") -> tuple[Any, torch.Tensor]:
+def load_vad(
+    model: str, enrollment: str | Path, device: str | torch.device = "cpu"
+) -> tuple[VADModel, torch.Tensor]:
     """A personal VAD model and the enrollment's embedding ``(1, D)`` (on the CPU).
 
     Raises:
         PuresoundError: not a vad checkpoint, or an unreadable enrollment.
     """
-    from puresound_cli.checkpoint import load_model
+    from puresound_cli.checkpoint import load_vad_model
     from puresound_cli.enrollment import embed_recording
 
-    net: Any = load_model(model, device)
-    if getattr(net, "task", None) != "vad":
-        raise PuresoundError(f"{model} is an {net.task!r} model, not a vad model")
+    net = load_vad_model(model, device)
     wav, rate, _ = audio.read_audio(enrollment)
     try:
         return net, embed_recording(net, wav, rate)
@@ -55,22 +57,22 @@ class Detector:
         tracker: the tracker's settings for an extractor, None for a personal VAD.
     """
 
-    net: Any
+    net: ExtractionModel | VADModel
     embedding: torch.Tensor
     threshold: float = 0.5
-    tracker: Any = None
+    tracker: TrackConfig | None = None
 
-    def track(self, wav: np.ndarray, sample_rate: int) -> Any:
+    def track(self, wav: np.ndarray, sample_rate: int) -> Track:
         """The tracker's :class:`~puresound_cli.tracking.Track` of ``wav`` ``(C, T)``."""
         from puresound_cli.tracking import track_recording
 
-        if self.tracker is None:
+        if self.tracker is None or isinstance(self.net, VADModel):
             raise PuresoundError("a personal VAD model has no tracker: use an extraction model")
         return track_recording(self.net, self.embedding, wav, sample_rate, self.tracker)
 
     def segments(self, wav: np.ndarray, sample_rate: int) -> list[tuple[float, float]]:
         """(start, end) seconds where the enrolled voice talks in ``wav`` ``(C, T)``."""
-        if self.tracker is not None:
+        if not isinstance(self.net, VADModel):
             return list(self.track(wav, sample_rate).segments())
         probs = frame_probabilities(self.net, wav, sample_rate, self.embedding)
         return segments(probs, self.net.hop / self.net.sample_rate, self.threshold)
@@ -79,7 +81,7 @@ class Detector:
 def load_detector(
     model: str | None,
     enrollment: Sequence[str | Path],
-    device: Any = "cpu",
+    device: str | torch.device = "cpu",
     threshold: float | None = None,
 ) -> Detector:
     """The detector for ``model`` (None: the shipped extractor's tracker) and the embedding of
@@ -94,21 +96,21 @@ def load_detector(
     from puresound_cli import pretrained
     from puresound_cli.checkpoint import load_model
     from puresound_cli.enrollment import combine_embeddings, embed_enrollment, enrollment_files
-    from puresound_cli.tracking import TrackConfig
+    from puresound_cli.nets import Extractor, PersonalVAD
 
     name = model if model is not None else pretrained.default_model("extract")
     if name is None:
         raise PuresoundError("no extraction model is shipped: pass --model PATH")
-    net: Any = load_model(name, device)
+    net = load_model(name, device)
     files = enrollment_files(enrollment)
-    if net.task == "vad":
+    if isinstance(net, PersonalVAD):
         embeddings = []
         for path in files:
             wav, rate, _ = audio.read_audio(path)
             embeddings.append(_embedding(net, wav, rate, path))
         embedding, _ = combine_embeddings(embeddings, [str(f) for f in files])
         return Detector(net, embedding, 0.5 if threshold is None else threshold)
-    if net.task != "extract":
+    if not isinstance(net, Extractor):
         raise PuresoundError(f"{name} is an {net.task!r} model: pass an extraction model or a "
                              "personal VAD model")  # fmt: skip
     pairs = [embed_enrollment(net, f, force_enroll=False) for f in files]
@@ -123,7 +125,7 @@ def load_detector(
     return Detector(net, embedding, tracker=config)
 
 
-def _embedding(net: Any, wav: np.ndarray, rate: int, path: str | Path) -> torch.Tensor:
+def _embedding(net: VADModel, wav: np.ndarray, rate: int, path: str | Path) -> torch.Tensor:
     from puresound_cli.enrollment import embed_recording
 
     try:
@@ -137,7 +139,7 @@ CONTEXT_SECONDS = 4.0
 
 
 def frame_probabilities(
-    model: Any, wav: np.ndarray, sample_rate: int, embedding: torch.Tensor
+    model: VADModel, wav: np.ndarray, sample_rate: int, embedding: torch.Tensor
 ) -> np.ndarray:
     """Probability per frame (frame i centred on ``i * model.hop`` at the model rate).
 
@@ -150,8 +152,8 @@ def frame_probabilities(
     Returns:
         ``(n_frames,)`` float32 probabilities, ``n_frames = samples // hop + 1``.
     """
-    if getattr(model, "task", None) != "vad":
-        raise PuresoundError(f"this is an {getattr(model, 'task', '?')!r} model, not a vad model")
+    if model.task != "vad":
+        raise PuresoundError(f"this is an {model.task!r} model, not a vad model")
     mono = np.asarray(wav, dtype=np.float32)
     mono = mono.mean(axis=0) if mono.ndim == 2 else mono
     x = audio.resample(mono[None], sample_rate, model.sample_rate)[0]
@@ -224,7 +226,7 @@ def sample_gate(
     return smooth.astype(np.float32)
 
 
-def vad_gate(net: Any, embedding: torch.Tensor, source: str | Path) -> Any:
+def vad_gate(net: VADModel, embedding: torch.Tensor, source: str | Path) -> GateFn:
     """An output gate for one file (``Separator.process_file(gate=...)``): -40 dB where the
     personal VAD hears no target in ``source``."""
     wav, rate, _ = audio.read_audio(source)

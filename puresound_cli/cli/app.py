@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperArgument, TyperOption
 
 from puresound_cli import __version__
 
+LAZY_METAVARS: dict[str, Callable[[], str]] = {}
+"""Metavars filled in when help is shown: their lists live in modules that import torch, which
+the CLI loads only when a command runs (``train``'s ``--backbone`` lists the maskers' table)."""
 
-def _flag_type(self: TyperOption, ctx: object) -> str | None:
-    """No type column for flags (typer prints ``<bool>`` after options that take no value)."""
-    if getattr(self, "is_flag", False) and not getattr(self, "count", False):
+
+def _option_display(self: TyperOption, ctx: Any) -> str | None:
+    """What help prints after an option: nothing for flags (typer prints ``<bool>``), the lazy
+    metavars filled in."""
+    if self.is_flag and not self.count:
         return None
-    return _option_type(self, ctx)  # type: ignore[arg-type]
+    shown = _option_type(self, ctx)
+    return LAZY_METAVARS[shown]() if shown in LAZY_METAVARS else shown
 
 
 _option_type = TyperOption.display_type_rich
-TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
+# typer has no hook for either; mypy refuses assigning to a method
+TyperOption.display_type_rich = _option_display  # type: ignore[method-assign]
 # An argument's metavar (``INPUT``) says what it takes; no ``<list[str]>`` beside it.
 TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
 

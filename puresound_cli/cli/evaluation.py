@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -52,7 +52,7 @@ def evaluate(
     """Score a model: SI-SDR, SI-SDRi (PESQ and STOI with the 'eval' extra) over a pairs list."""
     reporter = Reporter(quiet, debug)
     from puresound_cli import pretrained
-    from puresound_cli.checkpoint import load_model
+    from puresound_cli.checkpoint import load_separation_model
     from puresound_cli.evaluate import METRICS, pairs_task
     from puresound_cli.evaluate import evaluate as run_evaluation
     from puresound_cli.runtime import pick_device, set_threads
@@ -69,7 +69,7 @@ def evaluate(
         raise usage_error(reporter, str(err)) from err
     set_threads()
     try:  # a bad model: exit 1, as in extract, enhance, vad and export
-        net: Any = load_model(name, torch_device)
+        net = load_separation_model(name, torch_device)
     except PuresoundError as err:
         reporter.error(None, str(err), err)
         raise typer.Exit(1) from None

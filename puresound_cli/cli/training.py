@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from puresound_cli.cli.app import app
+from puresound_cli.cli.app import LAZY_METAVARS, app
 from puresound_cli.cli.options import (
     DebugOpt,
     QuietOpt,
@@ -18,6 +18,17 @@ from puresound_cli.cli.report import Reporter, usage_error
 from puresound_cli.errors import PuresoundError
 
 logger = logging.getLogger("puresound_cli")
+
+BACKBONE_METAVAR = "BACKBONE"
+
+
+def _backbones() -> str:
+    from puresound_cli.nets.maskers import BACKBONES, DEFAULT_BACKBONE
+
+    return "|".join([DEFAULT_BACKBONE, *(b for b in BACKBONES if b != DEFAULT_BACKBONE)])
+
+
+LAZY_METAVARS[BACKBONE_METAVAR] = _backbones
 
 
 @app.command()
@@ -74,8 +85,8 @@ def train(
         str | None,
         typer.Option(
             "--backbone",
-            help="Masker (default convtasnet).",
-            metavar="convtasnet|gated-tcn|dprnn|skim|unet|dpcrn|dparn",
+            help="Masker (default: the first listed).",
+            metavar=BACKBONE_METAVAR,
             show_default=False,
         ),
     ] = None,

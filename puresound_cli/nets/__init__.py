@@ -33,6 +33,7 @@ __all__ = [
     "build",
     "config_from_dict",
     "count_parameters",
+    "Network",
     "flops_per_second",
     "migrate",
     "with_output_gain",
@@ -65,7 +66,7 @@ def build(arch: str, config: dict[str, Any]) -> Network:
     return model_cls(config_from_dict(config_cls, migrate(arch, config)[0]))
 
 
-def arch_name(model: nn.Module) -> str:
+def arch_name(model: Network) -> str:
     """The ``ARCHITECTURES`` key of a model (raises ValueError for other modules)."""
     for name, (model_cls, _) in ARCHITECTURES.items():
         if type(model) is model_cls:
@@ -73,22 +74,22 @@ def arch_name(model: nn.Module) -> str:
     raise ValueError(f"{type(model).__name__} is not a registered architecture")
 
 
-def with_output_gain(model: nn.Module, factor: float) -> nn.Module:
+def with_output_gain(model: ConvTasNet | Extractor, factor: float) -> ConvTasNet | Extractor:
     """The same network and weights with ``output_gain`` multiplied by ``factor`` (eval mode).
 
     Raises:
         ValueError: not a registered architecture, or a zero or non-finite factor.
     """
-    arch = arch_name(model)
-    cfg: Any = model.config
-    if arch == "extractor":
+    new: ConvTasNet | Extractor
+    if isinstance(model, Extractor):
+        cfg = model.config
         separator = dataclasses.replace(
             cfg.separator, output_gain=cfg.separator.output_gain * factor
         )
-        new_cfg = dataclasses.replace(cfg, separator=separator)
+        new = Extractor(dataclasses.replace(cfg, separator=separator))
     else:
-        new_cfg = dataclasses.replace(cfg, output_gain=cfg.output_gain * factor)
-    new = ARCHITECTURES[arch][0](new_cfg)
+        gain = model.config.output_gain * factor
+        new = ConvTasNet(dataclasses.replace(model.config, output_gain=gain))
     new.load_state_dict(model.state_dict())
     return new.to(next(model.parameters()).device).eval()
 
@@ -98,7 +99,7 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def flops_per_second(model: nn.Module) -> float:
+def flops_per_second(model: ConvTasNet | Extractor) -> float:
     """FLOP (2 x multiply-accumulates of Conv1d, ConvTranspose1d, Linear, LSTM) per second of audio.
 
     Counted with forward hooks on one second of audio at the model's sample rate. For an
@@ -126,7 +127,7 @@ def flops_per_second(model: nn.Module) -> float:
         for m in model.modules()
         if isinstance(m, nn.Conv1d | nn.ConvTranspose1d | nn.Linear | nn.LSTM)
     ]
-    sample_rate = int(model.sample_rate)  # type: ignore[arg-type]
+    sample_rate = int(model.sample_rate)
     wav = torch.zeros(1, 1, sample_rate)
     try:
         with torch.inference_mode():

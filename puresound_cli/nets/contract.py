@@ -1,7 +1,9 @@
 """The typed contract every network meets, so inference never guesses with ``getattr``.
 
 An enhancer maps a mixture to its estimate; an extractor also embeds an enrollment once and
-separates any number of chunks with that embedding. Inference (:mod:`puresound_cli.separate`)
+separates any number of chunks with that embedding; a personal VAD embeds an enrollment and
+scores frames. ``checkpoint.load_model`` returns the networks that meet them (``ConvTasNet``,
+``Extractor``, ``PersonalVAD``). Inference (:mod:`puresound_cli.separate`)
 and training are written against these protocols, not against one class.
 """
 
@@ -81,6 +83,35 @@ class ExtractionModel(SeparationModel, Protocol):
     def separate(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor: ...
 
 
-def model_device(model: SeparationModel) -> torch.device:
+@runtime_checkable
+class VADModel(Protocol):
+    """A personal voice-activity detector: ``embed`` once per enrollment, then one logit per
+    frame of a mixture (frame i centred on sample ``i * hop``).
+
+    Shape:
+        embed: enrollment (B, 1, T_e) -> (B, D)
+        frame_logits: mixture (B, 1, T), embedding (B, D) -> (B, T // hop + 1)
+    """
+
+    @property
+    def task(self) -> str: ...
+
+    @property
+    def sample_rate(self) -> int: ...
+
+    @property
+    def hop(self) -> int: ...
+
+    @property
+    def embed_dim(self) -> int: ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]: ...
+
+    def embed(self, enrollment: torch.Tensor) -> torch.Tensor: ...
+
+    def frame_logits(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor: ...
+
+
+def model_device(model: SeparationModel | VADModel) -> torch.device:
     """Where the model's weights are (the CPU for a model without any)."""
     return next(iter(model.parameters()), torch.empty(0)).device

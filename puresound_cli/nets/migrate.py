@@ -7,11 +7,12 @@ Two layouts came before today's:
 2. Before maskers had their own configs and one conditioning module, a frame's config held
    every masker's numbers (``hidden_channels``, ``chunk_frames``, ``unet_channels`` ...) and each
    masker named its conditioning weights itself (``film_scale``, ``embed_proj``, ``adapt.0``, a
-   ``film`` layer of scale and shift in one); the non-TCN maskers applied FiLM whatever the
-   ``conditioning`` said (DPRNN and SkiM: a scale only under "multiply").
+   ``film`` layer of scale and shift in one), and most applied FiLM whatever the
+   ``conditioning`` said (each masker's ``legacy_kinds`` lists the kinds it did honour).
 
-:func:`migrate` maps both to today's config and weight names, so the network computes exactly
-what it computed before. Checkpoints in today's layout pass through unchanged.
+:func:`migrate` maps both to today's config and weight names, so the network computes what it
+computed before (the TCN bit for bit; where one FiLM layer became two, to float rounding).
+Checkpoints in today's layout pass through unchanged.
 """
 
 from __future__ import annotations
@@ -51,19 +52,18 @@ def frame_config(frame: dict[str, Any]) -> dict[str, Any]:
     """Today's frame config dict for a legacy one (a current one is returned as it is)."""
     if not is_legacy_frame(frame):
         return frame
-    from puresound_cli.nets.maskers import MASKERS
+    from puresound_cli.nets.maskers import DEFAULT, MASKERS
 
     out = {k: v for k, v in frame.items() if k not in LEGACY_MASKER_FIELDS}
-    name = out.get("masker", "tcn")
+    name = out.get("masker", DEFAULT)
     if name not in MASKERS:
         return frame  # left for the config check to name
     fields = MASKERS[name].Config.__dataclass_fields__
     out["masker_config"] = {
         k: frame.get(k, default) for k, default in LEGACY_MASKER_FIELDS.items() if k in fields
     }
-    multiply = out.get("conditioning") == "multiply"
-    if name != "tcn" and not (multiply and name in ("dprnn", "skim")):
-        out["conditioning"] = "film"  # what the other maskers computed whatever it said
+    if out.get("conditioning", "concat") not in MASKERS[name].legacy_kinds:
+        out["conditioning"] = "film"  # what the masker computed whatever it said
     return out
 
 
@@ -133,9 +133,9 @@ def migrate(
         frame = parent[path[-1]] if path else config
         if not isinstance(frame, dict) or not is_legacy_frame(frame):
             continue
-        if state is not None:
-            state = _weights(state, "".join(f"{k}." for k in path) + "masker.", frame)
         new = frame_config(frame)
+        if state is not None:
+            state = _weights(state, "".join(f"{k}." for k in path) + "masker.", new)
         if path:
             parent[path[-1]] = new
         else:

@@ -19,7 +19,7 @@ from torch import nn
 
 from puresound_cli.nets.blocks import Pointwise
 from puresound_cli.nets.convtasnet import ConvTasNet, ConvTasNetConfig
-from puresound_cli.nets.maskers.gated_tcn import GatedTCNConfig
+from puresound_cli.nets.maskers.gated_tcn import GatedTCNConfig, GatedTCNMasker
 from puresound_cli.nets.speaker import SpeakerNet, SpeakerNetConfig
 
 
@@ -29,7 +29,7 @@ def _detector(
     """The detector frame: a causal gated TCN (6 blocks, B 64, H 128 unless ``masker``) over
     STFT magnitudes, every block FiLM-conditioned."""
     return ConvTasNetConfig(
-        encoder="stft", window=window, hop=hop, causal=True, masker="gated-tcn",
+        encoder="stft", window=window, hop=hop, causal=True, masker=GatedTCNMasker.name,
         masker_config=masker or GatedTCNConfig(bottleneck_channels=64, hidden_channels=128,
                                                blocks_per_repeat=6, repeats=1),
         mask_kind="magnitude", mask_constraint="none", speaker_dim=embed_dim,

@@ -47,7 +47,7 @@ class TrainConfig:
         size: size preset "tiny" | "small" | "seed" (the paper size); the key ``model`` is
             still read for one release, with a deprecation warning.
         backbone: the masker, a ``train --backbone`` name of ``nets.maskers.BACKBONES``, at the
-            ``size`` preset.
+            ``size`` preset; empty: the default masker (``nets.maskers.DEFAULT_BACKBONE``).
         causal: a causal masker (cumulative norms, no look-ahead beyond the STFT window), as
             live streaming needs; skim, dpcrn and dparn presets are causal anyway.
         model_config: an explicit architecture config (``asdict`` of the nets' config) instead.
@@ -109,7 +109,7 @@ class TrainConfig:
     noise_dirs: tuple[str, ...] = ()
     out: str = "runs/train"
     size: str = "small"
-    backbone: str = "convtasnet"
+    backbone: str = ""
     causal: bool = False
     model_config: dict[str, Any] | None = None
     sample_rate: int = 16000
@@ -164,8 +164,10 @@ class TrainConfig:
             raise PuresoundError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
         if self.model_config is None and self.size not in MODEL_SIZES:
             raise PuresoundError(f"size must be one of {', '.join(MODEL_SIZES)}, got {self.size!r}")
-        from puresound_cli.nets.maskers import BACKBONES
+        from puresound_cli.nets.maskers import BACKBONES, DEFAULT_BACKBONE
 
+        if not self.backbone:
+            object.__setattr__(self, "backbone", DEFAULT_BACKBONE)
         if self.backbone not in BACKBONES:
             raise PuresoundError(
                 f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}"

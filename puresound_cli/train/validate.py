@@ -13,6 +13,7 @@ import torch.distributed as dist
 from torch import nn
 
 from puresound_cli.losses import least_squares_gain
+from puresound_cli.nets import ConvTasNet, Extractor
 
 
 def validate(
@@ -104,8 +105,8 @@ def validate_vad(
 
 
 def calibrate_output_level(
-    model: nn.Module, batches: list[dict[str, Any]]
-) -> tuple[nn.Module, float, int]:
+    model: ConvTasNet | Extractor, batches: list[dict[str, Any]]
+) -> tuple[ConvTasNet | Extractor, float, int]:
     """Set a model's output level so that speech keeps its input level.
 
     SI-SDR cannot see scale or sign, so a trained model's output level (even its polarity) is
@@ -151,11 +152,12 @@ def write_release(
     from puresound_cli.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 
     device = next(model.parameters()).device
-    final, final_meta = model, meta
+    final: nn.Module = model
+    final_meta = meta
     if best_path.is_file():
         best_ckpt = load_checkpoint(best_path)
         final, final_meta = model_from_checkpoint(best_ckpt).to(device), best_ckpt["meta"]
-    if getattr(final, "task", "") != "vad":  # a VAD has no output level to calibrate
+    if isinstance(final, ConvTasNet | Extractor):  # a VAD has no output level to calibrate
         final, gain, items = calibrate_output_level(final, valid_batches)
         final_meta = {**final_meta, "output_calibration": {"gain": gain, "items": items}}
     save_checkpoint(release, final, final_meta)

@@ -47,6 +47,8 @@ class Masker(nn.Module):
         streams: it runs block by block in ``--stream`` (causal frames only).
         needs_stft: it needs a frequency axis (``encoder = "stft"``).
         causal_presets: its size presets train causal models.
+        legacy_kinds: the conditioning kinds it honoured before the conditioning module (any
+            other was FiLM); used once, by ``nets.migrate``.
 
     Shape:
         forward: features (B, feature_channels, frames), embedding (B, D) or None
@@ -59,6 +61,7 @@ class Masker(nn.Module):
     streams: ClassVar[bool] = False
     needs_stft: ClassVar[bool] = False
     causal_presets: ClassVar[bool] = False
+    legacy_kinds: ClassVar[tuple[str, ...]] = ("film",)
 
     def __init__(self, frame: ConvTasNetConfig) -> None:
         super().__init__()

@@ -103,6 +103,7 @@ class DPRNNMasker(Masker):
     name = "dprnn"
     backbone = "dprnn"
     Config = DPRNNConfig
+    legacy_kinds = ("film", "multiply")
 
     def __init__(self, frame: ConvTasNetConfig) -> None:
         super().__init__(frame)

@@ -100,6 +100,7 @@ class SkiMMasker(Masker):
     Config = SkiMConfig
     streams = True
     causal_presets = True
+    legacy_kinds = ("film", "multiply")
 
     def __init__(self, frame: ConvTasNetConfig) -> None:
         super().__init__(frame)
@@ -174,8 +175,8 @@ class SkiMMasker(Masker):
                 out, state["seg"][i] = lstm(xt[:, None], state["seg"][i])  # (B, 1, H)
                 xt = xt + self.norms[i](self.projections[i](out[:, 0]))
             if state["pos"] % self.chunk == self.chunk - 1:  # segment done: update the memory
-                for i, module in enumerate(self.memories):
-                    memory: Any = module
+                for i, memory in enumerate(self.memories):
+                    assert isinstance(memory, MemoryLSTM)
                     h, c = (s.transpose(0, 1) for s in state["seg"][i])  # (B, 1, H) each
                     mh, mc = state["mem"][i] or (None, None)
                     yh, mh = memory.lstm_h(h, mh)

@@ -78,6 +78,7 @@ class TCNMasker(Masker):
     backbone = "convtasnet"
     Config = TCNConfig
     streams = True
+    legacy_kinds = ("concat", "film", "multiply")
 
     def __init__(self, frame: ConvTasNetConfig) -> None:
         super().__init__(frame)
