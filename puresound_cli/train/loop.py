@@ -21,7 +21,8 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from puresound_cli.errors import PuresoundError
 from puresound_cli.train.builder import build_data
 from puresound_cli.train.config import TrainConfig, TrainEvent
 from puresound_cli.train.lock import RunLock
-from puresound_cli.train.objective import build_objective, model_spec
+from puresound_cli.train.objective import Objective, build_objective, model_spec
 from puresound_cli.train.process import Process, amp_settings, from_rank0, start_process
 from puresound_cli.train.schedule import Schedule, TimeBudget
 from puresound_cli.train.state import (
@@ -78,238 +79,340 @@ def train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None = N
         return _train(config, progress)
 
 
-def _train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None) -> Path:
-    """:func:`train` inside the run folder's lock."""
-    from puresound_cli.checkpoint import load_checkpoint, save_checkpoint
+@dataclass
+class Counters:
+    """What the loop counts, saved with ``last.pt``: steps, best validation loss, validations
+    without improvement."""
 
-    # -- processes, devices, seeds ------------------------------------------------------------
-    clock_start = time.monotonic()
-    proc = start_process(config)
-    device = proc.device
-    emit = progress if (progress is not None and proc.is_main) else (lambda event: None)
-    random.seed(config.seed + proc.rank)
-    np.random.seed(config.seed + proc.rank)
-    torch.manual_seed(config.seed)  # same initial weights on every rank
-    run = Path(config.out)
-    if run.exists() and not run.is_dir():
-        raise PuresoundError(f"--out {run} is a file, not a run folder")
-    if proc.is_main:
-        run.mkdir(parents=True, exist_ok=True)
-    last, best_path, release = run / "last.pt", run / "best.pt", run / "model.pt"
-    ckpt = load_checkpoint(last) if config.resume and last.is_file() else None
-    state = (ckpt.get("train_state") or {}) if ckpt is not None else {}
-    budget = TimeBudget(config.time_budget_minutes, float(state.get("elapsed_s", 0.0)))
-    budget.valid_s = float(state.get("valid_s", 0.0))  # a resumed run knows its validation time
-    budget.started -= time.monotonic() - clock_start  # the clock starts with this call
+    step: int = 0
+    best: float = math.inf
+    bad_rounds: int = 0
 
-    # -- data ---------------------------------------------------------------------------------
-    report = D.DataReport()
-    train_src, valid_src, split = build_data(config, report, state.get("speakers"))
-    speakers = split["train"]
-    valid_batches = D.validation_batches(
-        valid_src, config.valid_examples, config.batch_size, proc.rank, proc.world_size
-    )
-    log.info("data: %s", report.summary())
 
-    # -- model, objective, optimizer, schedule, mixed precision -------------------------------
-    model, objective_module, params = build_objective(config, len(speakers), device)
-    objective: nn.Module = objective_module
-    if proc.distributed:
-        objective = nn.parallel.DistributedDataParallel(
-            objective_module, device_ids=[device.index] if device.type == "cuda" else None
+@dataclass
+class Trainer:
+    """Everything a run holds, made in one place (:meth:`setup`); :func:`_train` drives it."""
+
+    config: TrainConfig
+    proc: Process
+    emit: Callable[[TrainEvent], None]
+    budget: TimeBudget
+    report: D.DataReport
+    train_src: Any
+    split: dict[str, Any]
+    valid_batches: list[dict[str, Any]]
+    model: nn.Module
+    objective_module: Objective
+    objective: nn.Module
+    params: list[nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    scaler: torch.amp.GradScaler
+    amp: tuple[bool, torch.dtype]
+    counters: Counters
+    csv_log: CsvLog | None
+    writer: Any
+    valid_metrics: dict[str, float] = field(default_factory=dict)
+    progress_now: float = 0.0  # share of the time budget used (rank 0's reading)
+
+    @property
+    def run(self) -> Path:
+        return Path(self.config.out)
+
+    @classmethod
+    def setup(cls, config: TrainConfig, progress: Callable[[TrainEvent], None] | None) -> Trainer:
+        """Processes and seeds -> data -> model, objective, optimizer, schedule, mixed
+        precision -> resume (or start from another checkpoint's weights)."""
+        from puresound_cli.checkpoint import load_checkpoint
+
+        clock_start = time.monotonic()
+        proc = start_process(config)
+        random.seed(config.seed + proc.rank)
+        np.random.seed(config.seed + proc.rank)
+        torch.manual_seed(config.seed)  # same initial weights on every rank
+        run = Path(config.out)
+        if proc.is_main:
+            run.mkdir(parents=True, exist_ok=True)
+        last = run / "last.pt"
+        ckpt = load_checkpoint(last) if config.resume and last.is_file() else None
+        state = (ckpt.get("train_state") or {}) if ckpt is not None else {}
+        budget = TimeBudget(config.time_budget_minutes, float(state.get("elapsed_s", 0.0)),
+                            float(state.get("valid_s", 0.0)), started=clock_start)  # fmt: skip
+
+        report = D.DataReport()
+        train_src, valid_src, split = build_data(config, report, state.get("speakers"))
+        valid_batches = D.validation_batches(
+            valid_src, config.valid_examples, config.batch_size, proc.rank, proc.world_size
         )
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    schedule = Schedule(config, optimizer, budget)
-    use_amp, amp_dtype = amp_settings(config.amp, device)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+        log.info("data: %s", report.summary())
 
-    # -- resume, or start from another checkpoint's weights ------------------------------------
-    step, best, bad_rounds = 0, math.inf, 0
-    if config.init_from and ckpt is None:
-        copied = init_weights(model, load_checkpoint(config.init_from)["state_dict"])
-        log.info("init_from %s: %d of %d tensors copied", config.init_from, copied,
-                 len(model.state_dict()))  # fmt: skip
-    if ckpt is not None:
+        device = proc.device
+        model, objective_module, params = build_objective(config, len(split["train"]), device)
+        objective: nn.Module = objective_module
+        if proc.distributed:
+            objective = nn.parallel.DistributedDataParallel(
+                objective_module, device_ids=[device.index] if device.type == "cuda" else None
+            )
+        optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        use_amp, amp_dtype = amp_settings(config.amp, device)
+        trainer = cls(
+            config=config,
+            proc=proc,
+            emit=progress if (progress is not None and proc.is_main) else (lambda event: None),
+            budget=budget,
+            report=report,
+            train_src=train_src,
+            split=split,
+            valid_batches=valid_batches,
+            model=model,
+            objective_module=objective_module,
+            objective=objective,
+            params=params,
+            optimizer=optimizer,
+            schedule=Schedule(config, optimizer, budget),
+            scaler=torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16),
+            amp=(use_amp, amp_dtype),
+            counters=Counters(),
+            csv_log=None,
+            writer=None,
+        )
+        trainer.start_from(ckpt, state)
+        step = trainer.counters.step
+        trainer.csv_log = CsvLog(run / "log.csv", step) if proc.is_main else None
+        if config.tensorboard and proc.is_main:
+            trainer.writer = _tensorboard(run, step)
+        return trainer
+
+    def start_from(self, ckpt: dict[str, Any] | None, state: dict[str, Any]) -> None:
+        """Resume from ``last.pt`` (its checkpoint and train state), or copy ``init_from``."""
+        from puresound_cli.checkpoint import load_checkpoint
+
+        config, last = self.config, self.run / "last.pt"
+        if config.init_from and ckpt is None:
+            copied = init_weights(self.model, load_checkpoint(config.init_from)["state_dict"])
+            log.info("init_from %s: %d of %d tensors copied", config.init_from, copied,
+                     len(self.model.state_dict()))  # fmt: skip
+        if ckpt is None:
+            return
         arch = model_spec(config)[0]
         if ckpt["arch"] != arch:
             raise PuresoundError(f"{last} holds a {ckpt['arch']} model, this run trains {arch}")
         try:
-            model.load_state_dict(ckpt["state_dict"])
+            self.model.load_state_dict(ckpt["state_dict"])
         except RuntimeError as exc:
-            raise PuresoundError(resume_mismatch(last, ckpt, config, model)) from exc
+            raise PuresoundError(resume_mismatch(last, ckpt, config, self.model)) from exc
         if state:
-            optimizer.load_state_dict(state["optimizer"])
-            schedule.load_state_dict(state["scheduler"])
-            scaler.load_state_dict(state["scaler"])
-            if objective_module.speaker_loss is not None and state.get("speaker_loss"):
-                objective_module.speaker_loss.load_state_dict(state["speaker_loss"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.schedule.load_state_dict(state["scheduler"])
+            self.scaler.load_state_dict(state["scaler"])
+            speaker_loss = self.objective_module.speaker_loss
+            if speaker_loss is not None and state.get("speaker_loss"):
+                speaker_loss.load_state_dict(state["speaker_loss"])
             set_rng_state(state["rng"])
-            step, best, bad_rounds = state["step"], state["best"], state["bad_rounds"]
-        log.info("resumed %s at step %d", last, step)
-    csv_log = CsvLog(run / "log.csv", step) if proc.is_main else None
-    writer = _tensorboard(run, step) if config.tensorboard and proc.is_main else None
+            self.counters = Counters(state["step"], state["best"], state["bad_rounds"])
+        log.info("resumed %s at step %d", last, self.counters.step)
 
-    def meta(metrics: Mapping[str, float]) -> dict[str, Any]:
-        return {
-            "task": config.task,
-            "train_config": dataclasses.asdict(config),
-            "step": step,
-            "metrics": dict(metrics),
-            "speakers": len(speakers),
-        }
+    # -- one step ---------------------------------------------------------------------------
 
-    def save_last(metrics: Mapping[str, float]) -> None:
-        started = time.monotonic()
-        train_state = {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": schedule.state_dict(),
-            "scaler": scaler.state_dict(),
-            "speaker_loss": (
-                objective_module.speaker_loss.state_dict()
-                if objective_module.speaker_loss is not None
-                else {}
-            ),
-            "rng": rng_state(),
-            "step": step,
-            "best": best,
-            "bad_rounds": bad_rounds,
-            "speakers": split,
-            "elapsed_s": budget.elapsed(),
-            "valid_s": budget.valid_s,
-        }
-        save_checkpoint(last, model, meta(metrics), train_state=train_state)
-        budget.note_save(time.monotonic() - started)
-
-    def run_validation() -> bool:
-        """Validate, log, keep the best weights; True when early stopping says stop."""
-        nonlocal best, bad_rounds
-        started = time.monotonic()
-        metrics = validate(model, valid_batches, objective_module.signal_loss, device,
-                           config.task, proc.distributed)  # fmt: skip
-        valid_metrics.clear()
-        valid_metrics.update(metrics)
-        schedule.after_validation(metrics["loss"])
-        if metrics["loss"] < best:
-            best, bad_rounds = metrics["loss"], 0
-            if proc.is_main:
-                save_checkpoint(best_path, model, meta(metrics))
-        else:
-            bad_rounds += 1
-        budget.note_validation(time.monotonic() - started)
-        lr = optimizer.param_groups[0]["lr"]
-        if csv_log is not None:
-            csv_log.write(step=step, kind="valid", loss=metrics["loss"], lr=lr,
-                          si_sdri=metrics["si_sdri"], absent_db=metrics["absent_db"],
-                          elapsed_s=budget.elapsed(), accuracy=metrics.get("accuracy"))  # fmt: skip
-        if writer is not None:
-            for key, value in metrics.items():
-                writer.add_scalar(f"valid/{key}", value, step)
-        emit(TrainEvent("valid", step, planned(), dict(metrics)))
-        return bool(config.early_stopping and bad_rounds >= config.early_stopping)
-
-    def planned() -> int:
-        if not budget.enabled:
-            return config.max_steps
-        return min(config.max_steps, step + budget.steps_left(budget.elapsed()))
-
-    # -- loop ---------------------------------------------------------------------------------
-    stream = D.BatchStream(train_src, config.batch_size, step, proc.rank, proc.world_size)
-    loader = iter(
-        torch.utils.data.DataLoader(
-            stream,
-            batch_size=None,
-            num_workers=config.num_workers,
-            pin_memory=device.type == "cuda",
-            prefetch_factor=4 if config.num_workers > 0 else None,
-            persistent_workers=config.num_workers > 0,
+    def should_stop_for_time(self) -> bool:
+        """Whether the time budget is spent (rank 0 decides); sets the schedule's progress."""
+        elapsed = self.budget.elapsed()
+        stop_now, progress_now = from_rank0(
+            [float(self.budget.should_stop(elapsed)), self.budget.progress(elapsed)],
+            self.proc,
+            self.proc.device,
         )
-    )
-    valid_metrics: dict[str, float] = {}
+        self.progress_now = progress_now
+        return bool(stop_now)
+
+    def step(self, raw_batch: dict[str, torch.Tensor]) -> tuple[dict[str, float], int, bool]:
+        """One optimisation step: (metrics, examples seen, whether the batch was used)."""
+        started = time.monotonic()
+        device = self.proc.device
+        self.schedule.before_step(self.counters.step, self.progress_now)
+        batch = {k: v.to(device, non_blocking=True) for k, v in raw_batch.items()}
+        use_amp, amp_dtype = self.amp
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+            loss, parts = self.objective(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        ok = _backward_and_step(
+            loss, self.params, self.optimizer, self.scaler, self.config.grad_clip, self.proc
+        )
+        self.counters.step += 1
+        self.budget.note_step(time.monotonic() - started)
+        metrics = {"loss": loss.item(), **{k: v.item() for k, v in parts.items()}}
+        return metrics, batch["mixture"].shape[0] * self.proc.world_size, ok
+
+    def log_step(self, metrics: dict[str, float], speed: float | None) -> None:
+        """Report a step; with ``speed`` (examples per second) also write it to the logs."""
+        step, lr = self.counters.step, self.optimizer.param_groups[0]["lr"]
+        self.emit(TrainEvent("step", step, self.planned(), {**metrics, "lr": lr}))
+        if speed is None or self.csv_log is None:
+            return
+        self.csv_log.write(step=step, kind="train", lr=lr, examples_per_s=speed,
+                           elapsed_s=self.budget.elapsed(), **metrics)  # fmt: skip
+        if self.writer is not None:
+            for key, value in {**metrics, "lr": lr}.items():
+                self.writer.add_scalar(f"train/{key}", value, step)
+
+    def planned(self) -> int:
+        """Steps the run will have made at its end (an estimate under a time budget)."""
+        if not self.budget.enabled:
+            return self.config.max_steps
+        left = self.budget.steps_left(self.budget.elapsed())
+        return min(self.config.max_steps, self.counters.step + left)
+
+    # -- validation, checkpoints, release ---------------------------------------------------
+
+    def validate(self) -> bool:
+        """Validate, log, keep the best weights; True when early stopping says stop."""
+        from puresound_cli.checkpoint import save_checkpoint
+
+        started, c, step = time.monotonic(), self.counters, self.counters.step
+        metrics = validate(self.model, self.valid_batches, self.objective_module.signal_loss,
+                           self.proc.device, self.config.task, self.proc.distributed)  # fmt: skip
+        self.valid_metrics = dict(metrics)
+        self.schedule.after_validation(metrics["loss"])
+        if metrics["loss"] < c.best:
+            c.best, c.bad_rounds = metrics["loss"], 0
+            if self.proc.is_main:
+                save_checkpoint(self.run / "best.pt", self.model, self.meta(metrics))
+        else:
+            c.bad_rounds += 1
+        self.budget.note_validation(time.monotonic() - started)
+        lr = self.optimizer.param_groups[0]["lr"]
+        if self.csv_log is not None:
+            self.csv_log.write(step=step, kind="valid", loss=metrics["loss"], lr=lr,
+                               si_sdri=metrics["si_sdri"], absent_db=metrics["absent_db"],
+                               elapsed_s=self.budget.elapsed(),
+                               accuracy=metrics.get("accuracy"))  # fmt: skip
+        if self.writer is not None:
+            for key, value in metrics.items():
+                self.writer.add_scalar(f"valid/{key}", value, step)
+        self.emit(TrainEvent("valid", step, self.planned(), dict(metrics)))
+        return bool(self.config.early_stopping and c.bad_rounds >= self.config.early_stopping)
+
+    def meta(self, metrics: Mapping[str, float]) -> dict[str, Any]:
+        """A checkpoint's metadata."""
+        return {
+            "task": self.config.task,
+            "train_config": dataclasses.asdict(self.config),
+            "step": self.counters.step,
+            "metrics": dict(metrics),
+            "speakers": len(self.split["train"]),
+        }
+
+    def save_last(self) -> None:
+        """``last.pt``: the weights and everything a resume needs."""
+        from puresound_cli.checkpoint import save_checkpoint
+
+        started, c = time.monotonic(), self.counters
+        speaker_loss = self.objective_module.speaker_loss
+        train_state = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "speaker_loss": speaker_loss.state_dict() if speaker_loss is not None else {},
+            "rng": rng_state(),
+            "step": c.step,
+            "best": c.best,
+            "bad_rounds": c.bad_rounds,
+            "speakers": self.split,
+            "elapsed_s": self.budget.elapsed(),
+            "valid_s": self.budget.valid_s,
+        }
+        meta = self.meta(self.valid_metrics)
+        save_checkpoint(self.run / "last.pt", self.model, meta, train_state=train_state)
+        self.budget.note_save(time.monotonic() - started)
+
+    def release(self, stop_reason: str) -> Path:
+        """``model.pt``: the best weights, output level calibrated, no optimizer state."""
+        release, step = self.run / "model.pt", self.counters.step
+        if step == 0:  # a model.pt of the starting weights would pass for a trained model
+            raise PuresoundError(f"{stop_reason} before the first training step: nothing "
+                                 "trained, no model.pt written")  # fmt: skip
+        if self.proc.distributed:
+            dist.barrier()
+        if self.proc.is_main:
+            write_release(release, self.model, self.meta(self.valid_metrics),
+                          self.run / "best.pt", self.valid_batches)  # fmt: skip
+            if self.writer is not None:
+                self.writer.close()
+            self.emit(TrainEvent("end", step, step, dict(self.valid_metrics), stop_reason))
+        if self.proc.distributed:
+            dist.barrier()
+            dist.destroy_process_group()
+        return release
+
+    def loader(self) -> Iterator[dict[str, torch.Tensor]]:
+        """The training batches from the current step on (this rank's shard)."""
+        config, proc = self.config, self.proc
+        stream = D.BatchStream(
+            self.train_src, config.batch_size, self.counters.step, proc.rank, proc.world_size
+        )
+        return iter(
+            torch.utils.data.DataLoader(
+                stream,
+                batch_size=None,
+                num_workers=config.num_workers,
+                pin_memory=proc.device.type == "cuda",
+                prefetch_factor=4 if config.num_workers > 0 else None,
+                persistent_workers=config.num_workers > 0,
+            )
+        )
+
+
+def _train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None) -> Path:
+    """:func:`train` inside the run folder's lock: set up, loop, release."""
+    t = Trainer.setup(config, progress)
+    c = t.counters
+    loader = t.loader()
     validated_at = saved_at = -1
-    if budget.enabled and budget.valid_s == 0:  # a baseline, and the time a validation takes
-        run_validation()
-        validated_at = step
-    emit(TrainEvent("start", step, planned(), message=report.summary()))
+    if t.budget.enabled and t.budget.valid_s == 0:  # a baseline, and the time a validation takes
+        t.validate()
+        validated_at = c.step
+    t.emit(TrainEvent("start", c.step, t.planned(), message=t.report.summary()))
     window_start, window_examples = time.monotonic(), 0
     stop_reason = "max steps reached"
     bad_batches = 0
-    objective.train()
-    while step < config.max_steps:
-        elapsed = budget.elapsed()
-        stop_now, progress_now = from_rank0(
-            [float(budget.should_stop(elapsed)), budget.progress(elapsed)], proc, device
-        )
-        if stop_now:
+    t.objective.train()
+    while c.step < config.max_steps:
+        if t.should_stop_for_time():
             stop_reason = f"time budget reached ({config.time_budget_minutes:g} min)"
             break
-        step_started = time.monotonic()
-        schedule.before_step(step, progress_now)
-        batch = {k: v.to(device, non_blocking=True) for k, v in next(loader).items()}
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-            loss, parts = objective(batch)
-        optimizer.zero_grad(set_to_none=True)
-        ok = _backward_and_step(loss, params, optimizer, scaler, config.grad_clip, proc)
-        step += 1
+        metrics, examples, ok = t.step(next(loader))
         if ok:
-            bad_batches = 0
-            window_examples += batch["mixture"].shape[0] * proc.world_size
+            bad_batches, window_examples = 0, window_examples + examples
         else:
             bad_batches += 1
-            log.warning("non-finite loss or gradients at step %d: batch skipped", step)
+            log.warning("non-finite loss or gradients at step %d: batch skipped", c.step)
             if bad_batches >= MAX_BAD_BATCHES:
-                raise PuresoundError(
-                    f"loss or gradients not finite in {MAX_BAD_BATCHES} batches in a row; "
-                    "lower the learning rate"
-                )
-        budget.note_step(time.monotonic() - step_started)
-
-        # -- log ----------------------------------------------------------------------------
-        lr = optimizer.param_groups[0]["lr"]
-        metrics = {"loss": loss.item(), **{k: v.item() for k, v in parts.items()}}
-        emit(TrainEvent("step", step, planned(), {**metrics, "lr": lr}))
-        if ok and step % config.log_every == 0 and csv_log is not None:
+                raise PuresoundError(f"loss or gradients not finite in {MAX_BAD_BATCHES} "
+                                     "batches in a row; lower the learning rate")  # fmt: skip
+        speed = None
+        if ok and c.step % config.log_every == 0:
             now = time.monotonic()
             speed = window_examples / max(now - window_start, 1e-9)
             window_start, window_examples = now, 0
-            csv_log.write(step=step, kind="train", lr=lr, examples_per_s=speed,
-                          elapsed_s=budget.elapsed(), **metrics)  # fmt: skip
-            if writer is not None:
-                for key, value in {**metrics, "lr": lr}.items():
-                    writer.add_scalar(f"train/{key}", value, step)
+        t.log_step(metrics, speed)
 
-        # -- validation, checkpoint ---------------------------------------------------------
         stop = False
-        if step % config.valid_every == 0:
-            stop = run_validation()
-            validated_at = step
+        if c.step % config.valid_every == 0:
+            stop = t.validate()
+            validated_at = c.step
             if stop:
-                stop_reason = f"early stopping after {bad_rounds} validations"
-        if proc.is_main and (step % config.checkpoint_every == 0 or stop):
-            save_last(valid_metrics)
-            saved_at = step
+                stop_reason = f"early stopping after {c.bad_rounds} validations"
+        if t.proc.is_main and (c.step % config.checkpoint_every == 0 or stop):
+            t.save_last()
+            saved_at = c.step
         if stop:
             break
     del loader
-    if validated_at != step:  # the final weights are always validated (and may be the best)
-        run_validation()
-    if proc.is_main and saved_at != step:
-        save_last(valid_metrics)
-
-    # -- release ------------------------------------------------------------------------------
-    if step == 0:  # a model.pt of the starting weights would pass for a trained model
-        raise PuresoundError(f"{stop_reason} before the first training step: nothing trained, "
-                             "no model.pt written")  # fmt: skip
-    if proc.distributed:
-        dist.barrier()
-    if proc.is_main:
-        write_release(release, model, meta(valid_metrics), best_path, valid_batches)
-        if writer is not None:
-            writer.close()
-        emit(TrainEvent("end", step, step, dict(valid_metrics), stop_reason))
-    if proc.distributed:
-        dist.barrier()
-        dist.destroy_process_group()
-    return release
+    if validated_at != c.step:  # the final weights are always validated (and may be the best)
+        t.validate()
+    if t.proc.is_main and saved_at != c.step:
+        t.save_last()
+    return t.release(stop_reason)
 
 
 def _backward_and_step(

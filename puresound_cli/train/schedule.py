@@ -41,13 +41,21 @@ class TimeBudget:
     Args:
         minutes: the budget (0: none; then nothing ever stops for time).
         elapsed_before: seconds the run had used before this process (resume).
+        valid_before: the duration of the run's latest validation before this process (resume).
+        started: ``time.monotonic()`` when this process's part of the run began (default: now).
     """
 
-    def __init__(self, minutes: float, elapsed_before: float = 0.0) -> None:
+    def __init__(
+        self,
+        minutes: float,
+        elapsed_before: float = 0.0,
+        valid_before: float = 0.0,
+        started: float | None = None,
+    ) -> None:
         self.seconds = minutes * 60.0
-        self.started = time.monotonic() - elapsed_before
+        self.started = (time.monotonic() if started is None else started) - elapsed_before
         self.step_s = 0.0  # running mean of a training step (data included)
-        self.valid_s = 0.0  # the latest validation's duration
+        self.valid_s = valid_before  # the latest validation's duration
         self.save_s = 0.5  # the latest checkpoint write's duration (a guess until measured)
         self._progress = 0.0
 
