@@ -146,7 +146,7 @@ def enrollment_files(arguments: Sequence[str | Path]) -> list[str | Path]:
     Raises:
         PuresoundError: a folder without audio files.
     """
-    from puresound_cli.jobs import find_audio_files
+    from puresound_cli.inputs import find_audio_files
 
     out: list[str | Path] = []
     for argument in arguments:

@@ -12,7 +12,6 @@ written in place.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,38 +20,7 @@ from pathlib import Path
 from puresound_cli import audio
 from puresound_cli.errors import PuresoundError
 from puresound_cli.files import refuse_inputs
-
-
-def scan_folder(folder: Path) -> tuple[list[Path], list[str]]:
-    """Audio files below ``folder`` (recursive, sorted, any suffix soundfile reads), and notes
-    on what was left out: symlinked sub-folders (not followed, so a link cycle cannot loop),
-    dangling links, and sub-folders that could not be read."""
-    suffixes = audio.audio_suffixes()
-    found: list[Path] = []
-    notes: list[str] = []
-
-    def unreadable(err: OSError) -> None:
-        notes.append(f"{err.filename}: skipped, cannot read this folder ({err.strerror})")
-
-    for root, dirs, files in os.walk(folder, onerror=unreadable):
-        base = Path(root)
-        for name in sorted(dirs):
-            if (base / name).is_symlink():
-                notes.append(f"{base / name}: skipped, a symlinked folder (not followed)")
-        for name in files:
-            path = base / name
-            if path.suffix.lower() not in suffixes or name.startswith("."):
-                continue
-            if path.is_symlink() and not path.exists():
-                notes.append(f"{path}: skipped, a dangling link")
-            elif path.is_file():
-                found.append(path)
-    return sorted(found), notes
-
-
-def find_audio_files(folder: Path) -> list[Path]:
-    """Audio files below ``folder`` (see :func:`scan_folder`)."""
-    return scan_folder(folder)[0]
+from puresound_cli.inputs import in_shard, scan_folder
 
 
 @dataclass(frozen=True)
@@ -73,29 +41,6 @@ class Plan:
     failures: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     info: list[str] = field(default_factory=list)
-
-
-def in_shard(key: str, k: int, n: int) -> bool:
-    """Whether the file named ``key`` (its path relative to the input folder) belongs to shard
-    ``k`` of ``n`` (1-based): a hash of the name, so the split does not depend on the order or
-    completeness of a listing, and every machine sees the same split."""
-    digest = hashlib.sha1(key.encode("utf-8", "surrogateescape")).digest()
-    return int.from_bytes(digest[:8], "big") % n == k - 1
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"K/N"`` -> ``(K, N)`` with 1 <= K <= N.
-
-    Raises:
-        ValueError: anything else.
-    """
-    try:
-        k, n = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise ValueError(f"--shard {text!r}: give K/N, e.g. 3/8") from None
-    if not 1 <= k <= n:
-        raise ValueError(f"--shard {text!r}: need 1 <= K <= N")
-    return k, n
 
 
 def _with_suffix(path: Path, suffix: str) -> Path:
@@ -212,6 +157,19 @@ def plan_jobs(
     if suffix and kind != "folder":
         plan.notes.append(f"--suffix {suffix!r} applies to outputs in a folder; ignored here")
     out_root = Path(output).resolve() if kind == "folder" else None
+    sources = _sources(args, out_root, plan)
+    input_paths = {p.resolve() for p, _ in sources if isinstance(p, Path)}
+    sources = [(src, rel) for src, rel in sources if in_shard(str(rel or src), *shard)]
+    rules = _Rules(kind, output, suffix, overwrite, companions, protected, skip_existing)
+    _assign_outputs(plan, sources, input_paths, rules)
+    return plan
+
+
+def _sources(
+    args: list[str], out_root: Path | None, plan: Plan
+) -> list[tuple[str | Path, Path | None]]:
+    """The input files of the arguments, each with its path relative to an output folder;
+    what cannot be read goes to ``plan.failures``, folder notes to ``plan.notes``."""
     sources: list[tuple[str | Path, Path | None]] = []  # (source, path relative to out folder)
     for arg in args:
         if arg == audio.STDIO:
@@ -238,11 +196,34 @@ def plan_jobs(
             plan.failures.append((arg, "file not found (flags such as --overwrite take no value)"))
         else:
             plan.failures.append((arg, "file not found"))
+    return sources
 
-    input_paths = {p.resolve() for p, _ in sources if isinstance(p, Path)}
+
+@dataclass(frozen=True)
+class _Rules:
+    """How :func:`plan_jobs` places outputs (its arguments)."""
+
+    kind: str
+    output: str
+    suffix: str
+    overwrite: bool
+    companions: tuple[str, ...]
+    protected: Sequence[tuple[str, str | Path]]
+    skip_existing: bool
+
+
+def _assign_outputs(
+    plan: Plan,
+    sources: list[tuple[str | Path, Path | None]],
+    input_paths: set[Path],
+    rules: _Rules,
+) -> None:
+    """Each source's output, or the reason it gets none (``plan.jobs``/``skipped``/``failures``)."""
+    kind, output, suffix = rules.kind, rules.output, rules.suffix
+    overwrite, companions, protected = rules.overwrite, rules.companions, rules.protected
+    skip_existing = rules.skip_existing
     seen: dict[Path, str] = {}  # output -> the input name that claimed it
     seen_source: dict[Path, str | Path] = {}
-    sources = [(src, rel) for src, rel in sources if in_shard(str(rel or src), *shard)]
     for source, rel in sources:
         if kind in ("stdout", "special"):
             plan.jobs.append(Job(source, output))
@@ -289,4 +270,3 @@ def plan_jobs(
         seen[resolved] = name
         seen_source[resolved] = source
         plan.jobs.append(Job(source, dest))
-    return plan

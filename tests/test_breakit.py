@@ -354,7 +354,7 @@ def test_export_into_an_unwritable_folder_is_one_line(run, models, tmp_path) -> 
 
 
 def test_shards_are_disjoint_and_complete(run, models, tmp_path) -> None:
-    from puresound_cli.jobs import in_shard, parse_shard
+    from puresound_cli.inputs import in_shard, parse_shard
 
     names = [f"sub{i % 3}/f{i}.wav" for i in range(200)]
     parts = [{n for n in names if in_shard(n, k, 4)} for k in range(1, 5)]

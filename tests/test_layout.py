@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 300
 LONGER = {
-    "puresound_cli/train/loop.py": "train() reads top to bottom as one loop (DESIGN.md 11)",
+    "puresound_cli/train/trainer.py": "a run's state and steps, made in one place (DESIGN.md 11)",
     "puresound_cli/separate.py": "the one engine: load, embed once and stream in one file",
     "puresound_cli/data/mixer.py": "DynamicMixer.example() is one mixing recipe, read in order",
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -49,6 +49,14 @@ from puresound_cli.cli.report import (
 from puresound_cli.cli.usage import RunOptions, check_usage, read_files
 from puresound_cli.errors import PuresoundError
 
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from puresound_cli.jobs import Job, Plan
+    from puresound_cli.nets.contract import VADModel
+    from puresound_cli.results import FileResult
+    from puresound_cli.separate import Separator
+
 logger = logging.getLogger("puresound_cli")
 
 
@@ -60,17 +68,7 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
         from puresound_cli.cli.live import run_stream
 
         run_stream(reporter, o)
-    from puresound_cli.jobs import parse_shard, plan_jobs
-
-    try:
-        plan = plan_jobs(o.inputs, output, o.suffix, o.overwrite, (".png",) if o.plot else (),
-                         read_files(o), parse_shard(o.shard), o.skip_existing)  # fmt: skip
-    except ValueError as err:
-        raise usage_error(reporter, str(err)) from None
-    for line in plan.info:
-        logger.info("%s", line)
-    for note in plan.notes:
-        logger.warning("%s", note)
+    plan = _plan(reporter, o, output)
     as_json = o.as_json and output != "-"
     if o.as_json and output == "-":
         logger.warning("--json: stdout carries the audio (-o -), so no JSON lines are printed")
@@ -84,11 +82,39 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
         logger.info("%s: %s exists, skipped (--skip-existing)", job.source, job.dest)
         if as_json:
             json_line({"input": str(job.source), "output": str(job.dest), "status": "skipped"})
-    if not plan.jobs:
-        _summary(as_json, 0, len(plan.skipped), failed)
-        raise typer.Exit(1 if failed else 0)
+    done = 0
+    if plan.jobs:  # the heavy part: torch, the model, the enrollment embedding (once per run)
+        separator, vad = _load(reporter, o)
+        done, errors = _process(reporter, o, plan.jobs, separator, vad, as_json)
+        failed += errors
+    _summary(as_json, done, len(plan.skipped), failed)
+    raise typer.Exit(1 if failed else 0)
 
-    # Heavy part: torch, the model, the enrollment embedding (once per run).
+
+def _plan(reporter: Reporter, o: RunOptions, output: str) -> Plan:
+    """The jobs (input -> output) of the run; usage errors exit 2."""
+    from puresound_cli.inputs import parse_shard
+    from puresound_cli.jobs import plan_jobs
+
+    try:
+        plan = plan_jobs(
+            o.inputs, output, suffix=o.suffix, overwrite=o.overwrite,
+            companions=(".png",) if o.plot else (), protected=read_files(o),
+            shard=parse_shard(o.shard), skip_existing=o.skip_existing,
+        )  # fmt: skip
+    except ValueError as err:
+        raise usage_error(reporter, str(err)) from None
+    for line in plan.info:
+        logger.info("%s", line)
+    for note in plan.notes:
+        logger.warning("%s", note)
+    return plan
+
+
+def _load(reporter: Reporter, o: RunOptions) -> tuple[Separator, tuple[VADModel, Tensor] | None]:
+    """The separator (model and enrollment) and the optional --vad gate's model and embedding;
+    a bad device is a usage error (exit 2), a bad model or enrollment exits 1."""
+    from puresound_cli.enrollment import enrollment_files
     from puresound_cli.runtime import pick_device, set_threads
     from puresound_cli.separate import load_separator
 
@@ -97,37 +123,42 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
     except PuresoundError as err:
         raise usage_error(reporter, str(err)) from None
     threads = set_threads()
-    from puresound_cli.enrollment import enrollment_files
-
     try:
         enrollments = enrollment_files(o.enroll)
         separator = load_separator(
-            o.task,
-            o.model,
-            enrollments,
-            device,
-            o.segment,
-            o.overlap,
-            o.force_enroll,
-            track=o.track,
-        )
+            o.task, o.model, enrollments, device=device, segment=o.segment, overlap=o.overlap,
+            force_enroll=o.force_enroll, track=o.track,
+        )  # fmt: skip
     except Exception as err:  # noqa: BLE001 - bad model or enrollment: one line, exit 1
         reporter.error(None, describe_exception(err), err)
         raise typer.Exit(1) from None
     logger.debug("model %s on %s, %d threads", o.model or "default", device, threads)
-    vad = None
-    if o.vad is not None:
-        from puresound_cli.vad import load_vad, vad_gate
+    if o.vad is None:
+        return separator, None
+    from puresound_cli.vad import load_vad
 
-        try:
-            vad = load_vad(o.vad, enrollments[0], device)
-        except Exception as err:  # noqa: BLE001 - bad VAD model: one line, exit 1
-            reporter.error(None, f"--vad: {describe_exception(err)}", err)
-            raise typer.Exit(1) from None
+    try:
+        return separator, load_vad(o.vad, enrollments[0], device)
+    except Exception as err:  # noqa: BLE001 - bad VAD model: one line, exit 1
+        reporter.error(None, f"--vad: {describe_exception(err)}", err)
+        raise typer.Exit(1) from None
 
-    done = 0
+
+def _process(
+    reporter: Reporter,
+    o: RunOptions,
+    jobs: list[Job],
+    separator: Separator,
+    vad: tuple[VADModel, Tensor] | None,
+    as_json: bool,
+) -> tuple[int, int]:
+    """Run every job with a progress line each: (done, failed). Ctrl-C or SIGTERM stops the
+    batch at once (exit 130/143), with no partial output."""
+    from puresound_cli.vad import vad_gate
+
+    done = failed = 0
     with interrupt_on_sigterm() as signals, reporter.progress() as progress:
-        for job in plan.jobs:
+        for job in jobs:
             name = "<stdin>" if job.source == "-" else str(job.source)
             task_id = progress.add_task(Path(name).name, total=None, rtf="-")
             started = time.perf_counter()
@@ -156,24 +187,36 @@ def run_separation(o: RunOptions, quiet: bool, debug: bool) -> None:
                 continue
             finally:
                 progress.remove_task(task_id)
-            dest = "<stdout>" if job.dest == "-" else job.dest
-            speed = f", RTF {result.rtf:.3f}" if result.rtf is not None else ""
-            logger.info("%s -> %s (%.1f s%s)", name, dest, result.seconds, speed)
-            if o.plot and job.source == "-":
-                logger.warning("--plot: no spectrogram for stdin input (it cannot be re-read)")
-            elif o.plot:
-                plot_pair(reporter, job.source, job.dest)
-            summary = result.as_dict()
-            if separator.last_track is not None:
-                talk = separator.last_track
-                logger.info("%s: the enrolled voice talks %.1f s in %d segments", name,
-                            talk.talk_seconds(), len(talk.segments()))  # fmt: skip
-                summary.update(talk.as_dict())
-            if as_json:
-                json_line(summary)
+            _report(reporter, o, job, name, result, separator, as_json)
             done += 1
-    _summary(as_json, done, len(plan.skipped), failed)
-    raise typer.Exit(1 if failed else 0)
+    return done, failed
+
+
+def _report(
+    reporter: Reporter,
+    o: RunOptions,
+    job: Job,
+    name: str,
+    result: FileResult,
+    separator: Separator,
+    as_json: bool,
+) -> None:
+    """The log line (and JSON line, plot) of a finished file."""
+    dest = "<stdout>" if job.dest == "-" else job.dest
+    speed = f", RTF {result.rtf:.3f}" if result.rtf is not None else ""
+    logger.info("%s -> %s (%.1f s%s)", name, dest, result.seconds, speed)
+    if o.plot and job.source == "-":
+        logger.warning("--plot: no spectrogram for stdin input (it cannot be re-read)")
+    elif o.plot:
+        plot_pair(reporter, job.source, job.dest)
+    summary = result.as_dict()
+    if separator.last_track is not None:
+        talk = separator.last_track
+        logger.info("%s: the enrolled voice talks %.1f s in %d segments", name,
+                    talk.talk_seconds(), len(talk.segments()))  # fmt: skip
+        summary.update(talk.as_dict())
+    if as_json:
+        json_line(summary)
 
 
 def _summary(as_json: bool, done: int, skipped: int, failed: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,67 +21,78 @@ from puresound_cli.cli.options import (
 from puresound_cli.cli.report import Reporter, describe_exception, json_line, usage_error
 from puresound_cli.errors import PuresoundError
 
+if TYPE_CHECKING:
+    from puresound_cli.vad import Detector
+
+
+VadEnroll = Annotated[
+    list[Path],
+    typer.Option(
+        "--enroll",
+        "-e",
+        help="A recording of the target speaker; repeat it or give a folder to combine "
+        "several recordings of that voice.",
+        metavar="SPK",
+        exists=True,
+    ),
+]
+VadModel = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="An extraction model (its speaker net tracks the voice; default: the shipped "
+        "extractor) or a personal VAD checkpoint (train --task vad).",
+        metavar="NAME|PATH",
+        show_default=False,
+    ),
+]
+VadOutput = Annotated[
+    str, typer.Option("--output", "-o", help="File of segments, or '-' for stdout.", metavar="FILE")
+]
+VadJson = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="One JSON line per file (on stdout, or into -o FILE) instead of TSV."
+    ),
+]
+VadThreshold = Annotated[
+    float | None,
+    typer.Option(
+        "--threshold",
+        min=0.0,
+        max=1.0,
+        help="Activity probability (personal VAD, default 0.5), or the cosine with the "
+        "enrollment that opens a talk segment (tracker; it closes 0.1 lower).",
+        show_default=False,
+    ),
+]
+VadStream = Annotated[
+    bool, typer.Option("--stream", help="Live: WAV on stdin, each segment printed when it ends.")
+]
+VadPlot = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        help="Draw who talks when: a .png file (one input) or a folder (one PNG per input). "
+        "Needs matplotlib; not with a personal VAD model.",
+        metavar="PNG|DIR",
+        show_default=False,
+    ),
+]
+
 
 @app.command()
 def vad(
     inputs: Inputs,
-    enroll: Annotated[
-        list[Path],
-        typer.Option(
-            "--enroll",
-            "-e",
-            help="A recording of the target speaker; repeat it or give a folder to combine "
-            "several recordings of that voice.",
-            metavar="SPK",
-            exists=True,
-        ),
-    ],
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            help="An extraction model (its speaker net tracks the voice; default: the shipped "
-            "extractor) or a personal VAD checkpoint (train --task vad).",
-            show_default=False,
-        ),
-    ] = None,
-    output: Annotated[
-        str,
-        typer.Option("--output", "-o", help="File of segments, or '-' for stdout.", metavar="FILE"),
-    ] = "-",
-    json_lines: Annotated[
-        bool,
-        typer.Option(
-            "--json", help="One JSON line per file (on stdout, or into -o FILE) instead of TSV."
-        ),
-    ] = False,
+    enroll: VadEnroll,
+    model: VadModel = None,
+    output: VadOutput = "-",
+    json_lines: VadJson = False,
     overwrite: OverwriteOpt = False,
-    threshold: Annotated[
-        float | None,
-        typer.Option(
-            "--threshold",
-            min=0.0,
-            max=1.0,
-            help="Activity probability (personal VAD, default 0.5), or the cosine with the "
-            "enrollment that opens a talk segment (tracker; it closes 0.1 lower).",
-            show_default=False,
-        ),
-    ] = None,
-    stream: Annotated[
-        bool,
-        typer.Option("--stream", help="Live: WAV on stdin, each segment printed when it ends."),
-    ] = False,
-    plot: Annotated[
-        Path | None,
-        typer.Option(
-            "--plot",
-            help="Draw who talks when: a .png file (one input) or a folder (one PNG per input). "
-            "Needs matplotlib; not with a personal VAD model.",
-            metavar="PNG|DIR",
-            show_default=False,
-        ),
-    ] = None,
+    threshold: VadThreshold = None,
+    stream: VadStream = False,
+    plot: VadPlot = None,
     device: DeviceOpt = Device.auto,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -94,11 +105,10 @@ def vad(
 
     if output != "-" and Path(output).exists() and not is_special(output) and not overwrite:
         raise usage_error(reporter, f"{output}: exists; kept it (pass --overwrite to replace it)")
-    from puresound_cli import audio
     from puresound_cli.checkpoint import model_file
     from puresound_cli.enrollment import enrollment_files
-    from puresound_cli.files import refuse_inputs, write_file
-    from puresound_cli.jobs import find_audio_files
+    from puresound_cli.files import refuse_inputs
+    from puresound_cli.inputs import find_audio_files
     from puresound_cli.runtime import pick_device, set_threads
     from puresound_cli.vad import load_detector
 
@@ -127,6 +137,26 @@ def vad(
             refuse_inputs(dest, read)
     except PuresoundError as err:
         raise usage_error(reporter, str(err)) from None
+    records, failed = _detect(
+        reporter, detector, files, pictures, overwrite, json_lines and output == "-"
+    )
+    _write_segments(reporter, records, output, json_lines, overwrite)
+    raise typer.Exit(1 if failed else 0)
+
+
+def _detect(
+    reporter: Reporter,
+    detector: Detector,
+    files: list[Path],
+    pictures: dict[Path, Path],
+    overwrite: bool,
+    print_json: bool,
+) -> tuple[list[dict[str, Any]], int]:
+    """Segments of every input (drawn where ``pictures`` says; JSON lines printed as they come
+    with ``print_json``): (records, number of inputs that failed, each named on stderr)."""
+    from puresound_cli import audio
+    from puresound_cli.files import write_file
+
     records: list[dict[str, Any]] = []
     failed = 0
     for path in files:
@@ -145,9 +175,23 @@ def vad(
             failed += 1
             continue
         records.append({"input": str(path), "segments": [list(s) for s in found]})
-        if json_lines and output == "-":
+        if print_json:
             json_line(records[-1])
-    if json_lines:  # JSON lines: on stdout as they come, or into -o FILE
+    return records, failed
+
+
+def _write_segments(
+    reporter: Reporter,
+    records: list[dict[str, Any]],
+    output: str,
+    json_lines: bool,
+    overwrite: bool,
+) -> None:
+    """The segments as TSV (stdout or -o FILE) or as JSON lines into -o FILE (exit 1 if the
+    file cannot be written; JSON lines on stdout were printed as they came)."""
+    from puresound_cli.files import write_file
+
+    if json_lines:
         text = "".join(json.dumps(r) + "\n" for r in records)
     else:
         text = "file\tstart\tend\n" + "".join(
@@ -161,7 +205,6 @@ def vad(
         except PuresoundError as err:
             reporter.error(None, str(err), err)
             raise typer.Exit(1) from None
-    raise typer.Exit(1 if failed else 0)
 
 
 def _plan_plots(

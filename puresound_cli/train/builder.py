@@ -42,39 +42,60 @@ def build_data(
     if kaldi and config.task == "separate":
         raise PuresoundError("separation training mixes speech folders; Kaldi lists are not read")
     if kaldi:
-        entries = [e for d in kaldi for e in D.read_kaldi_lists(d, report)]
-        named = sorted({e.speaker for e in entries if e.speaker})
-        held = saved_valid if saved_valid is not None else set(config.valid_speakers)
-        if not held and len(named) >= 3:  # hold out whole speakers, as for speech folders
-            held = D.hold_out(named, config.valid_fraction, config.seed)
-        if not held:  # unknown speakers: hold out entries
-            keys = [e.key for e in entries]
-            valid_keys = D.hold_out(keys, config.valid_fraction, config.seed, keep=1)
-            train_e = [e for e in entries if e.key not in valid_keys]
-            valid_e = [e for e in entries if e.key in valid_keys]
-        else:
-            train_e = [e for e in entries if e.speaker not in held]
-            valid_e = [e for e in entries if e.speaker in held]
-        if saved_train is not None:
-            train_e = [e for e in train_e if e.speaker in set(saved_train)]
-        speakers = saved_train or sorted({e.speaker for e in train_e})
-        if not train_e or not valid_e:
-            raise PuresoundError("the lists leave no entries to train on or none to validate on")
-        sources = [
-            D.KaldiListSource(
-                part,
-                data_task(config.task),
-                config.sample_rate,
-                config.segment_seconds,
-                config.enroll_seconds,
-                seed=config.seed,
-                speakers=speakers,
-                stream=stream,
-            )
-            for stream, part in enumerate((train_e, valid_e))
-        ]
-        return sources[0], sources[1], {"train": speakers, "valid": sorted(held)}
+        return _kaldi_data(config, kaldi, report, saved_train, saved_valid)
+    return _mixed_data(config, plain, report, saved_train, saved_valid)
 
+
+def _kaldi_data(
+    config: TrainConfig,
+    folders: list[str],
+    report: D.DataReport,
+    saved_train: list[str] | None,
+    saved_valid: set[str] | None,
+) -> tuple[Any, Any, dict[str, list[str]]]:
+    """:func:`build_data` for folders of Kaldi-style lists (pre-made mixtures)."""
+    entries = [e for d in folders for e in D.read_kaldi_lists(d, report)]
+    named = sorted({e.speaker for e in entries if e.speaker})
+    held = saved_valid if saved_valid is not None else set(config.valid_speakers)
+    if not held and len(named) >= 3:  # hold out whole speakers, as for speech folders
+        held = D.hold_out(named, config.valid_fraction, config.seed)
+    if not held:  # unknown speakers: hold out entries
+        keys = [e.key for e in entries]
+        valid_keys = D.hold_out(keys, config.valid_fraction, config.seed, keep=1)
+        train_e = [e for e in entries if e.key not in valid_keys]
+        valid_e = [e for e in entries if e.key in valid_keys]
+    else:
+        train_e = [e for e in entries if e.speaker not in held]
+        valid_e = [e for e in entries if e.speaker in held]
+    if saved_train is not None:
+        train_e = [e for e in train_e if e.speaker in set(saved_train)]
+    speakers = saved_train or sorted({e.speaker for e in train_e})
+    if not train_e or not valid_e:
+        raise PuresoundError("the lists leave no entries to train on or none to validate on")
+    sources = [
+        D.KaldiListSource(
+            part,
+            data_task(config.task),
+            config.sample_rate,
+            config.segment_seconds,
+            config.enroll_seconds,
+            seed=config.seed,
+            speakers=speakers,
+            stream=stream,
+        )
+        for stream, part in enumerate((train_e, valid_e))
+    ]
+    return sources[0], sources[1], {"train": speakers, "valid": sorted(held)}
+
+
+def _mixed_data(
+    config: TrainConfig,
+    plain: list[str],
+    report: D.DataReport,
+    saved_train: list[str] | None,
+    saved_valid: set[str] | None,
+) -> tuple[Any, Any, dict[str, list[str]]]:
+    """:func:`build_data` for speech folders: examples mixed on the fly."""
     bank = D.load_speech(plain, config.sample_rate, config.min_seconds, report)
     if len(bank) == 0:
         raise PuresoundError(
