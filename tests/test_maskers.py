@@ -87,3 +87,26 @@ def test_two_talker_separator_and_checkpoint(masker: str, tmp_path) -> None:
         assert model(x).shape == (1, 2, 500)
         torch.testing.assert_close(again(x), model(x))
     assert again.config.masker == masker
+
+
+def test_every_masker_describes_itself() -> None:
+    """The table is the one list: names, presets, backbone names, streaming and CLI help."""
+    from puresound_cli.cli.train_options import backbone_names
+    from puresound_cli.nets.maskers import BACKBONES, streaming_maskers
+
+    listed = backbone_names().split("|")
+    assert sorted(listed) == sorted(BACKBONES) and listed[0] == "convtasnet"
+    for name, cls in MASKERS.items():
+        assert cls.name == name and BACKBONES[cls.backbone] is cls
+        assert dataclasses.is_dataclass(cls.Config)
+        tiny = cls.Config.preset("tiny")
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            tiny.__setattr__(dataclasses.fields(tiny)[0].name, 1)
+        frame = ConvTasNetConfig.tiny().with_masker(name, "tiny")
+        assert frame.context_frames > 0 and frame.masker_config == tiny
+        assert ConvTasNet(frame)(torch.randn(1, 1, 300)).shape == (1, 1, 300)
+        with pytest.raises(ValueError, match="no 'huge' size"):
+            cls.Config.preset("huge")
+    assert set(streaming_maskers()) == {"tcn", "gated-tcn", "skim"}
+    with pytest.raises(ValueError, match="masker_config"):
+        dataclasses.replace(ConvTasNetConfig.tiny(), masker="dprnn")  # keeps the TCN's config

@@ -18,14 +18,14 @@ from puresound_cli.cli.options import TrainTask
 BACKBONE_METAVAR = "BACKBONE"
 
 
-def _backbones() -> str:
+def backbone_names() -> str:
     """The maskers' ``train --backbone`` names, the default first (read when help is shown)."""
     from puresound_cli.nets.maskers import BACKBONES, DEFAULT_BACKBONE
 
     return "|".join([DEFAULT_BACKBONE, *(b for b in BACKBONES if b != DEFAULT_BACKBONE)])
 
 
-LAZY_METAVARS[BACKBONE_METAVAR] = _backbones
+LAZY_METAVARS[BACKBONE_METAVAR] = backbone_names
 
 
 def _opt(*names: str, **kw: Any) -> Any:

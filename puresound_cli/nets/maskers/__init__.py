@@ -16,6 +16,7 @@ from puresound_cli.nets.maskers.dpcrn import DPARNMasker, DPCRNMasker
 from puresound_cli.nets.maskers.dprnn import DPRNNMasker
 from puresound_cli.nets.maskers.gated_tcn import GatedTCNMasker
 from puresound_cli.nets.maskers.skim import SkiMMasker
+from puresound_cli.nets.maskers.sudormrf import SuDORMRFMasker
 from puresound_cli.nets.maskers.tcn import TCNMasker
 from puresound_cli.nets.maskers.unet import UNetMasker
 
@@ -29,6 +30,7 @@ MASKERS: dict[str, type[Masker]] = {
         UNetMasker,
         DPCRNMasker,
         DPARNMasker,
+        SuDORMRFMasker,
     )
 }
 """Name (``ConvTasNetConfig.masker``) -> masker class."""
