@@ -457,13 +457,16 @@ def test_time_budget_ends_on_time_with_the_schedule_done(corpus_dir, tmp_path):
     budget_min = 0.25
     config = tiny_config(
         corpus_dir, tmp_path / "run", max_steps=100_000, valid_every=40, checkpoint_every=40,
-        time_budget_minutes=budget_min, task="enhance",
+        time_budget_minutes=budget_min, task="enhance", snapshot_minutes=(0.05, 0.15, 10.0),
     )  # fmt: skip
     events = []
     start = time.monotonic()
     release = train(config, progress=events.append)
     took = time.monotonic() - start
     assert release.is_file()
+    snaps = [load_checkpoint(tmp_path / "run" / f"at-{m}min.pt")["meta"] for m in (0.05, 0.15)]
+    assert [s["elapsed_minutes"] >= m for s, m in zip(snaps, (0.05, 0.15))] == [True, True]
+    assert 0 < snaps[0]["step"] < snaps[1]["step"] and not (tmp_path / "run" / "at-10min.pt").exists()
     assert 0.95 * budget_min * 60 <= took <= 1.05 * budget_min * 60, took
     assert "time budget" in events[-1].message
     with open(tmp_path / "run" / "log.csv", newline="") as f:
@@ -613,6 +616,7 @@ def test_a_run_folder_takes_one_training_process(corpus_dir, tmp_path):
         ("time_budget_minutes", float("inf"), "time_budget_minutes"),
         ("lr", -1.0, "lr"),
         ("lr", float("nan"), "lr"),
+        ("snapshot_minutes", (5.0, -1.0), "snapshot_minutes"),
     ],
 )
 def test_every_option_is_range_checked(corpus_dir, tmp_path, key, value, needle):

@@ -98,6 +98,9 @@ class TrainConfig:
         rir_cache: cache folder of the simulated bank (default ``~/.cache/puresound``).
         min_seconds: files shorter than this are skipped.
         tensorboard: also log to ``RUN/tensorboard`` when tensorboard is installed.
+        snapshot_minutes: elapsed minutes (the run's clock, resumes included) at which the
+            weights are also written to ``RUN/at-{M}min.pt`` (no optimizer state), so that runs
+            of equal time can be compared at several points (``recipes/score_separator.py``).
         resume: continue from ``RUN/last.pt`` when it exists (else start afresh, overwriting).
         init_from: a checkpoint whose weights start a fresh run (fine-tuning a shipped model, or
             a pre-trained speaker net): every tensor whose name and shape match is copied, the
@@ -156,6 +159,7 @@ class TrainConfig:
     rir_cache: str = ""
     min_seconds: float = 1.0
     tensorboard: bool = True
+    snapshot_minutes: tuple[float, ...] = ()
     resume: bool = True
     init_from: str | None = None
 

@@ -90,6 +90,7 @@ def _train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None) -
             speed = window_examples / max(now - window_start, 1e-9)
             window_start, window_examples = now, 0
         t.log_step(metrics, speed)
+        t.save_snapshots()
 
         stop = False
         if c.step % config.valid_every == 0:

@@ -1,12 +1,17 @@
-"""This process's place in a run: torchrun's environment, device, threads, mixed precision."""
+"""This process's place in a run: torchrun's environment, device, threads, mixed precision,
+and the optimizer step every rank takes alike."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from puresound_cli.runtime import pick_device, set_threads
 from puresound_cli.train.config import TrainConfig
@@ -58,3 +63,43 @@ def from_rank0(values: list[float], proc: Process, device: torch.device) -> list
     shared = torch.tensor(values, dtype=torch.float64, device=device)
     dist.broadcast(shared, src=0)
     return shared.tolist()
+
+
+def backward_and_step(
+    loss: torch.Tensor,
+    params: list[nn.Parameter],
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    grad_clip: float,
+    proc: Process,
+) -> bool:
+    """Backward pass, clipping and optimizer step; False when the batch was skipped.
+
+    A batch whose loss or gradients are not finite is skipped rather than corrupt the weights.
+    Under DDP every rank takes the same decision (a rank that skips the backward pass alone
+    would leave the others waiting in the gradient all-reduce forever).
+    """
+    finite = torch.isfinite(loss.detach()).to(torch.float32)
+    if proc.distributed:
+        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+    if not bool(finite.item()):
+        return False
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)  # no-op without fp16 loss scaling
+    norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)
+    # with loss scaling the scaler skips inf/NaN gradients itself (and lowers its scale); the
+    # all-reduced gradients give every rank the same norm
+    if scaler.is_enabled() or bool(torch.isfinite(norm)):
+        scaler.step(optimizer)
+        scaler.update()
+        return True
+    optimizer.zero_grad(set_to_none=True)
+    return False
+
+
+def tensorboard(run: Path, step: int) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(run / "tensorboard"), purge_step=step or None)

@@ -58,6 +58,9 @@ def check_ranges(config: Any) -> None:
             raise PuresoundError(f"{name} must be in {bound}{low:g}, {high:g}], got {value!r}")
     if config.absent_floor_db >= 0:
         raise PuresoundError(f"absent_floor_db must be below 0, got {config.absent_floor_db!r}")
+    for minutes in config.snapshot_minutes:
+        if not (math.isfinite(minutes) and minutes > 0):
+            raise PuresoundError(f"snapshot_minutes must be positive minutes, got {minutes!r}")
     for name, (low, high) in PAIRS.items():
         lo, hi = getattr(config, name)
         if not (math.isfinite(lo) and math.isfinite(hi) and low <= lo <= hi <= high):

@@ -27,7 +27,14 @@ from puresound_cli.errors import PuresoundError
 from puresound_cli.train.builder import build_data
 from puresound_cli.train.config import TrainConfig, TrainEvent
 from puresound_cli.train.objective import Objective, build_objective, model_spec
-from puresound_cli.train.process import Process, amp_settings, from_rank0, start_process
+from puresound_cli.train.process import (
+    Process,
+    amp_settings,
+    backward_and_step,
+    from_rank0,
+    start_process,
+    tensorboard,
+)
 from puresound_cli.train.schedule import Schedule, TimeBudget
 from puresound_cli.train.state import (
     CsvLog,
@@ -260,6 +267,17 @@ class Trainer:
             "speakers": len(self.split["train"]),
         }
 
+    def save_snapshots(self) -> None:
+        """``at-{M}min.pt`` for every snapshot time passed and not written yet (rank 0)."""
+        from puresound_cli.checkpoint import save_checkpoint
+
+        minutes = self.budget.elapsed() / 60.0
+        for mark in self.config.snapshot_minutes:
+            path = self.run / f"at-{mark:g}min.pt"
+            if minutes >= mark and self.proc.is_main and not path.exists():
+                meta = {**self.meta(self.valid_metrics), "elapsed_minutes": minutes}
+                save_checkpoint(path, self.model, meta)
+
     def save_last(self) -> None:
         """``last.pt``: the weights and everything a resume needs."""
         from puresound_cli.checkpoint import save_checkpoint
@@ -318,43 +336,3 @@ class Trainer:
                 persistent_workers=config.num_workers > 0,
             )
         )
-
-
-def backward_and_step(
-    loss: torch.Tensor,
-    params: list[nn.Parameter],
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    grad_clip: float,
-    proc: Process,
-) -> bool:
-    """Backward pass, clipping and optimizer step; False when the batch was skipped.
-
-    A batch whose loss or gradients are not finite is skipped rather than corrupt the weights.
-    Under DDP every rank takes the same decision (a rank that skips the backward pass alone
-    would leave the others waiting in the gradient all-reduce forever).
-    """
-    finite = torch.isfinite(loss.detach()).to(torch.float32)
-    if proc.distributed:
-        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-    if not bool(finite.item()):
-        return False
-    scaler.scale(loss).backward()
-    scaler.unscale_(optimizer)  # no-op without fp16 loss scaling
-    norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)
-    # with loss scaling the scaler skips inf/NaN gradients itself (and lowers its scale); the
-    # all-reduced gradients give every rank the same norm
-    if scaler.is_enabled() or bool(torch.isfinite(norm)):
-        scaler.step(optimizer)
-        scaler.update()
-        return True
-    optimizer.zero_grad(set_to_none=True)
-    return False
-
-
-def tensorboard(run: Path, step: int) -> Any:
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return None
-    return SummaryWriter(str(run / "tensorboard"), purge_step=step or None)
