@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from puresound_cli.nets.blocks import Pointwise
+from puresound_cli.nets.conditioning import normalise_embedding
 from puresound_cli.nets.convtasnet import ConvTasNet, ConvTasNetConfig
 from puresound_cli.nets.maskers.gated_tcn import GatedTCNConfig, GatedTCNMasker
 from puresound_cli.nets.speaker import SpeakerNet, SpeakerNetConfig
@@ -124,7 +125,7 @@ class PersonalVAD(nn.Module):
 
     def frame_logits(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         """Logit of "the enrolled speaker talks" per frame: (B, 1, T), (B, D) -> (B, frames)."""
-        emb = nn.functional.normalize(embedding, dim=1) * self.config.detector.embed_gain
+        emb = normalise_embedding(embedding, self.config.detector.embed_gain)
         features = self.detector.features(mixture)  # (B, F, frames)
         hidden = self.detector.mask(features, emb)  # (B, F, frames)
         frames = mixture.shape[-1] // self.hop + 1

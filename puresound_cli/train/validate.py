@@ -13,7 +13,7 @@ import torch.distributed as dist
 from torch import nn
 
 from puresound_cli.losses import least_squares_gain
-from puresound_cli.nets import ConvTasNet, Extractor
+from puresound_cli.nets import ConvTasNet, Extractor, PersonalVAD
 
 
 def validate(
@@ -34,7 +34,7 @@ def validate(
     """
     from puresound_cli.losses import as_mono_rows, energy_ratio_db, si_sdr
 
-    if task == "vad":
+    if isinstance(model, PersonalVAD):
         return validate_vad(model, batches, device, distributed)
 
     # loss, n, sdri, n_present, absent_db, n_absent, sum of log10 |gain|, n gains
@@ -77,13 +77,12 @@ def validate(
 
 
 def validate_vad(
-    model: nn.Module, batches: list[dict[str, Any]], device: torch.device, distributed: bool
+    vad: PersonalVAD, batches: list[dict[str, Any]], device: torch.device, distributed: bool
 ) -> dict[str, float]:
     """Personal VAD: binary cross-entropy and frame accuracy against the target's activity."""
     from puresound_cli.nets.pvad import frame_labels
 
     sums = torch.zeros(4, dtype=torch.float64)  # loss * frames, frames, correct, batches
-    vad: Any = model
     vad.eval()
     with torch.no_grad():
         for batch in batches:
