@@ -77,13 +77,11 @@ class _Depthwise(nn.Conv1d):
         self.causal = causal
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        kernel, stride = self.kernel_size[0], self.stride[0]
-        if self.causal:  # output j ends at input j * stride: ceil(T / stride) outputs
-            return super().forward(F.pad(x, (kernel - 1, 0)))
-        frames = x.shape[-1]
-        total = (-(-frames // stride) - 1) * stride + kernel - frames  # padding for ceil(T / s)
-        left = (kernel - 1) // 2
-        return super().forward(F.pad(x, (left, total - left)))
+        # an odd kernel padded by P - 1 in all gives ceil(T / stride) frames; causal: all of
+        # it on the left, so output j ends at input j * stride
+        kernel = self.kernel_size[0]
+        pads = (kernel - 1, 0) if self.causal else ((kernel - 1) // 2, (kernel - 1) // 2)
+        return super().forward(F.pad(x, pads))
 
 
 class UConvBlock(nn.Module):
@@ -125,7 +123,8 @@ class UConvBlock(nn.Module):
             levels.append(h)
         y = levels[-1]
         for above in reversed(levels[:-1]):  # each frame repeated, cut to the level above
-            y = above + y.repeat_interleave(2, dim=-1)[..., : above.shape[-1]]
+            doubled = torch.stack([y, y], dim=-1).flatten(-2)  # (B, H, 2 T'): nearest upsampling
+            y = above + doubled[..., : above.shape[-1]]
         return x + self.project(self.act_out(self.norm_out(y)))  # (B, width, T)
 
 
