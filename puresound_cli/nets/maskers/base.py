@@ -47,6 +47,8 @@ class Masker(nn.Module):
         streams: it runs block by block in ``--stream`` (causal frames only).
         needs_stft: it needs a frequency axis (``encoder = "stft"``).
         causal_presets: its size presets train causal models.
+        causal_ok: it can be causal (``causal=True`` frames); False for maskers that attend to or
+            pool over the whole chunk.
         legacy_kinds: the conditioning kinds it honoured before the conditioning module (any
             other was FiLM); used once, by ``nets.migrate``.
 
@@ -61,6 +63,7 @@ class Masker(nn.Module):
     streams: ClassVar[bool] = False
     needs_stft: ClassVar[bool] = False
     causal_presets: ClassVar[bool] = False
+    causal_ok: ClassVar[bool] = True
     legacy_kinds: ClassVar[tuple[str, ...]] = ("film",)
 
     def __init__(self, frame: ConvTasNetConfig) -> None:
@@ -82,6 +85,10 @@ class Masker(nn.Module):
             raise ValueError(
                 f"masker {cls.name!r} needs a {cls.Config.__name__} masker_config, "
                 f"got {type(frame.masker_config).__name__}"
+            )
+        if frame.causal and not cls.causal_ok:
+            raise ValueError(
+                f"the {cls.name} masker cannot be causal (it looks at the whole chunk)"
             )
         if cls.needs_stft and frame.encoder != "stft":
             raise ValueError(f"the {cls.name} masker needs encoder='stft' (a frequency axis)")
