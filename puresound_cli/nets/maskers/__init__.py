@@ -17,8 +17,8 @@ from puresound_cli.nets.maskers.dprnn import DPRNNMasker
 from puresound_cli.nets.maskers.gated_tcn import GatedTCNMasker
 from puresound_cli.nets.maskers.skim import SkiMMasker
 from puresound_cli.nets.maskers.sudormrf import SuDORMRFMasker
-from puresound_cli.nets.maskers.tdanet import TDANetMasker
 from puresound_cli.nets.maskers.tcn import TCNMasker
+from puresound_cli.nets.maskers.tdanet import TDANetMasker
 from puresound_cli.nets.maskers.unet import UNetMasker
 
 MASKERS: dict[str, type[Masker]] = {
