@@ -6,8 +6,9 @@ input norm -> 1x1 bottleneck (F -> B) -> blocks -> PReLU -> 1x1 to the masks. A 
 (bottom-up). Every scale is average-pooled to the coarsest and summed; a Transformer layer
 (multi-head self-attention and a feed-forward layer, each residual, pre-norm, at the width B)
 runs over those few frames: the global context. Top-down, each scale is gated by the global
-context and the coarser scale above it, upsampled (each frame repeated): ``x * sigmoid(a) + b`` with ``a``, ``b``
-per-channel maps of the context ("injection"); then norm, PReLU, 1x1 (H -> B) and a residual.
+context and the coarser scale above it, upsampled (each frame repeated): ``x * sigmoid(a) + b``
+with ``a``, ``b`` per-channel maps of the context ("injection"); then norm, PReLU, 1x1 (H -> B)
+and a residual.
 Attention over the coarsest scale costs little (16 times fewer frames at Q = 4) and sees the
 whole chunk. Not causal (attention and pooling look ahead). Speaker conditioning
 (``nets.conditioning``) acts on the expanded activations of the conditioned blocks ("repeat"
