@@ -29,10 +29,10 @@ from puresound_cli.nets import (
 from puresound_cli.nets.maskers import BACKBONES
 
 
-def with_backbone(config: ConvTasNetConfig, backbone: str, **kw: object) -> ConvTasNetConfig:
+def with_backbone(config: ConvTasNetConfig, backbone: str, causal: bool) -> ConvTasNetConfig:
     """The small() frame with another masker (its small preset), as ``train --backbone`` does."""
-    masker, presets = BACKBONES[backbone]
-    return dataclasses.replace(config, masker=masker, **{**presets.get("small", {}), **kw})
+    frame = config.with_masker(BACKBONES[backbone].name, "small")
+    return dataclasses.replace(frame, causal=causal or frame.causal)
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
@@ -86,8 +86,10 @@ def main() -> None:
     small = ExtractorConfig.small()
     for backbone in BACKBONES:
         for causal in (False, True):
-            if backbone == "convtasnet" and not causal:
-                continue  # the row above
+            if (backbone == "convtasnet" and not causal) or (
+                causal and not BACKBONES[backbone].causal_ok
+            ):
+                continue  # the row above, or a masker that cannot be causal
             separator = with_backbone(small.separator, backbone, causal=causal)
             name = f"extr. {backbone}{' causal' if causal else ''}"
             models[name] = Extractor(dataclasses.replace(small, separator=separator))
