@@ -10,7 +10,7 @@ A masker is the network between a frame's encoder and decoder. Its module holds:
 
 ``nets.maskers.MASKERS`` lists them; the frame (:class:`~puresound_cli.nets.convtasnet.ConvTasNet`),
 the CLI help, config checks, streaming and the docs read everything from there. Adding a masker
-is its module plus one line in that table.
+is its module plus its entry in that table (an import and its class in the list).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ SIZES = ("tiny", "small", "seed")
 def preset(presets: dict[str, dict[str, Any]], cls: Any, size: str) -> Any:
     """``cls(**presets[size])``, or a ValueError naming the sizes there are."""
     if size not in presets:
-        raise ValueError(f"the {cls.__name__} masker has no {size!r} size ({', '.join(presets)})")
+        raise ValueError(f"{cls.__name__} has no {size!r} size preset ({', '.join(presets)})")
     return cls(**presets[size])
 
 
