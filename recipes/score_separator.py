@@ -5,8 +5,10 @@ release ``model.pt`` are run on the mixtures of each pairs list; the output clos
 reference (permutation-invariant: the better of the two SI-SDRs) is scored as SI-SDR
 improvement over the mixture, at the list's own sample rate (the model's output is resampled
 back, so an 8 kHz model pays for the band it does not produce). The table gives, per run and
-snapshot, the training steps and examples by then, the mean SI-SDRi on each list, and for each
-run the GFLOP per second of audio and the real-time factor of one forward pass (one thread).
+snapshot, the training steps and examples by then, the mean SI-SDRi on each list (and per voice
+source where the list has a ``target`` column naming several: ``list:asterisk`` ...), and for
+each run the GFLOP per second of audio and the real-time factor of one forward pass (one
+thread).
 
 Usage::
 
@@ -47,6 +49,20 @@ def snapshots(run: Path) -> list[tuple[float | None, Path]]:
     return [*found, *release]
 
 
+def voice_groups(path: Path) -> dict[str, list[int]]:
+    """Row indices (among rows with a reference) per voice source, from the list's ``target``
+    column (the part before the first "-": ``asterisk-June`` -> asterisk); {} without one."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    if not rows or "target" not in rows[0]:
+        return {}
+    groups: dict[str, list[int]] = {}
+    kept = [r for r in rows if r.get("reference")]
+    for i, row in enumerate(kept):
+        groups.setdefault(row["target"].split("-")[0], []).append(i)
+    return groups if len(groups) > 1 else {}
+
+
 def load_list(path: Path) -> list[tuple[np.ndarray, np.ndarray, int]]:
     """(mixture, reference, rate) of every item of a pairs list (mono)."""
     items = []
@@ -62,8 +78,10 @@ def load_list(path: Path) -> list[tuple[np.ndarray, np.ndarray, int]]:
     return items
 
 
-def pit_si_sdri(model: torch.nn.Module, items: list[tuple[np.ndarray, np.ndarray, int]]) -> float:
-    """Mean over items of the better output's SI-SDR minus the mixture's (dB)."""
+def pit_si_sdri(
+    model: torch.nn.Module, items: list[tuple[np.ndarray, np.ndarray, int]]
+) -> list[float]:
+    """Per item: the better output's SI-SDR minus the mixture's (dB)."""
     gains = []
     for mix, ref, rate in items:
         x = audio.resample(mix[None], rate, model.sample_rate)
@@ -74,7 +92,7 @@ def pit_si_sdri(model: torch.nn.Module, items: list[tuple[np.ndarray, np.ndarray
         scores = [float(si_sdr(torch.from_numpy(e[None, None]), ref_t)) for e in est]
         base = float(si_sdr(torch.from_numpy(mix[None, None, : est.shape[1]]), ref_t))
         gains.append(max(scores) - base)
-    return float(np.mean(gains))
+    return gains
 
 
 def speed(model: torch.nn.Module) -> tuple[float, float]:
@@ -103,7 +121,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     lists = {p.stem: load_list(p) for p in args.lists}
-    header = ["run", "minutes", "steps", "examples", *lists, "examples_per_s", "gflop_s", "rtf"]
+    groups = {p.stem: voice_groups(p) for p in args.lists}
+    columns = [name for name in lists]
+    columns += [f"{name}:{g}" for name in lists for g in groups[name]]
+    header = ["run", "minutes", "steps", "examples", *columns, "examples_per_s", "gflop_s", "rtf"]
     rows = []
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for run in args.runs:
@@ -118,7 +139,10 @@ def main() -> None:
             batch = int(meta.get("train_config", {}).get("batch_size", 0))
             label = f"{minutes:g}" if minutes is not None else "final"
             row = [run.name, label, steps, steps * batch]
-            row += [round(pit_si_sdri(model, items), 2) for items in lists.values()]
+            scores = {name: pit_si_sdri(model, items) for name, items in lists.items()}
+            row += [round(float(np.mean(v)), 2) for v in scores.values()]
+            row += [round(float(np.mean([scores[name][i] for i in index])), 2)
+                    for name in lists for index in groups[name].values()]  # fmt: skip
             row += [round(rate, 2), round(gflop, 3), round(rtf, 4)]
             rows.append(row)
             print("| " + " | ".join(str(v) for v in row) + " |", flush=True)
