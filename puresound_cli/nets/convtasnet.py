@@ -21,7 +21,7 @@ from torch import nn
 from puresound_cli.nets.conditioning import KINDS, WHERE, normalise_embedding
 from puresound_cli.nets.configs import config_from_dict
 from puresound_cli.nets.filterbanks import LearnedFilterbank, STFTFilterbank
-from puresound_cli.nets.maskers.tcn import TCNConfig
+from puresound_cli.nets.maskers.tcn import TCNConfig, TCNMasker
 from puresound_cli.nets.masks import CONSTRAINTS, MASK_KINDS, apply_mask, reim_magnitude
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class ConvTasNetConfig:
     window: int = 32
     hop: int = 16
     causal: bool = False
-    masker: str = "tcn"
+    masker: str = TCNMasker.name
     masker_config: Any = None
     mask_kind: str = "magnitude"
     mask_constraint: str = "relu"

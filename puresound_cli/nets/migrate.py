@@ -68,10 +68,11 @@ def frame_config(frame: dict[str, Any]) -> dict[str, Any]:
 
 
 def _weights(state: dict[str, Any], prefix: str, frame: dict[str, Any]) -> dict[str, Any]:
-    """Today's weight names for the legacy frame at ``prefix``."""
-    scale_only = (
-        frame.get("masker") in ("dprnn", "skim") and frame.get("conditioning") == "multiply"
-    )
+    """Today's weight names for the legacy frame at ``prefix`` (``frame``: its migrated config).
+
+    A ``film`` layer held scale and shift in one; under "multiply" only its scale was used.
+    """
+    scale_only = frame.get("conditioning") == "multiply"
     rename = [
         (r"(.*)\.embed_proj\.weight$", r"\1.condition.shift.weight"),
         (r"(.*)\.film_scale\.weight$", r"\1.condition.scale.weight"),
