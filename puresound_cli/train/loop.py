@@ -75,7 +75,7 @@ def _train(config: TrainConfig, progress: Callable[[TrainEvent], None] | None) -
         if t.should_stop_for_time():
             stop_reason = f"time budget reached ({config.time_budget_minutes:g} min)"
             break
-        metrics, examples, ok = t.step(next(loader))
+        metrics, examples, ok = t.step(loader)
         if ok:
             bad_batches, window_examples = 0, window_examples + examples
         else:

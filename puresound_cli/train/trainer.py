@@ -192,12 +192,13 @@ class Trainer:
         self.progress_now = progress_now
         return bool(stop_now)
 
-    def step(self, raw_batch: dict[str, torch.Tensor]) -> tuple[dict[str, float], int, bool]:
-        """One optimisation step: (metrics, examples seen, whether the batch was used)."""
+    def step(self, loader: Iterator[dict[str, torch.Tensor]]) -> tuple[dict[str, float], int, bool]:
+        """One optimisation step on the loader's next batch (its making timed with it):
+        (metrics, examples seen, whether the batch was used)."""
         started = time.monotonic()
         device = self.proc.device
         self.schedule.before_step(self.counters.step, self.progress_now)
-        batch = {k: v.to(device, non_blocking=True) for k, v in raw_batch.items()}
+        batch = {k: v.to(device, non_blocking=True) for k, v in next(loader).items()}
         use_amp, amp_dtype = self.amp
         with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
             loss, parts = self.objective(batch)
