@@ -1,0 +1,87 @@
+"""Window scores of the tracker on the mixture and on the separator's output, side by side.
+
+For each row of a conversation list (``recipes/conversations.py``) or a pairs list, the
+separator runs untracked; the tracking net scores 1.5 s windows every 0.2 s of the mixture and
+of the output against the enrollment (with the calibrated adaptation), and each window gets the
+label of who talks at its centre (0 nobody, 1 the target alone, 2 others alone, 3 both; a pairs
+list's two-talker rows are 3 throughout, its target-absent rows 2). Writes an ``.npz`` with the
+rows ``(input score, output score, label, item)``: what a gate that reads both could do.
+
+Usage::
+
+    .venv/bin/python recipes/window_scores.py \\
+        --list runs/data/conversations-calib/conversations.tsv --out runs/trk/both-calib.npz
+    .venv/bin/python recipes/window_scores.py \\
+        --pairs runs/data/dev/extract.tsv --out runs/trk/both-ext.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from puresound_cli.nets.contract import ExtractionModel
+from puresound_cli.separate import load_separator, normalising_gain
+from puresound_cli.tracking import TrackConfig, track
+
+HOP = 160  # 10 ms at 16 kHz: the segment lists' frames
+
+
+def labels(segments: Path, frames: int) -> np.ndarray:
+    """Who talks on each 10 ms frame: 1 target, 2 others, 3 both, 0 nobody."""
+    who = np.zeros(frames, int)
+    with open(segments, newline="") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            a, b = int(float(row["start"]) * 100), int(np.ceil(float(row["end"]) * 100))
+            who[a:b] |= 1 if row["talker"] == "target" else 2
+    return who
+
+
+def scores(
+    model: ExtractionModel, wav: np.ndarray, embedding: torch.Tensor, config: TrackConfig
+) -> np.ndarray:
+    """The tracker's window scores of ``wav`` at the separator's level."""
+    level = normalising_gain(float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) + 1e-9)
+    return track(model, wav * level, embedding, config).scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--list", type=Path, help="a conversation list (with segments)")
+    parser.add_argument("--pairs", type=Path, help="a pairs list (input, reference, enrollment)")
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    source = args.list or args.pairs
+    with open(source, newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    dump = []
+    for index, row in enumerate(rows):
+        folder = source.parent
+        mix, rate = sf.read(folder / row["input"], dtype="float32")
+        separator = load_separator("extract", args.model, folder / row["enrollment"], track=True)
+        net, embedding = separator.extractor, separator.track_embedding
+        assert net is not None and embedding is not None
+        config = TrackConfig.for_model(net)
+        separator.tracker = None
+        out = separator.process(mix[None], rate)[0]
+        a, b = scores(net, mix, embedding, config), scores(net, out, embedding, config)
+        n = min(a.size, b.size)
+        centres = (np.arange(n) * config.hop_seconds * 100).astype(int)
+        if args.list:
+            who = labels(folder / row["segments"], mix.size // HOP + 1)
+            label = who[np.minimum(centres, who.size - 1)]
+        else:
+            label = np.full(n, 3 if row.get("reference") else 2)
+        dump.append(np.stack([a[:n], b[:n], label, np.full(n, index)]))
+        print(f"{index + 1}/{len(rows)} {row['input']}", flush=True)
+    np.savez(args.out, windows=np.concatenate(dump, axis=1))
+
+
+if __name__ == "__main__":
+    main()
