@@ -31,6 +31,7 @@ def evaluate(
             "--pairs",
             exists=True,
             dir_okay=False,
+            metavar="TSV",
             help="TSV: input, reference[, enrollment]; empty reference = target absent.",
         ),
     ],

@@ -25,13 +25,18 @@ def export(
     ],
     output: Annotated[
         str,
-        typer.Option("--output", "-o", help="File to write (.onnx, or .pt/.ts for TorchScript)."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write (.onnx, or .pt/.ts for TorchScript).",
+            metavar="PATH",
+        ),
     ],
     fmt: Annotated[
         ExportFormat | None,
         typer.Option("--format", "-f", help="Default: from the file suffix.", show_default=False),
     ] = None,
-    opset: Annotated[int, typer.Option("--opset", min=17, help="ONNX opset.")] = 17,
+    opset: Annotated[int, typer.Option("--opset", min=17, help="ONNX opset.", metavar="N")] = 17,
     overwrite: OverwriteOpt = False,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print what was written as one JSON line on stdout.")

@@ -67,6 +67,7 @@ SegmentOpt = Annotated[
     typer.Option(
         "--segment",
         min=0.01,
+        metavar="SECONDS",
         help="Chunk length in seconds (default: 10, or 4 overlaps for long-context models).",
         show_default=False,
     ),
@@ -76,13 +77,15 @@ OverlapOpt = Annotated[
     typer.Option(
         "--overlap",
         min=0.0,
+        metavar="SECONDS",
         help="Overlap between chunks in seconds (default: 2.5, or the model's receptive field).",
         show_default=False,
     ),
 ]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]
 SuffixOpt = Annotated[
-    str, typer.Option("--suffix", help="Append to output file names, e.g. '_enhanced'.")
+    str,
+    typer.Option("--suffix", help="Append to output file names, e.g. '_enhanced'.", metavar="TEXT"),
 ]
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr; no progress bar.")
@@ -129,6 +132,7 @@ VadGateOpt = Annotated[
     typer.Option(
         "--vad",
         help="A personal VAD checkpoint: silence the output where the target is absent.",
+        metavar="PATH",
         show_default=False,
     ),
 ]

@@ -62,6 +62,7 @@ VadThreshold = Annotated[
         "--threshold",
         min=0.0,
         max=1.0,
+        metavar="VALUE",
         help="Activity probability (personal VAD, default 0.5), or the cosine with the "
         "enrollment that opens a talk segment (tracker; it closes 0.1 lower).",
         show_default=False,
