@@ -16,14 +16,12 @@ import torch
 
 
 @runtime_checkable
-class SeparationModel(Protocol):
-    """What inference needs of any network (enhancer or extractor).
+class NetworkModel(Protocol):
+    """What every network says of itself.
 
     Attributes:
-        task: "enhance" or "extract".
+        task: "enhance", "separate", "extract" or "vad".
         sample_rate: the rate the network runs at, in Hz.
-        receptive_field_samples: input span one output sample depends on (sets chunk overlap).
-        lookahead_samples: future samples one output sample depends on (0 + window for causal).
     """
 
     @property
@@ -31,6 +29,18 @@ class SeparationModel(Protocol):
 
     @property
     def sample_rate(self) -> int: ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]: ...
+
+
+@runtime_checkable
+class SeparationModel(NetworkModel, Protocol):
+    """What inference needs of any network that outputs audio (enhancer or extractor).
+
+    Attributes:
+        receptive_field_samples: input span one output sample depends on (sets chunk overlap).
+        lookahead_samples: future samples one output sample depends on (0 + window for causal).
+    """
 
     @property
     def receptive_field_samples(self) -> int: ...
@@ -41,8 +51,6 @@ class SeparationModel(Protocol):
     def valid_length(self, n: int) -> int:
         """Smallest length >= n the network takes without internal padding."""
         ...
-
-    def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]: ...
 
     def __call__(self, *args: torch.Tensor) -> torch.Tensor: ...
 
@@ -84,7 +92,7 @@ class ExtractionModel(SeparationModel, Protocol):
 
 
 @runtime_checkable
-class VADModel(Protocol):
+class VADModel(NetworkModel, Protocol):
     """A personal voice-activity detector: ``embed`` once per enrollment, then one logit per
     frame of a mixture (frame i centred on sample ``i * hop``).
 
@@ -94,24 +102,16 @@ class VADModel(Protocol):
     """
 
     @property
-    def task(self) -> str: ...
-
-    @property
-    def sample_rate(self) -> int: ...
-
-    @property
     def hop(self) -> int: ...
 
     @property
     def embed_dim(self) -> int: ...
-
-    def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]: ...
 
     def embed(self, enrollment: torch.Tensor) -> torch.Tensor: ...
 
     def frame_logits(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor: ...
 
 
-def model_device(model: SeparationModel | VADModel) -> torch.device:
+def model_device(model: NetworkModel) -> torch.device:
     """Where the model's weights are (the CPU for a model without any)."""
     return next(iter(model.parameters()), torch.empty(0)).device

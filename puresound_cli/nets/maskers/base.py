@@ -2,7 +2,8 @@
 
 A masker is the network between a frame's encoder and decoder. Its module holds:
 
-- a frozen config dataclass of its own numbers, with ``preset(size)`` for the sizes "tiny",
+- a frozen config dataclass of its own numbers on :class:`Presets` (``preset(size)`` from its
+  ``PRESETS`` table) for the sizes "tiny",
   "small" and "seed" (a size it has no preset for raises ``ValueError``);
 - a :class:`Masker` subclass naming that config (``Config``), its ``train --backbone`` name,
   whether it streams, whether it needs the STFT encoder, and how many frames of context one
@@ -15,7 +16,7 @@ is its module plus its entry in that table (an import and its class in the list)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import torch
 from torch import nn
@@ -30,11 +31,18 @@ if TYPE_CHECKING:
 SIZES = ("tiny", "small", "seed")
 
 
-def preset(presets: dict[str, dict[str, Any]], cls: Any, size: str) -> Any:
-    """``cls(**presets[size])``, or a ValueError naming the sizes there are."""
-    if size not in presets:
-        raise ValueError(f"{cls.__name__} has no {size!r} size preset ({', '.join(presets)})")
-    return cls(**presets[size])
+class Presets:
+    """Base of every masker config: ``preset(size)`` builds it from its ``PRESETS`` table."""
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    @classmethod
+    def preset(cls, size: str) -> Self:
+        """``cls(**PRESETS[size])``, or a ValueError naming the sizes there are."""
+        if size not in cls.PRESETS:
+            names = ", ".join(cls.PRESETS)
+            raise ValueError(f"{cls.__name__} has no {size!r} size preset ({names})")
+        return cls(**cls.PRESETS[size])
 
 
 class Masker(nn.Module):
@@ -72,6 +80,17 @@ class Masker(nn.Module):
         self.input_norm: nn.Module | None = None
         self.bottleneck: nn.Module | None = None
         self.output: nn.Module | None = None
+
+    blocks: nn.ModuleList
+    """The stack the default :meth:`forward` runs (each block takes ``(x, embedding)``)."""
+
+    def forward(self, features: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
+        """The default: the input stage, each block with the embedding, the mask head; maskers
+        of another shape override it."""
+        x = self.bottom(features)  # (B, width, frames)
+        for block in self.blocks:
+            x = block(x, embedding)
+        return self.top(x)
 
     @classmethod
     def context_frames(cls, frame: ConvTasNetConfig) -> int:

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from puresound_cli.nets.conditioning import Conditioning
-from puresound_cli.nets.maskers.base import Masker, preset
+from puresound_cli.nets.maskers.base import Masker, Presets
 from puresound_cli.nets.maskers.dprnn import nominal_context
 from puresound_cli.nets.maskers.unet import LAYERS, UNetMasker
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class DPCRNConfig:
+class DPCRNConfig(Presets):
     """DPCRN's (and DPARN's) numbers.
 
     Args:
@@ -58,10 +58,6 @@ class DPCRNConfig:
     def __post_init__(self) -> None:
         if min(self.unet_channels, self.hidden_channels) < 1:
             raise ValueError("unet_channels and hidden_channels must be >= 1")
-
-    @classmethod
-    def preset(cls, size: str) -> Any:
-        return preset(cls.PRESETS, cls, size)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from puresound_cli.nets.maskers.base import Masker, preset
+from puresound_cli.nets.maskers.base import Masker, Presets
 
 if TYPE_CHECKING:
     from puresound_cli.nets.convtasnet import ConvTasNetConfig
@@ -36,7 +36,7 @@ def nominal_context(frame: ConvTasNetConfig) -> int:
 
 
 @dataclass(frozen=True)
-class DPRNNConfig:
+class DPRNNConfig(Presets):
     """The dual-path RNN's numbers.
 
     Args:
@@ -64,10 +64,6 @@ class DPRNNConfig:
             self.bottleneck_channels is not None and self.bottleneck_channels < 1
         ):
             raise ValueError("channel counts, repeats and chunk_frames must be >= 1")
-
-    @classmethod
-    def preset(cls, size: str) -> Any:
-        return preset(cls.PRESETS, cls, size)
 
 
 class DualPathBlock(nn.Module):

@@ -21,8 +21,7 @@ from torch import nn
 
 from puresound_cli.nets.blocks import DepthwiseConv1d, Pointwise, make_norm
 from puresound_cli.nets.conditioning import Conditioning
-from puresound_cli.nets.maskers.base import Masker
-from puresound_cli.nets.maskers.tcn import TCNConfig
+from puresound_cli.nets.maskers.tcn import DilatedMasker, TCNConfig
 
 if TYPE_CHECKING:
     from puresound_cli.nets.convtasnet import ConvTasNetConfig
@@ -90,7 +89,7 @@ def gated_blocks(frame: ConvTasNetConfig, width: int, where: set[int]) -> nn.Mod
     )
 
 
-class GatedTCNMasker(Masker):
+class GatedTCNMasker(DilatedMasker):
     """The gated TCN masker."""
 
     name = "gated-tcn"
@@ -108,21 +107,3 @@ class GatedTCNMasker(Masker):
             frame, width, self.conditioned(frame, blocks, o.blocks_per_repeat)
         )
         self.add_head(frame, width)
-
-    def forward(self, features: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
-        x = self.bottom(features)  # (B, W, frames)
-        for block in self.blocks:
-            x = block(x, embedding)
-        return self.top(x)
-
-    @classmethod
-    def context_frames(cls, frame: ConvTasNetConfig) -> int:
-        """Frames one output frame sees: as the TCN masker."""
-        context: int = frame.masker_config.context_frames
-        return context
-
-    @classmethod
-    def check(cls, frame: ConvTasNetConfig) -> None:
-        super().check(frame)
-        if not frame.causal and frame.masker_config.kernel_size % 2 == 0:
-            raise ValueError("a non-causal model needs an odd kernel_size")

@@ -23,28 +23,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from puresound_cli.nets.maskers.base import Masker, preset
-from puresound_cli.nets.maskers.dprnn import nominal_context
+from puresound_cli.nets.maskers.base import Masker
+from puresound_cli.nets.maskers.dprnn import DPRNNConfig, nominal_context
 
 if TYPE_CHECKING:
     from puresound_cli.nets.convtasnet import ConvTasNetConfig
 
 
 @dataclass(frozen=True)
-class SkiMConfig:
-    """SkiM's numbers.
+class SkiMConfig(DPRNNConfig):
+    """SkiM's numbers: those of :class:`~.dprnn.DPRNNConfig` (H: units of the segment and memory
+    LSTMs; K: frames per segment), with its own defaults and presets."""
 
-    Args:
-        bottleneck_channels: B, the width the LSTMs run at (the feature width when None).
-        hidden_channels: H, units of the segment and memory LSTMs.
-        repeats: R, blocks.
-        chunk_frames: K, frames per segment.
-    """
-
-    bottleneck_channels: int | None = None
     hidden_channels: int = 256
     repeats: int = 4
-    chunk_frames: int = 20
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {"bottleneck_channels": 16, "hidden_channels": 16, "repeats": 2, "chunk_frames": 4},
@@ -55,16 +47,6 @@ class SkiMConfig:
     }  # fmt: skip
     """seed: the seed's causal recipe (B 128, H 256, 4 blocks, segments of 150 frames of 1 ms);
     small: segments of 19 frames of 8 ms."""
-
-    def __post_init__(self) -> None:
-        if min(self.hidden_channels, self.repeats, self.chunk_frames) < 1 or (
-            self.bottleneck_channels is not None and self.bottleneck_channels < 1
-        ):
-            raise ValueError("channel counts, repeats and chunk_frames must be >= 1")
-
-    @classmethod
-    def preset(cls, size: str) -> Any:
-        return preset(cls.PRESETS, cls, size)
 
 
 class MemoryLSTM(nn.Module):

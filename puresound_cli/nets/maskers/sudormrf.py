@@ -27,14 +27,14 @@ from torch import nn
 
 from puresound_cli.nets.blocks import Pointwise, make_norm
 from puresound_cli.nets.conditioning import Conditioning
-from puresound_cli.nets.maskers.base import Masker, preset
+from puresound_cli.nets.maskers.base import Masker, Presets
 
 if TYPE_CHECKING:
     from puresound_cli.nets.convtasnet import ConvTasNetConfig
 
 
 @dataclass(frozen=True)
-class SuDORMRFConfig:
+class SuDORMRFConfig(Presets):
     """The U-ConvBlock stack's numbers.
 
     Args:
@@ -63,12 +63,19 @@ class SuDORMRFConfig:
         if min(sizes) < 1 or self.depth < 0 or self.kernel_size % 2 == 0:
             raise ValueError("channels, blocks >= 1, depth >= 0 and an odd kernel_size")
 
-    @classmethod
-    def preset(cls, size: str) -> Any:
-        return preset(cls.PRESETS, cls, size)
+
+def upsample(x: torch.Tensor, frames: int, times: int = 1) -> torch.Tensor:
+    """Each frame repeated ``2**times`` times (nearest upsampling, causal), cut to ``frames``.
+
+    Shape:
+        (B, C, T) -> (B, C, frames)
+    """
+    for _ in range(times):
+        x = torch.stack([x, x], dim=-1).flatten(-2)  # exports to ONNX, unlike repeat_interleave
+    return x[..., :frames]
 
 
-class _Depthwise(nn.Conv1d):
+class StridedDepthwise(nn.Conv1d):
     """Depthwise conv (kernel P, stride 1 or 2) padded to keep ``ceil(frames / stride)``
     frames: on the left only when causal, centred otherwise."""
 
@@ -105,7 +112,7 @@ class UConvBlock(nn.Module):
             else None
         )
         self.levels = nn.ModuleList(
-            _Depthwise(hidden, o.kernel_size, 1 if q == 0 else 2, causal)
+            StridedDepthwise(hidden, o.kernel_size, 1 if q == 0 else 2, causal)
             for q in range(o.depth + 1)
         )
         self.level_norms = nn.ModuleList(make_norm(hidden, causal) for _ in range(o.depth + 1))
@@ -123,8 +130,7 @@ class UConvBlock(nn.Module):
             levels.append(h)
         y = levels[-1]
         for above in reversed(levels[:-1]):  # each frame repeated, cut to the level above
-            doubled = torch.stack([y, y], dim=-1).flatten(-2)  # (B, H, 2 T'): nearest upsampling
-            y = above + doubled[..., : above.shape[-1]]
+            y = above + upsample(y, above.shape[-1])
         return x + self.project(self.act_out(self.norm_out(y)))  # (B, width, T)
 
 
@@ -143,12 +149,6 @@ class SuDORMRFMasker(Masker):
         where = self.conditioned(frame, o.blocks, 1)
         self.blocks = nn.ModuleList(UConvBlock(frame, width, i in where) for i in range(o.blocks))
         self.add_head(frame, width)
-
-    def forward(self, features: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
-        x = self.bottom(features)  # (B, W, T)
-        for block in self.blocks:
-            x = block(x, embedding)
-        return self.top(x)
 
     @classmethod
     def context_frames(cls, frame: ConvTasNetConfig) -> int:

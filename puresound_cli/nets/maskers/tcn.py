@@ -21,14 +21,14 @@ import torch
 from torch import nn
 
 from puresound_cli.nets.blocks import TCNBlock
-from puresound_cli.nets.maskers.base import Masker, preset
+from puresound_cli.nets.maskers.base import Masker, Presets
 
 if TYPE_CHECKING:
     from puresound_cli.nets.convtasnet import ConvTasNetConfig
 
 
 @dataclass(frozen=True)
-class TCNConfig:
+class TCNConfig(Presets):
     """The TCN's numbers.
 
     Args:
@@ -61,17 +61,30 @@ class TCNConfig:
         ):
             raise ValueError("TCN channel counts, kernel_size, blocks and repeats must be >= 1")
 
-    @classmethod
-    def preset(cls, size: str) -> Any:
-        return preset(cls.PRESETS, cls, size)
-
     @property
     def context_frames(self) -> int:
         """Frames one output frame sees through the dilated convs: (P-1) R sum 2^x."""
         return (self.kernel_size - 1) * self.repeats * (2**self.blocks_per_repeat - 1)
 
 
-class TCNMasker(Masker):
+class DilatedMasker(Masker):
+    """A masker of R repeats of X dilated blocks with a :class:`TCNConfig` (the TCN and the
+    gated TCN): their context and their kernel check."""
+
+    @classmethod
+    def context_frames(cls, frame: ConvTasNetConfig) -> int:
+        """Frames one output frame sees through the dilated convolutions."""
+        context: int = frame.masker_config.context_frames
+        return context
+
+    @classmethod
+    def check(cls, frame: ConvTasNetConfig) -> None:
+        super().check(frame)
+        if not frame.causal and frame.masker_config.kernel_size % 2 == 0:
+            raise ValueError("a non-causal model needs an odd kernel_size")
+
+
+class TCNMasker(DilatedMasker):
     """The masker of a ConvTasNet: features (and an embedding) in, mask out."""
 
     name = "tcn"
@@ -116,15 +129,3 @@ class TCNMasker(Masker):
             if str(i) in self.adapt:
                 x = self.adapt[str(i)](x, embedding)  # (B, B_ch, frames)
         return self.top(x)  # (B, sources * mask_channels, frames)
-
-    @classmethod
-    def context_frames(cls, frame: ConvTasNetConfig) -> int:
-        """Frames one output frame sees through the dilated convolutions."""
-        context: int = frame.masker_config.context_frames
-        return context
-
-    @classmethod
-    def check(cls, frame: ConvTasNetConfig) -> None:
-        super().check(frame)
-        if not frame.causal and frame.masker_config.kernel_size % 2 == 0:
-            raise ValueError("a non-causal model needs an odd kernel_size")

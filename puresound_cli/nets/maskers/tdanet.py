@@ -34,15 +34,16 @@ from torch import nn
 
 from puresound_cli.nets.blocks import Pointwise, make_norm
 from puresound_cli.nets.conditioning import Conditioning
-from puresound_cli.nets.maskers.base import Masker, preset
+from puresound_cli.nets.maskers.base import Masker, Presets
 from puresound_cli.nets.maskers.dprnn import nominal_context
+from puresound_cli.nets.maskers.sudormrf import StridedDepthwise, upsample
 
 if TYPE_CHECKING:
     from puresound_cli.nets.convtasnet import ConvTasNetConfig
 
 
 @dataclass(frozen=True)
-class TDANetConfig:
+class TDANetConfig(Presets):
     """The blocks' numbers.
 
     Args:
@@ -73,17 +74,6 @@ class TDANetConfig:
             raise ValueError("channels, blocks, heads >= 1, depth >= 0 and an odd kernel_size")
         if self.bottleneck_channels % self.heads:
             raise ValueError("heads must divide bottleneck_channels")
-
-    @classmethod
-    def preset(cls, size: str) -> Any:
-        return preset(cls.PRESETS, cls, size)
-
-
-def _upsample(x: torch.Tensor, frames: int, times: int) -> torch.Tensor:
-    """Each frame repeated ``2**times`` times, cut to ``frames``: (B, C, T) -> (B, C, frames)."""
-    for _ in range(times):
-        x = torch.stack([x, x], dim=-1).flatten(-2)
-    return x[..., :frames]
 
 
 class Injection(nn.Module):
@@ -155,9 +145,8 @@ class TDABlock(nn.Module):
             if conditioned and embed_dim
             else None
         )
-        pad = (o.kernel_size - 1) // 2
         self.down = nn.ModuleList(
-            nn.Conv1d(hidden, hidden, o.kernel_size, 1 if q == 0 else 2, pad, groups=hidden)
+            StridedDepthwise(hidden, o.kernel_size, 1 if q == 0 else 2, causal=False)
             for q in range(o.depth + 1)
         )
         self.down_norms = nn.ModuleList(make_norm(hidden, False) for _ in range(o.depth + 1))
@@ -185,8 +174,8 @@ class TDABlock(nn.Module):
         y = self.inject[top](scales[top], g)
         for q in reversed(range(top)):  # top-down: context and the scale above gate scale q
             frames = scales[q].shape[-1]
-            level = self.inject[q](scales[q], _upsample(g, frames, top - q))
-            y = self.fuse[q](level, _upsample(y, frames, 1))
+            level = self.inject[q](scales[q], upsample(g, frames, top - q))
+            y = self.fuse[q](level, upsample(y, frames, 1))
         return x + self.project(self.act_out(self.norm_out(y)))  # (B, width, T)
 
 
@@ -206,12 +195,6 @@ class TDANetMasker(Masker):
         where = self.conditioned(frame, o.blocks, 1)
         self.blocks = nn.ModuleList(TDABlock(frame, width, i in where) for i in range(o.blocks))
         self.add_head(frame, width)
-
-    def forward(self, features: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
-        x = self.bottom(features)  # (B, W, T)
-        for block in self.blocks:
-            x = block(x, embedding)
-        return self.top(x)
 
     @classmethod
     def context_frames(cls, frame: ConvTasNetConfig) -> int:

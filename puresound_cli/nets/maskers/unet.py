@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from puresound_cli.nets.blocks import Pointwise
-from puresound_cli.nets.maskers.base import Masker, preset
+from puresound_cli.nets.maskers.base import Masker
 from puresound_cli.nets.maskers.gated_tcn import gated_blocks
 from puresound_cli.nets.maskers.tcn import TCNConfig
 
@@ -56,10 +56,6 @@ class UNetConfig(TCNConfig):
         super().__post_init__()
         if self.unet_channels < 1:
             raise ValueError("unet_channels must be >= 1")
-
-    @classmethod
-    def preset(cls, size: str) -> Any:
-        return preset(cls.PRESETS, cls, size)
 
 
 class _ChannelNorm(nn.Module):
