@@ -3,8 +3,8 @@
 A masker is the network between a frame's encoder and decoder. Its module holds:
 
 - a frozen config dataclass of its own numbers on :class:`Presets` (``preset(size)`` from its
-  ``PRESETS`` table) for the sizes "tiny",
-  "small" and "seed" (a size it has no preset for raises ``ValueError``);
+  ``PRESETS`` table) for the sizes "tiny", "small" and "seed" (a size it has no preset for
+  raises ``ValueError``);
 - a :class:`Masker` subclass naming that config (``Config``), its ``train --backbone`` name,
   whether it streams, whether it needs the STFT encoder, and how many frames of context one
   output frame sees.
