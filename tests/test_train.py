@@ -650,3 +650,10 @@ def test_resuming_with_another_backbone_says_which_option(corpus_dir, tmp_path):
         train(tiny_config(corpus_dir, run, task="enhance", max_steps=2, backbone="dprnn"))
     message = str(info.value)
     assert "backbone 'convtasnet' -> 'dprnn'" in message and len(message) < 300
+
+
+def test_a_backbone_without_the_size_is_a_config_error() -> None:
+    """Refused when the config is read (a usage error, no run folder made), not in the run."""
+    with pytest.raises(PuresoundError, match="backbone unet has no 'seed' size"):
+        TrainConfig(speech_dirs=("s",), task="separate", size="seed", backbone="unet")
+    assert TrainConfig(speech_dirs=("s",), task="vad", size="seed", backbone="unet").size == "seed"

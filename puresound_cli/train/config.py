@@ -176,6 +176,10 @@ class TrainConfig:
             raise PuresoundError(
                 f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}"
             )
+        presets = BACKBONES[self.backbone].Config.PRESETS
+        if self.model_config is None and self.task != "vad" and self.size not in presets:
+            raise PuresoundError(f"backbone {self.backbone} has no {self.size!r} size "
+                                 f"(it has {', '.join(presets)})")  # fmt: skip
         if self.scheduler not in ("plateau", "cosine"):
             raise PuresoundError(f"scheduler must be 'plateau' or 'cosine', got {self.scheduler!r}")
         if self.amp not in AMP_MODES:
