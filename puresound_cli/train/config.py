@@ -168,18 +168,12 @@ class TrainConfig:
             raise PuresoundError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
         if self.model_config is None and self.size not in MODEL_SIZES:
             raise PuresoundError(f"size must be one of {', '.join(MODEL_SIZES)}, got {self.size!r}")
-        from puresound_cli.nets.maskers import BACKBONES, DEFAULT_BACKBONE
+        from puresound_cli.nets.maskers import DEFAULT_BACKBONE
+        from puresound_cli.train.ranges import check_backbone
 
         if not self.backbone:
             object.__setattr__(self, "backbone", DEFAULT_BACKBONE)
-        if self.backbone not in BACKBONES:
-            raise PuresoundError(
-                f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}"
-            )
-        presets = BACKBONES[self.backbone].Config.PRESETS
-        if self.model_config is None and self.task != "vad" and self.size not in presets:
-            raise PuresoundError(f"backbone {self.backbone} has no {self.size!r} size "
-                                 f"(it has {', '.join(presets)})")  # fmt: skip
+        check_backbone(self)
         if self.scheduler not in ("plateau", "cosine"):
             raise PuresoundError(f"scheduler must be 'plateau' or 'cosine', got {self.scheduler!r}")
         if self.amp not in AMP_MODES:

@@ -48,6 +48,20 @@ RANGES: dict[str, tuple[float, float, bool]] = {
 PAIRS = {"sir_db": (-100.0, 100.0), "snr_db": (-100.0, 100.0)}
 
 
+def check_backbone(config: Any) -> None:
+    """Raise a one-line PuresoundError for a backbone that is not a masker's, or that has no
+    preset of the configured size (the VAD and an explicit ``model_config`` take none)."""
+    from puresound_cli.nets.maskers import BACKBONES
+
+    if config.backbone not in BACKBONES:
+        names = ", ".join(BACKBONES)
+        raise PuresoundError(f"backbone must be one of {names}, got {config.backbone!r}")
+    presets = BACKBONES[config.backbone].Config.PRESETS
+    if config.model_config is None and config.task != "vad" and config.size not in presets:
+        raise PuresoundError(f"backbone {config.backbone} has no {config.size!r} size "
+                             f"(it has {', '.join(presets)})")  # fmt: skip
+
+
 def check_ranges(config: Any) -> None:
     """Raise a one-line PuresoundError for the first option outside its range."""
     for name, (low, high, low_ok) in RANGES.items():
