@@ -4,8 +4,10 @@ For each row of a conversation list (``recipes/conversations.py``) or a pairs li
 separator runs untracked; the tracking net scores 1.5 s windows every 0.2 s of the mixture and
 of the output against the enrollment (with the calibrated adaptation), and each window gets the
 label of who talks at its centre (0 nobody, 1 the target alone, 2 others alone, 3 both; a pairs
-list's two-talker rows are 3 throughout, its target-absent rows 2). Writes an ``.npz`` with the
-rows ``(input score, output score, label, item)``: what a gate that reads both could do.
+list's two-talker rows are 3 throughout, its target-absent rows 2). Each window also gets the
+level of the output over the input (dB) around its centre, over the whole window and over its
+middle 0.4 s. Writes an ``.npz`` with the rows ``(input score, output score, label, item, level
+over 1.5 s, level over 0.4 s)``: what a gate that reads them together could do.
 
 Usage::
 
@@ -50,6 +52,18 @@ def scores(
     return track(model, wav * level, embedding, config).scores
 
 
+def window_levels(mix: np.ndarray, out: np.ndarray, centres: np.ndarray, width: int) -> np.ndarray:
+    """Output over input level (dB) in ``width`` samples around each centre (samples)."""
+    def power(x: np.ndarray) -> np.ndarray:
+        cumulative = np.concatenate([[0.0], np.cumsum(x.astype(np.float64) ** 2)])
+        a = np.clip(centres - width // 2, 0, x.size)
+        b = np.clip(centres + width // 2, 0, x.size)
+        return (cumulative[b] - cumulative[a]) / np.maximum(b - a, 1)
+
+    n = min(mix.size, out.size)
+    return 10 * np.log10((power(out[:n]) + 1e-10) / (power(mix[:n]) + 1e-10))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", type=Path, help="a conversation list (with segments)")
@@ -78,7 +92,10 @@ def main() -> None:
             label = who[np.minimum(centres, who.size - 1)]
         else:
             label = np.full(n, 3 if row.get("reference") else 2)
-        dump.append(np.stack([a[:n], b[:n], label, np.full(n, index)]))
+        samples = (np.arange(n) * config.hop_seconds * rate).astype(int)
+        whole = window_levels(mix, out, samples, int(config.window_seconds * rate))
+        middle = window_levels(mix, out, samples, int(0.4 * rate))
+        dump.append(np.stack([a[:n], b[:n], label, np.full(n, index), whole, middle]))
         print(f"{index + 1}/{len(rows)} {row['input']}", flush=True)
     np.savez(args.out, windows=np.concatenate(dump, axis=1))
 
