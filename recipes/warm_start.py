@@ -3,7 +3,10 @@
 An extractor is a speaker net plus a speaker-conditioned separator. Both parts can start from
 something already trained instead of from random weights:
 
-- the speaker net from ``recipes/distill_speaker.py`` (``--speaker``, any extractor checkpoint);
+- the speaker net from ``recipes/distill_speaker.py`` (``--speaker``, any extractor checkpoint),
+  or that checkpoint's tracking net (``--speaker-net tracker``: the channel-robust net that
+  ``extract`` tracks with becomes the one the separator is conditioned on); a tracking net of
+  ``--speaker`` and its calibrated thresholds are kept either way;
 - the separator from an enhancement model of the same separator architecture (``--separator``):
   it already turns a noisy mixture into speech, and babble noise in its training taught it to
   keep a dominant voice, so the extraction run only has to learn whose voice to keep;
@@ -45,17 +48,25 @@ def warm_start(
     conditioning: str = "film",
     embed_gain: float | None = None,
     conditioned_blocks: str | None = None,
+    speaker_net: str = "speaker",
 ) -> tuple[nn.Module, int]:
     """(extractor, separator tensors copied) from an extractor's speaker net and an enhancer.
 
     The extractor's separator has the enhancer's architecture plus ``conditioning`` on the speaker
     net's embedding (scaled by ``embed_gain``, default sqrt(D) as in ``ConvTasNetConfig.small``);
-    its speaker net is the speaker checkpoint's. Conditioning weights are zero,
-    so at the start the extractor's output equals the enhancer's (at output gain 1).
+    its speaker net is the speaker checkpoint's ``speaker_net`` ("speaker" or "tracker"), and
+    the speaker checkpoint's tracking net, with its thresholds, is carried over as it is.
+    Conditioning weights are zero, so at the start the extractor's output equals the enhancer's
+    (at output gain 1).
     """
     if speaker_ckpt["arch"] != "extractor" or enhancer_ckpt["arch"] != "convtasnet":
         raise ValueError("need an extractor checkpoint (speaker) and an enhancer (separator)")
-    speaker_config = dict(speaker_ckpt["config"]["speaker"])
+    if speaker_net not in ("speaker", "tracker"):
+        raise ValueError(f"speaker_net must be 'speaker' or 'tracker', got {speaker_net!r}")
+    donor_config = speaker_ckpt["config"]
+    if donor_config.get(speaker_net) is None:
+        raise ValueError(f"the speaker checkpoint has no {speaker_net} net")
+    speaker_config = dict(donor_config[speaker_net])
     separator_config = dict(enhancer_ckpt["config"])
     dim = speaker_config["embed_dim"]
     sources = int(separator_config.get("sources", 1))
@@ -68,13 +79,18 @@ def warm_start(
     )
     if conditioned_blocks is not None:
         separator_config["conditioned_blocks"] = conditioned_blocks
-    model = build("extractor", {"separator": separator_config, "speaker": speaker_config})
+    config = {"separator": separator_config, "speaker": speaker_config}
+    tracking = ("tracker", "track_open_cosine", "track_close_cosine", "track_adapt_cosine")
+    config.update({key: donor_config[key] for key in tracking if key in donor_config})
+    model = build("extractor", config)
     state = model.state_dict()
     speaker, enhancer = speaker_ckpt["state_dict"], enhancer_ckpt["state_dict"]
     copied = 0
     for name in state:
         part, _, rest = name.partition(".")
         if part == "speaker":
+            state[name] = speaker[f"{speaker_net}.{rest}"].clone()
+        elif part == "tracker":
             state[name] = speaker[name].clone()
         elif any(w in rest.split(".") for w in CONDITIONING_WEIGHTS):
             state[name] = torch.zeros_like(state[name])
@@ -94,6 +110,10 @@ def main() -> None:
     parser.add_argument("--separator", type=Path, required=True, help="enhancer checkpoint")
     parser.add_argument("--conditioning", choices=("concat", "film", "multiply"), default="film")
     parser.add_argument("--conditioned-blocks", choices=("first", "repeat", "all"), default=None)
+    parser.add_argument(
+        "--speaker-net", choices=("speaker", "tracker"), default="speaker",
+        help="which net of --speaker conditions the separator",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     model, copied = warm_start(
@@ -101,8 +121,10 @@ def main() -> None:
         load_checkpoint(args.separator),
         args.conditioning,
         conditioned_blocks=args.conditioned_blocks,
+        speaker_net=args.speaker_net,
     )
-    meta = {"warm_start": {"speaker": str(args.speaker), "separator": str(args.separator)}}
+    meta = {"warm_start": {"speaker": str(args.speaker), "speaker_net": args.speaker_net,
+                           "separator": str(args.separator)}}  # fmt: skip
     save_checkpoint(args.out, model, meta=meta)
     print(f"wrote {args.out}: {copied} separator tensors copied, conditioning zeroed")
 

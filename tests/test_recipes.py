@@ -81,6 +81,47 @@ def test_warm_start_from_a_two_talker_separator(tmp_path: Path, conditioning: st
         torch.testing.assert_close(model.eval()(mix, torch.randn(1, 1, 1600)), first)
 
 
+def test_warm_start_conditions_on_the_tracking_net(tmp_path: Path) -> None:
+    """``speaker_net="tracker"``: the donor's tracking net becomes the speaker net the separator
+    is conditioned on; the tracking net and its thresholds are carried over either way."""
+    from puresound_cli.checkpoint import load_model
+    from puresound_cli.nets import SpeakerNetConfig
+
+    torch.manual_seed(0)
+    tracker = dataclasses.replace(SpeakerNetConfig.tiny(), frontend="mel", window=400, hop=160,
+                                  n_mels=20, embed_dim=6)  # fmt: skip
+    config = dataclasses.replace(ExtractorConfig.tiny(), tracker=tracker,
+                                 track_open_cosine=0.7, track_close_cosine=0.6)  # fmt: skip
+    donor = build("extractor", dataclasses.asdict(config)).eval()
+    save_checkpoint(tmp_path / "spk.pt", donor)
+    save_checkpoint(
+        tmp_path / "enh.pt", build("convtasnet", dataclasses.asdict(ConvTasNetConfig.tiny()))
+    )
+    recipe = _recipe("warm_start")
+    wav = torch.randn(1, 1, 16000) * 0.1
+    for net in ("speaker", "tracker"):
+        model, _ = recipe.warm_start(
+            load_checkpoint(tmp_path / "spk.pt"), load_checkpoint(tmp_path / "enh.pt"),
+            speaker_net=net,
+        )  # fmt: skip
+        save_checkpoint(tmp_path / f"{net}.pt", model)
+        loaded = load_model(tmp_path / f"{net}.pt")
+        assert loaded.has_tracking_net and loaded.track_thresholds == (0.7, 0.6)
+        with torch.no_grad():
+            assert torch.equal(loaded.track_embed(wav), donor.track_embed(wav))
+            if net == "tracker":  # the separator hears the tracking net's embedding
+                assert torch.equal(loaded.embed(wav), donor.track_embed(wav))
+        source = donor.tracker if net == "tracker" else donor.speaker
+        theirs, ours = source.state_dict(), loaded.speaker.state_dict()
+        assert theirs.keys() == ours.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+        assert loaded.config.separator.speaker_dim == (6 if net == "tracker" else 8)
+    plain = build("extractor", dataclasses.asdict(ExtractorConfig.tiny()))
+    save_checkpoint(tmp_path / "plain.pt", plain)
+    with pytest.raises(ValueError, match="no tracker net"):
+        recipe.warm_start(load_checkpoint(tmp_path / "plain.pt"),
+                          load_checkpoint(tmp_path / "enh.pt"), speaker_net="tracker")  # fmt: skip
+
+
 def test_warm_start_refuses_swapped_checkpoints(tmp_path: Path) -> None:
     enhancer = build("convtasnet", dataclasses.asdict(ConvTasNetConfig.tiny()))
     save_checkpoint(tmp_path / "enh.pt", enhancer)
