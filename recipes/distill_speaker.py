@@ -154,6 +154,12 @@ def main() -> None:
         type=Path,
         help="an extractor checkpoint (default: a fresh ExtractorConfig.small())",
     )
+    parser.add_argument(
+        "--head-from",
+        type=Path,
+        help="another run's .state.pt: its projection head (and student) continue here, with a "
+        "fresh optimizer and schedule (use with --init of the same run's output)",
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -203,6 +209,11 @@ def main() -> None:
         probe_target = teacher_embed(teacher, probe)
     state_path = args.out.with_suffix(".state.pt")
     first = 1
+    if args.head_from and not state_path.is_file():  # continue another run's student and head
+        earlier = torch.load(args.head_from, weights_only=False, map_location="cpu")
+        student.load_state_dict(earlier["student"])
+        head.load_state_dict(earlier["head"])
+        print(f"student and head from {args.head_from} (step {earlier['step']})", flush=True)
     if state_path.is_file():  # resume
         state = torch.load(state_path, weights_only=False, map_location="cpu")
         student.load_state_dict(state["student"])
