@@ -54,6 +54,7 @@ def scores(
 
 def window_levels(mix: np.ndarray, out: np.ndarray, centres: np.ndarray, width: int) -> np.ndarray:
     """Output over input level (dB) in ``width`` samples around each centre (samples)."""
+
     def power(x: np.ndarray) -> np.ndarray:
         cumulative = np.concatenate([[0.0], np.cumsum(x.astype(np.float64) ** 2)])
         a = np.clip(centres - width // 2, 0, x.size)
