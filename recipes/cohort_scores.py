@@ -36,30 +36,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+from window_scores import HOP, at_level, labels, talkers
 
 from puresound_cli.audio import read_audio, resample
 from puresound_cli.data.signals import band_limit
-from puresound_cli.separate import load_separator, normalising_gain
+from puresound_cli.separate import load_separator
 from puresound_cli.tracking import TrackConfig, window_embeddings
-
-HOP = 160  # 10 ms at 16 kHz: the segment lists' frames
-
-
-def labels(segments: Path, frames: int) -> tuple[np.ndarray, set[str]]:
-    """Who talks on each 10 ms frame (1 target, 2 others, 3 both, 0 nobody), and the names of
-    the other talkers."""
-    who, names = np.zeros(frames, int), set()
-    with open(segments, newline="") as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            a, b = int(float(row["start"]) * 100), int(np.ceil(float(row["end"]) * 100))
-            who[a:b] |= 1 if row["talker"] == "target" else 2
-            if row["talker"] != "target":
-                names.add(row["talker"])
-    return who, names
-
-
-def at_level(wav: np.ndarray) -> np.ndarray:
-    return wav * normalising_gain(float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) + 1e-9)
 
 
 def cohort(net, folders: list[Path], seconds: float, crops: int, seed: int):  # type: ignore[no-untyped-def]
@@ -198,12 +180,14 @@ def main() -> None:
         assert net is not None and embedding is not None and rate == net.sample_rate
         config = TrackConfig.for_model(net)
         windows = window_embeddings(net, at_level(mix), config)
-        who, names = labels(folder / row["segments"], mix.size // HOP + 1)
+        who = labels(folder / row["segments"], mix.size // HOP + 1)
         centres = (np.arange(windows.shape[0]) * config.hop_seconds * 100).astype(int)
         out[f"windows{index}"] = windows.numpy()
         out[f"label{index}"] = who[np.minimum(centres, who.size - 1)]
         out[f"enroll{index}"] = torch.nn.functional.normalize(embedding.float(), dim=1).numpy()[0]
-        out[f"talkers{index}"] = np.array(sorted(names | {row["target"]}))
+        out[f"talkers{index}"] = np.array(
+            sorted(talkers(folder / row["segments"]) | {row["target"]})
+        )
         print(f"{index + 1}/{len(rows)} {row['input']}", flush=True)
     if args.cohort_from:
         previous = np.load(args.cohort_from)

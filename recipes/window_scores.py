@@ -44,12 +44,22 @@ def labels(segments: Path, frames: int) -> np.ndarray:
     return who
 
 
+def talkers(segments: Path) -> set[str]:
+    """The names of the other talkers of a segment list (every talker but "target")."""
+    with open(segments, newline="") as handle:
+        return {r["talker"] for r in csv.DictReader(handle, delimiter="\t")} - {"target"}
+
+
+def at_level(wav: np.ndarray) -> np.ndarray:
+    """``wav`` at the separator's level (as ``extract`` hands it to the tracker)."""
+    return wav * normalising_gain(float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) + 1e-9)
+
+
 def scores(
     model: ExtractionModel, wav: np.ndarray, embedding: torch.Tensor, config: TrackConfig
 ) -> np.ndarray:
     """The tracker's window scores of ``wav`` at the separator's level."""
-    level = normalising_gain(float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) + 1e-9)
-    return track(model, wav * level, embedding, config).scores
+    return track(model, at_level(wav), embedding, config).scores
 
 
 def window_levels(mix: np.ndarray, out: np.ndarray, centres: np.ndarray, width: int) -> np.ndarray:
