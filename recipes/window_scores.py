@@ -7,7 +7,10 @@ label of who talks at its centre (0 nobody, 1 the target alone, 2 others alone, 
 list's two-talker rows are 3 throughout, its target-absent rows 2). Each window also gets the
 level of the output over the input (dB) around its centre, over the whole window and over its
 middle 0.4 s. Writes an ``.npz`` with the rows ``(input score, output score, label, item, level
-over 1.5 s, level over 0.4 s)``: what a gate that reads them together could do.
+over 1.5 s, level over 0.4 s)``: what a gate that reads them together could do. With ``--pit``
+a two-talker separator (``train --task separate``) also splits the mixture, each of its two
+outputs is scored the same way, and a seventh row holds the better of the two scores per window
+(a tracker that sees overlapped voices apart).
 
 Usage::
 
@@ -15,6 +18,8 @@ Usage::
         --list runs/data/conversations-calib/conversations.tsv --out runs/trk/both-calib.npz
     .venv/bin/python recipes/window_scores.py \\
         --pairs runs/data/dev/extract.tsv --out runs/trk/both-ext.npz
+    .venv/bin/python recipes/window_scores.py --pit runs/campaign-pit/at-60min.pt \\
+        --list runs/data/conversations-calib/conversations.tsv --out runs/trk/pit-calib.npz
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from puresound_cli import audio
+from puresound_cli.checkpoint import load_separation_model
 from puresound_cli.nets.contract import ExtractionModel
 from puresound_cli.separate import load_separator, normalising_gain
 from puresound_cli.tracking import TrackConfig, track
@@ -75,13 +82,38 @@ def window_levels(mix: np.ndarray, out: np.ndarray, centres: np.ndarray, width: 
     return 10 * np.log10((power(out[:n]) + 1e-10) / (power(mix[:n]) + 1e-10))
 
 
+def pit_scores(
+    pit: torch.nn.Module,
+    model: ExtractionModel,
+    mix: np.ndarray,
+    rate: int,
+    embedding: torch.Tensor,
+    config: TrackConfig,
+) -> np.ndarray:
+    """Per window, the better tracker score of the two-talker separator's two outputs."""
+    x = audio.resample(at_level(mix)[None], rate, pit.sample_rate)
+    with torch.inference_mode():
+        outs = pit(torch.from_numpy(np.ascontiguousarray(x))[None])[0].numpy()  # (2, T)
+    outs = audio.resample(outs, pit.sample_rate, rate)
+    found = [scores(model, out, embedding, config) for out in outs]
+    n = min(s.size for s in found)
+    return np.max(np.stack([s[:n] for s in found]), axis=0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", type=Path, help="a conversation list (with segments)")
     parser.add_argument("--pairs", type=Path, help="a pairs list (input, reference, enrollment)")
     parser.add_argument("--model", default=None)
+    parser.add_argument(
+        "--pit",
+        type=Path,
+        default=None,
+        help="a two-talker separator: also score its outputs (seventh row)",
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    pit = load_separation_model(args.pit).eval() if args.pit else None
     source = args.list or args.pairs
     with open(source, newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
@@ -96,7 +128,8 @@ def main() -> None:
         separator.tracker = None
         out = separator.process(mix[None], rate)[0]
         a, b = scores(net, mix, embedding, config), scores(net, out, embedding, config)
-        n = min(a.size, b.size)
+        c = pit_scores(pit, net, mix, rate, embedding, config) if pit is not None else None
+        n = min(a.size, b.size, c.size if c is not None else a.size)
         centres = (np.arange(n) * config.hop_seconds * 100).astype(int)
         if args.list:
             who = labels(folder / row["segments"], mix.size // HOP + 1)
@@ -106,7 +139,8 @@ def main() -> None:
         samples = (np.arange(n) * config.hop_seconds * rate).astype(int)
         whole = window_levels(mix, out, samples, int(config.window_seconds * rate))
         middle = window_levels(mix, out, samples, int(0.4 * rate))
-        dump.append(np.stack([a[:n], b[:n], label, np.full(n, index), whole, middle]))
+        found = [a[:n], b[:n], label, np.full(n, index), whole, middle]
+        dump.append(np.stack(found if c is None else [*found, c[:n]]))
         print(f"{index + 1}/{len(rows)} {row['input']}", flush=True)
     np.savez(args.out, windows=np.concatenate(dump, axis=1))
 
