@@ -11,6 +11,11 @@ talker open.
         --list runs/data/conversations-calib/conversations.tsv --dump runs/conv/calib.npz
     .venv/bin/python recipes/calibrate_tracker.py runs/conv/calib.npz \\
         --list runs/data/conversations-calib/conversations.tsv
+
+``--otsu`` also tries a per-recording rule: each recording's open threshold is raised to its
+scores' Otsu split plus an offset (the grid's offsets) where that is higher, the close
+threshold following at the same gap; ``--dev DUMP --dev-list LIST`` reports the pick's shares
+on a second dump (the dev conversations), chosen on the first alone.
 """
 
 from __future__ import annotations
@@ -25,11 +30,37 @@ import numpy as np
 from puresound_cli.tracking import TrackConfig, decide
 
 
-def open_shares(scores: np.ndarray, rows: list[dict], config: TrackConfig) -> dict[str, float]:
+OTSU_OFFSETS = (-0.08, -0.05, -0.03, 0.0, 0.02)
+
+
+def otsu(values: np.ndarray, bins: int = 64) -> float:
+    """The split of ``values`` that maximises the between-class variance of a histogram."""
+    counts, edges = np.histogram(values, bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    best, split = -1.0, float(np.median(values))
+    for i in range(1, bins):
+        low, high = counts[:i].sum(), counts[i:].sum()
+        if low == 0 or high == 0:
+            continue
+        gap = (counts[:i] @ centres[:i]) / low - (counts[i:] @ centres[i:]) / high
+        if low * high * gap**2 > best:
+            best, split = float(low * high * gap**2), float(edges[i])
+    return split
+
+
+def open_shares(
+    scores: np.ndarray, rows: list[dict], config: TrackConfig, offset: float | None = None
+) -> dict[str, float]:
+    """Share of windows open per class; ``offset``: the per-recording Otsu rule (module doc)."""
     counts = {k: [0, 0] for k in ("target", "others", "both", "absent")}
+    gap = config.open_cosine - config.close_cosine
     for i, row in enumerate(rows):
         mine = scores[2] == i
-        talking = decide(scores[0][mine], config)
+        mine_config = config
+        if offset is not None:
+            raised = max(config.open_cosine, otsu(scores[0][mine]) + offset)
+            mine_config = replace(config, open_cosine=raised, close_cosine=raised - gap)
+        talking = decide(scores[0][mine], mine_config)
         label = scores[1][mine].astype(int)
         if not row["reference"]:
             counts["absent"][0] += int(talking.sum())
@@ -47,26 +78,40 @@ def main() -> None:
     parser.add_argument("--list", type=Path, required=True)
     parser.add_argument("--keep", type=float, default=0.95)
     parser.add_argument("--keep-overlap", type=float, default=0.9)
+    parser.add_argument("--otsu", action="store_true", help="also try the per-recording rule")
+    parser.add_argument("--dev", type=Path, default=None, help="a second dump to report on")
+    parser.add_argument("--dev-list", type=Path, default=None)
     args = parser.parse_args()
     scores = np.load(args.dump)["scores"]
-    with open(args.list, newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
+    rows = read_rows(args.list)
     low, high = np.percentile(scores[0], [5, 99.5])
     best = None
     for open_cosine in np.arange(round(low, 2), round(high, 2), 0.01):
         for gap in (0.0, 0.02, 0.05, 0.1):
             config = replace(TrackConfig(), open_cosine=float(open_cosine),
                              close_cosine=float(open_cosine - gap))  # fmt: skip
-            shares = open_shares(scores, rows, config)
-            fits = shares["target"] >= args.keep and shares["both"] >= args.keep_overlap
-            if fits and (best is None or shares["others"] < best[1]["others"]):
-                best = (config, shares)
+            for offset in (None, *OTSU_OFFSETS) if args.otsu else (None,):
+                shares = open_shares(scores, rows, config, offset)
+                fits = shares["target"] >= args.keep and shares["both"] >= args.keep_overlap
+                if fits and (best is None or shares["others"] < best[1]["others"]):
+                    best = (config, shares, offset)
     if best is None:
         raise SystemExit(f"no threshold keeps {args.keep:.0%} of the target's windows")
-    config, shares = best
-    print(f"open {config.open_cosine:.2f} close {config.close_cosine:.2f}: open share target "
-          f"{shares['target']:.3f}, both {shares['both']:.3f}, others {shares['others']:.3f}, "
-          f"absent {shares['absent']:.3f}")  # fmt: skip
+    config, shares, offset = best
+    rule = "" if offset is None else f", per recording Otsu {offset:+.2f}"
+    print(f"open {config.open_cosine:.2f} close {config.close_cosine:.2f}{rule}: {report(shares)}")
+    if args.dev is not None and args.dev_list is not None:
+        dev = open_shares(np.load(args.dev)["scores"], read_rows(args.dev_list), config, offset)
+        print(f"dev: {report(dev)}")
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def report(shares: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.3f}" for k, v in shares.items()).join(("open share ", ""))
 
 
 if __name__ == "__main__":

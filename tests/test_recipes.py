@@ -256,3 +256,12 @@ def test_window_scores_pit_reads_the_better_of_two_outputs() -> None:
         found = recipe.pit_scores(Pit(slot), net, mix, 16000, enrollment, track)
         n = min(found.size, plain.size)
         assert n > 5 and np.all(found[:n] >= plain[:n] - 1e-4)
+
+
+def test_calibrate_tracker_otsu_splits_two_modes() -> None:
+    """The per-recording rule's split falls between two groups of scores, whatever their sizes."""
+    otsu = _recipe("calibrate_tracker").otsu
+    rng = np.random.default_rng(0)
+    for few in (50, 400):
+        scores = np.concatenate([rng.normal(0.45, 0.03, 1000), rng.normal(0.8, 0.03, few)])
+        assert 0.55 < otsu(scores) < 0.7
