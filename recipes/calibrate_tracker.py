@@ -29,7 +29,6 @@ import numpy as np
 
 from puresound_cli.tracking import TrackConfig, decide
 
-
 OTSU_OFFSETS = (-0.08, -0.05, -0.03, 0.0, 0.02)
 
 
