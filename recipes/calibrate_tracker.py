@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--dev", type=Path, default=None, help="a second dump to report on")
     parser.add_argument("--dev-list", type=Path, default=None)
     args = parser.parse_args()
+    if (args.dev is None) != (args.dev_list is None):
+        parser.error("--dev and --dev-list go together")
     scores = np.load(args.dump)["scores"]
     rows = read_rows(args.list)
     low, high = np.percentile(scores[0], [5, 99.5])
@@ -99,7 +101,7 @@ def main() -> None:
     config, shares, offset = best
     rule = "" if offset is None else f", per recording Otsu {offset:+.2f}"
     print(f"open {config.open_cosine:.2f} close {config.close_cosine:.2f}{rule}: {report(shares)}")
-    if args.dev is not None and args.dev_list is not None:
+    if args.dev is not None:
         dev = open_shares(np.load(args.dev)["scores"], read_rows(args.dev_list), config, offset)
         print(f"dev: {report(dev)}")
 
@@ -110,7 +112,7 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def report(shares: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:.3f}" for k, v in shares.items()).join(("open share ", ""))
+    return "open share " + ", ".join(f"{k} {v:.3f}" for k, v in shares.items())
 
 
 if __name__ == "__main__":
