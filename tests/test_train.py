@@ -175,6 +175,51 @@ def test_cli_train_with_config_and_override(corpus_dir, tmp_path):
     assert result.exit_code == 2  # no --task / --speech
 
 
+def test_parse_setting_reads_toml_values_and_plain_strings() -> None:
+    from puresound_cli.train import parse_setting
+
+    assert parse_setting("sample_rate=8000") == ("sample_rate", 8000)
+    assert parse_setting(" snr_db = [0.0, 5.0] ") == ("snr_db", [0.0, 5.0])
+    assert parse_setting("causal=true") == ("causal", True)
+    assert parse_setting('task="separate"') == ("task", "separate")
+    assert parse_setting("out=runs/a b=c") == ("out", "runs/a b=c")  # not TOML: a plain string
+    for bad in ("sample_rate", "=8000", ""):
+        with pytest.raises(PuresoundError, match="KEY=VALUE"):
+            parse_setting(bad)
+
+
+def test_cli_train_set_any_option(corpus_dir, tmp_path):
+    """``train --set KEY=VALUE`` reaches options without a flag of their own, over --config;
+    an unknown key, a wrong type or a key also given by its flag is a usage error (exit 2)."""
+    from typer.testing import CliRunner
+
+    from puresound_cli.cli import app
+
+    toml = tmp_path / "c.toml"
+    toml.write_text(
+        f'task = "enhance"\nspeech_dirs = ["{corpus_dir / "speech"}"]\nsize = "tiny"\n'
+        "batch_size = 2\nsegment_seconds = 0.5\nvalid_examples = 4\nnum_workers = 0\n"
+        "threads = 1\ntensorboard = false\nsnr_db = [0.0, 15.0]\nmax_steps = 50\n"
+    )
+    run = tmp_path / "run"
+    base = ["train", "--config", str(toml), "--out", str(run), "-q"]
+    sets = ["--set", "max_steps=2", "--set", "snr_db=[3.0, 4.0]", "--set", "sample_rate=8000"]
+    result = CliRunner().invoke(app, [*base, *sets])
+    assert result.exit_code == 0, result.output
+    meta = load_checkpoint(run / "model.pt")["meta"]
+    assert meta["step"] == 2 and meta["train_config"]["sample_rate"] == 8000
+    assert tuple(meta["train_config"]["snr_db"]) == (3.0, 4.0)
+    for bad, said in (
+        (["--set", "learning_rate=1"], "unknown training option"),
+        (["--set", "batch_size=two"], "batch_size must be a whole number"),
+        (["--set", "max_steps=2", "--max-steps", "3"], "given by its own flag"),
+        (["--set", "max_steps"], "KEY=VALUE"),
+    ):
+        result = CliRunner().invoke(app, [*base[:-3], "--out", str(tmp_path / "bad"), *bad])
+        assert result.exit_code == 2 and said in result.output, result.output
+        assert not (tmp_path / "bad").exists()
+
+
 @pytest.mark.slow
 def test_torchrun_two_processes_one_writer(corpus_dir, tmp_path):
     script = tmp_path / "ddp.py"

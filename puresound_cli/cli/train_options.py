@@ -52,6 +52,12 @@ ConfigFile = Annotated[
     _opt("--config", exists=True, dir_okay=False, metavar="TOML",
          help="TOML file of training options (TrainConfig field names); flags override it."),
 ]  # fmt: skip
+Settings = Annotated[
+    list[str] | None,
+    _opt("--set", metavar="KEY=VALUE",
+         help="Any training option (TrainConfig field name), repeatable: --set sample_rate=8000 "
+              "--set bandlimit_prob=0.3. Over --config; an option's own flag may not repeat it."),
+]  # fmt: skip
 Size = Annotated[
     str | None, _opt("--size", help="Size preset (default small).", metavar="tiny|small|seed")
 ]

@@ -44,6 +44,7 @@ def train(
     device: T.TrainDevice = None,
     resume: T.Resume = None,
     init_from: T.InitFrom = None,
+    settings: T.Settings = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -65,18 +66,27 @@ def train(
         "num_workers": num_workers, "threads": threads, "seed": seed,
         "reverb_prob": reverb_prob, "device": device, "resume": resume,
     }  # fmt: skip
-    config = _config(reporter, config_file, {k: v for k, v in flags.items() if v is not None})
+    given = {k: v for k, v in flags.items() if v is not None}
+    config = _config(reporter, config_file, given, settings or [])
     _run(reporter, config, quiet)
 
 
-def _config(reporter: Reporter, config_file: Path | None, flags: dict[str, Any]) -> TrainConfig:
-    """The run's TrainConfig: the TOML file's values, the flags over them (exit 2 if bad)."""
-    from puresound_cli.train import TrainConfig, load_config_file
+def _config(
+    reporter: Reporter, config_file: Path | None, flags: dict[str, Any], settings: list[str]
+) -> TrainConfig:
+    """The run's TrainConfig: the TOML file's values, ``--set`` over them, then the flags
+    (exit 2 if bad)."""
+    from puresound_cli.train import TrainConfig, load_config_file, parse_setting
 
     try:
         values = load_config_file(config_file) if config_file else {}
+        chosen = dict(parse_setting(text) for text in settings)
+        repeated = sorted(chosen.keys() & flags.keys())
+        if repeated:
+            raise PuresoundError(f"--set {', '.join(repeated)}: given by its own flag too")
+        values.update(chosen)
         values.update(flags)
-        if "size" in flags:
+        if "size" in flags or "size" in chosen:
             values.pop("model_config", None)
             values.pop("model", None)
         for required in ("task", "speech_dirs", "out"):

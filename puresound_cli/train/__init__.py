@@ -19,6 +19,7 @@ from puresound_cli.train.config import (
     TrainConfig,
     TrainEvent,
     load_config_file,
+    parse_setting,
 )
 from puresound_cli.train.loop import train
 from puresound_cli.train.objective import Objective, build_objective, model_spec
@@ -36,6 +37,7 @@ __all__ = [
     "calibrate_output_level",
     "load_config_file",
     "model_spec",
+    "parse_setting",
     "train",
     "validate",
     "write_release",
