@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from puresound_cli.nets.maskers import BACKBONES
-from puresound_cli.train.config import load_config_file
+from puresound_cli.train import load_config_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PURESOUND = [sys.executable, "-m", "puresound_cli"]

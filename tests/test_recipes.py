@@ -191,14 +191,14 @@ def test_tuxpaint_two_means_separates_two_voices() -> None:
 
 @pytest.mark.parametrize("toml", sorted(p.name for p in RECIPES.glob("*.toml")))
 def test_every_recipe_config_is_a_valid_training_config(toml: str) -> None:
-    from puresound_cli.train.config import TrainConfig, load_config_file
+    from puresound_cli.train import TrainConfig, load_config_file
 
     config = TrainConfig.from_dict(load_config_file(RECIPES / toml))
     assert config.out.startswith("runs/")  # runs/ is ignored by git
 
 
 def test_compare_maskers_writes_the_base_config_with_one_backbone(tmp_path: Path) -> None:
-    from puresound_cli.train.config import TrainConfig, load_config_file
+    from puresound_cli.train import TrainConfig, load_config_file
 
     compare = _recipe("compare_maskers")
     base = load_config_file(RECIPES / "enhance.toml")

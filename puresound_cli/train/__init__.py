@@ -1,6 +1,8 @@
 """Training: settings, data, the multi-task objective, validation and the loop.
 
 - :mod:`.config`: :class:`TrainConfig` (TOML keys and CLI options);
+- :mod:`.config_text`: :func:`load_config_file` (a TOML file), :func:`parse_setting`
+  (``train --set KEY=VALUE``);
 - :mod:`.builder`: :func:`build_data` (training and validation sources, speaker split);
 - :mod:`.objective`: :func:`model_spec` (size and backbone), :class:`Objective` (signal +
   speaker + spectral loss), :func:`build_objective`;
@@ -14,13 +16,8 @@
 """
 
 from puresound_cli.train.builder import build_data
-from puresound_cli.train.config import (
-    MODEL_SIZES,
-    TrainConfig,
-    TrainEvent,
-    load_config_file,
-    parse_setting,
-)
+from puresound_cli.train.config import MODEL_SIZES, TrainConfig, TrainEvent
+from puresound_cli.train.config_text import load_config_file, parse_setting
 from puresound_cli.train.loop import train
 from puresound_cli.train.objective import Objective, build_objective, model_spec
 from puresound_cli.train.state import LOG_COLUMNS
