@@ -28,6 +28,18 @@ def _recipe(name: str):  # type: ignore[no-untyped-def]
     return module
 
 
+def _tracking_extractor() -> torch.nn.Module:
+    """A tiny extractor with a tracking net (6-d mel speaker net) and thresholds 0.7 / 0.6."""
+    from puresound_cli.nets import SpeakerNetConfig
+
+    torch.manual_seed(0)
+    tracker = dataclasses.replace(SpeakerNetConfig.tiny(), frontend="mel", window=400, hop=160,
+                                  n_mels=20, embed_dim=6)  # fmt: skip
+    config = dataclasses.replace(ExtractorConfig.tiny(), tracker=tracker,
+                                 track_open_cosine=0.7, track_close_cosine=0.6)  # fmt: skip
+    return build("extractor", dataclasses.asdict(config)).eval()
+
+
 @pytest.mark.parametrize("conditioning", ["concat", "film"])
 def test_warm_start_begins_as_the_enhancer_and_can_learn_the_speaker(
     tmp_path: Path, conditioning: str
@@ -86,14 +98,8 @@ def test_warm_start_conditions_on_the_tracking_net(tmp_path: Path) -> None:
     """``speaker_net="tracker"``: the donor's tracking net becomes the speaker net the separator
     is conditioned on; the tracking net and its thresholds are carried over either way."""
     from puresound_cli.checkpoint import load_model
-    from puresound_cli.nets import SpeakerNetConfig
 
-    torch.manual_seed(0)
-    tracker = dataclasses.replace(SpeakerNetConfig.tiny(), frontend="mel", window=400, hop=160,
-                                  n_mels=20, embed_dim=6)  # fmt: skip
-    config = dataclasses.replace(ExtractorConfig.tiny(), tracker=tracker,
-                                 track_open_cosine=0.7, track_close_cosine=0.6)  # fmt: skip
-    donor = build("extractor", dataclasses.asdict(config)).eval()
+    donor = _tracking_extractor()
     save_checkpoint(tmp_path / "spk.pt", donor)
     save_checkpoint(
         tmp_path / "enh.pt", build("convtasnet", dataclasses.asdict(ConvTasNetConfig.tiny()))
@@ -224,15 +230,9 @@ def test_speaker_eer_equal_error_rate() -> None:
 def test_window_scores_pit_reads_the_better_of_two_outputs() -> None:
     """``window_scores --pit``: each window gets the better tracker score of the two-talker
     separator's outputs, whichever output slot the voice comes out of, at the mixture's rate."""
-    from puresound_cli.nets import SpeakerNetConfig
     from puresound_cli.tracking import TrackConfig
 
-    torch.manual_seed(0)
-    tracker = dataclasses.replace(SpeakerNetConfig.tiny(), frontend="mel", window=400, hop=160,
-                                  n_mels=20, embed_dim=6)  # fmt: skip
-    config = dataclasses.replace(ExtractorConfig.tiny(), tracker=tracker,
-                                 track_open_cosine=0.7, track_close_cosine=0.6)  # fmt: skip
-    net = build("extractor", dataclasses.asdict(config)).eval()
+    net = _tracking_extractor()
     recipe = _recipe("window_scores")
     mix = (torch.randn(3 * 16000) * 0.1).numpy()
     enrollment = net.track_embed(torch.randn(1, 1, 16000) * 0.1).detach()
