@@ -266,3 +266,38 @@ def test_calibrate_tracker_otsu_splits_two_modes() -> None:
         low, high = rng.normal(0.45, 0.03, 1000), rng.normal(0.8, 0.03, few)
         split = otsu(np.concatenate([low, high]))
         assert np.mean(low >= split) < 0.01 and np.mean(high < split) < 0.01
+
+
+def test_tracker_backend_lda_keeps_the_direction_that_tells_voices_apart() -> None:
+    backend = _recipe("tracker_backend")
+    rng = np.random.default_rng(0)
+    voices = np.repeat(np.arange(8), 50)
+    x = np.zeros((voices.size, 3))
+    x[:, 0] = voices * 0.5 + rng.normal(0, 0.05, voices.size)  # the voice
+    x[:, 1] = rng.normal(0, 3.0, voices.size)  # a louder nuisance (the channel)
+    x[:, 2] = rng.normal(0, 0.05, voices.size)
+    mean, projection = backend.lda(x, voices, 1)
+    assert projection.shape == (1, 3) and mean.shape == (3,)
+    direction = projection[0] / np.linalg.norm(projection[0])
+    assert abs(direction[0]) > 0.99  # the voice axis, not the louder nuisance
+
+
+def test_tracker_backend_score_is_the_trackers_own_with_the_shipped_adaptation() -> None:
+    from dataclasses import replace
+
+    from puresound_cli.tracking import TrackConfig, scores_of
+
+    backend = _recipe("tracker_backend")
+    rng = np.random.default_rng(1)
+    windows = backend.unit(rng.normal(size=(60, 4)) + [2.0, 0, 0, 0]).astype(np.float32)
+    data = {"windows": windows, "labels": np.zeros(60), "items": np.repeat([0, 1], 30),
+            "enrolls": backend.unit(np.array([[1.0, 0.1, 0, 0], [0, 1.0, 0, 0]]))}  # fmt: skip
+    config = replace(TrackConfig(), adapt_cosine=0.6)
+    rows = backend.score(data, config, None)
+    for item in (0, 1):
+        mine = data["items"] == item
+        expected = scores_of(torch.from_numpy(windows[mine]),
+                             torch.from_numpy(data["enrolls"][item : item + 1]), config)  # fmt: skip
+        np.testing.assert_allclose(rows[0][mine], expected, atol=1e-5)
+    stronger = backend.score(data, config, None, weight=4.0)
+    assert not np.allclose(stronger[0][:30], rows[0][:30])  # item 0 adapts, so the weight counts
