@@ -67,10 +67,10 @@ REGISTRY: dict[str, PretrainedModel] = {
         "enhance-unet-16k",
         "enhance",
         "enhance-unet-16k/model.pt",
-        "fdfd8267867535cb63ea40f64f752a744683b0585311c34a3069a08dccbf8952",
+        "3fbd6933fdc7ce209d5d0e46ea4dd57bba2a7f31b50fc3be94f68c927548c66f",
         16000,
         908_327,
-        {"dev_si_sdri_db": 6.90, "dev_pesq_gain": 0.30},
+        {"dev_si_sdri_db": 7.30, "dev_pesq_gain": 0.36},
     ),
     "enhance-convtasnet-16k": PretrainedModel(
         "enhance-convtasnet-16k",
