@@ -296,8 +296,8 @@ def test_tracker_backend_score_is_the_trackers_own_with_the_shipped_adaptation()
     rows = backend.score(data, config, None)
     for item in (0, 1):
         mine = data["items"] == item
-        expected = scores_of(torch.from_numpy(windows[mine]),
-                             torch.from_numpy(data["enrolls"][item : item + 1]), config)  # fmt: skip
+        enrollment = torch.from_numpy(data["enrolls"][item : item + 1])
+        expected = scores_of(torch.from_numpy(windows[mine]), enrollment, config)
         np.testing.assert_allclose(rows[0][mine], expected, atol=1e-5)
     stronger = backend.score(data, config, None, weight=4.0)
     assert not np.allclose(stronger[0][:30], rows[0][:30])  # item 0 adapts, so the weight counts
