@@ -89,8 +89,6 @@ def training_windows(
 
 def lda(x: np.ndarray, y: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
     """(mean (D,), projection (dims, D)): centred LDA with the within-voice scatter whitened."""
-    import scipy.linalg
-
     mean = x.mean(axis=0)
     xc = x - mean
     voices = np.unique(y)
@@ -98,7 +96,10 @@ def lda(x: np.ndarray, y: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray
     within = sum(np.cov(xc[y == v].T, bias=True) for v in voices) / len(voices)
     between = np.cov(means.T, bias=True)
     within = within + 1e-4 * np.trace(within) / within.shape[0] * np.eye(within.shape[0])
-    values, vectors = scipy.linalg.eigh(between, within)  # ascending; vectors W-orthonormal
+    # the generalised problem between v = value * within v, through within = L L^T
+    inverse = np.linalg.inv(np.linalg.cholesky(within))
+    _, vectors = np.linalg.eigh(inverse @ between @ inverse.T)  # ascending values
+    vectors = inverse.T @ vectors  # within-orthonormal: the within-voice scatter whitened
     return mean.astype(np.float32), vectors[:, ::-1][:, :dims].T.astype(np.float32)
 
 
