@@ -20,6 +20,7 @@ Usage::
         --pairs runs/data/dev/extract.tsv --out runs/trk/both-ext.npz
     .venv/bin/python recipes/window_scores.py --pit runs/campaign-pit/at-60min.pt \\
         --list runs/data/conversations-calib/conversations.tsv --out runs/trk/pit-calib.npz
+    .venv/bin/python recipes/window_scores.py --report runs/trk/pit-calib.npz
 """
 
 from __future__ import annotations
@@ -100,8 +101,36 @@ def pit_scores(
     return np.max(np.stack([s[:n] for s in found]), axis=0)
 
 
+def shares_at(dump: np.ndarray, others_open: float) -> dict[str, dict[str, float]]:
+    """Per-window rules without hysteresis (mixture score, and with a ``--pit`` dump the
+    separator's better output and the larger of the two): the threshold that leaves
+    ``others_open`` of the others-only windows open, and the share of the overlapped and the
+    target-only windows it leaves open."""
+    label = dump[2].astype(int)
+    rules = {"mixture": dump[0]}
+    if dump.shape[0] > 6:
+        rules |= {"separated": dump[6], "larger": np.maximum(dump[0], dump[6])}
+    out = {}
+    for name, score in rules.items():
+        threshold = float(np.quantile(score[label == 2], 1 - others_open))
+        out[name] = {"both": float(np.mean(score[label == 3] >= threshold)),
+                     "target": float(np.mean(score[label == 1] >= threshold))}  # fmt: skip
+    return out
+
+
+def report(path: Path) -> None:
+    """``--report DUMP``: :func:`shares_at` at 20, 25 and 30 % of the others' windows open."""
+    dump = np.load(path)["windows"]
+    for share in (0.2, 0.25, 0.3):
+        found = shares_at(dump, share)
+        print(f"others {share:.0%} open: " + "; ".join(
+            f"{k} overlapped {v['both']:.1%}, target {v['target']:.1%}" for k, v in found.items()
+        ))  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--report", type=Path, help="only print an earlier dump's shares")
     parser.add_argument("--list", type=Path, help="a conversation list (with segments)")
     parser.add_argument("--pairs", type=Path, help="a pairs list (input, reference, enrollment)")
     parser.add_argument("--model", default=None)
@@ -111,8 +140,13 @@ def main() -> None:
         default=None,
         help="a two-talker separator: also score its outputs (seventh row)",
     )
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if args.report is not None:
+        report(args.report)
+        return
+    if args.out is None:
+        parser.error("give --out (or --report DUMP)")
     pit = load_separation_model(args.pit).eval() if args.pit else None
     source = args.list or args.pairs
     with open(source, newline="") as handle:

@@ -301,3 +301,19 @@ def test_tracker_backend_score_is_the_trackers_own_with_the_shipped_adaptation()
         np.testing.assert_allclose(rows[0][mine], expected, atol=1e-5)
     stronger = backend.score(data, config, None, weight=4.0)
     assert not np.allclose(stronger[0][:30], rows[0][:30])  # item 0 adapts, so the weight counts
+
+
+def test_window_scores_shares_at_counts_windows_at_the_others_quantile() -> None:
+    window_scores = _recipe("window_scores")
+    others = np.linspace(0.0, 1.0, 100)  # 20 % of them at or above 0.8
+    both = np.array([0.85, 0.9, 0.5, 0.1])  # two of four above that
+    target = np.array([0.95, 0.7])
+    scores = np.concatenate([others, both, target])
+    label = np.concatenate([np.full(100, 2), np.full(4, 3), np.full(2, 1)])
+    separated = np.concatenate([others, [0.1, 0.1, 0.95, 0.95], target])
+    dump = np.stack([scores, scores, label, np.zeros(106), scores, scores, separated])
+    found = window_scores.shares_at(dump, 0.2)
+    assert found["mixture"] == {"both": 0.5, "target": 0.5}
+    assert found["separated"]["both"] == 0.5
+    assert found["larger"]["both"] == 1.0  # each overlapped window high in one of the two
+    assert set(window_scores.shares_at(dump[:6], 0.2)) == {"mixture"}
