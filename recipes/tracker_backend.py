@@ -17,6 +17,9 @@ the within-voice scatter whitened). This recipe:
    windows open while --keep of the target's windows, alone and overlapped, stay open) and
    reports the share of windows open per class on both sets.
 
+``--variants WEIGHT ROUNDS`` also tries a stronger enrollment adaptation and ``--smooth K`` the
+raw score median-filtered over K windows, each through the same calibration and report.
+
     .venv/bin/python recipes/tracker_backend.py --out runs/backend \\
         --speech runs/data/train-speech runs/data/debian/speech --noise runs/data/train-noise
 
@@ -154,6 +157,17 @@ def score(
     return np.stack([out, data["labels"].astype(np.float32), data["items"].astype(np.float32)])
 
 
+def smoothed(scores: np.ndarray, k: int) -> np.ndarray:
+    """``scores`` rows (score, label, item) with each recording's scores median-filtered over
+    ``k`` windows (odd; the edges repeated); k 1: unchanged."""
+    out = scores.copy()
+    for item in np.unique(scores[2]):
+        mine = scores[2] == item
+        padded = np.pad(scores[0][mine], (k // 2, k // 2), mode="edge")
+        out[0][mine] = np.median(np.lib.stride_tricks.sliding_window_view(padded, k), axis=1)
+    return out
+
+
 def pick(
     scores: np.ndarray, rows: list[dict], keep: float, keep_overlap: float
 ) -> tuple[TrackConfig, dict] | None:
@@ -199,6 +213,8 @@ def main() -> None:
         metavar=("WEIGHT", "ROUNDS"),
         help="also the raw score with a stronger adaptation (repeatable)",
     )
+    parser.add_argument("--smooth", type=int, nargs="*", default=[],
+                        help="also the raw score median-filtered over K windows (odd)")  # fmt: skip
     parser.add_argument(
         "--calib", type=Path, default=Path("runs/data/conversations-calib/conversations.tsv")
     )
@@ -208,6 +224,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if any(k < 1 or k % 2 == 0 for k in args.smooth):
+        parser.error("--smooth takes odd window counts")
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     model = load_model(args.model).eval()
@@ -232,13 +250,15 @@ def main() -> None:
         backends[f"lda{dims}"] = lda(train["x"], train["y"], dims)
         np.savez(args.out / f"backend-{dims}.npz", mean=backends[f"lda{dims}"][0],
                  projection=backends[f"lda{dims}"][1])  # fmt: skip
-    arms = [(name, b, adapt, 1.0, 1) for name, b in backends.items() for adapt in args.adapt]
-    arms += [("raw", None, 0.8, w, int(r)) for w, r in args.variants]
-    for name, backend, adapt, weight, rounds in arms:
+    arms = [(name, b, adapt, 1.0, 1, 1) for name, b in backends.items() for adapt in args.adapt]
+    arms += [("raw", None, 0.8, w, int(r), 1) for w, r in args.variants]
+    arms += [("raw", None, 0.8, 1.0, 1, k) for k in args.smooth]
+    for name, backend, adapt, weight, rounds, k in arms:
         tc = replace(config, adapt_cosine=adapt if adapt > 0 else None)
-        calib, dev = (score(sets[k], tc, backend, weight, rounds) for k in ("calib", "dev"))
+        calib, dev = (smoothed(score(sets[s], tc, backend, weight, rounds), k)
+                      for s in ("calib", "dev"))  # fmt: skip
         found = pick(calib, rows["calib"], args.keep, args.keep)
-        line = f"{name} adapt {adapt} weight {weight} rounds {rounds}: "
+        line = f"{name} adapt {adapt} weight {weight} rounds {rounds} median of {k}: "
         if found is None:
             print(line + f"no threshold keeps {args.keep:.0%}")
             continue

@@ -317,3 +317,11 @@ def test_window_scores_shares_at_counts_windows_at_the_others_quantile() -> None
     assert found["separated"]["both"] == 0.5
     assert found["larger"]["both"] == 1.0  # each overlapped window high in one of the two
     assert set(window_scores.shares_at(dump[:6], 0.2)) == {"mixture"}
+
+
+def test_tracker_backend_smoothed_filters_each_recording_alone() -> None:
+    backend = _recipe("tracker_backend")
+    scores = np.array([[0.1, 0.9, 0.1, 0.1, 0.8, 0.8, 0.8], np.zeros(7), [0, 0, 0, 0, 1, 1, 1]])
+    out = backend.smoothed(scores, 3)
+    np.testing.assert_allclose(out[0], [0.1, 0.1, 0.1, 0.1, 0.8, 0.8, 0.8])  # the spike gone
+    np.testing.assert_array_equal(backend.smoothed(scores, 1), scores)
