@@ -17,8 +17,9 @@ the cosine ranges show how much the two kinds of trial overlap. A speaker net th
 
 ``--voices N`` scores held-out voices with many recordings instead (the four Fish Fillets actors
 and June and Carlo, see recipes/conversations.py): N utterances of at least 2 s per voice, every
-pair a trial, once as recorded ("same channel") and once with the second utterance of each pair
-through a telephone channel (300-3400 Hz, mu-law at 8 kHz: "across channels"). ``--model
+pair a trial, once as recorded ("same channel"), once with the second utterance of each pair
+through a telephone channel (300-3400 Hz, mu-law at 8 kHz: "across channels") and once with both
+through it ("both telephone", as in a call). ``--model
 resemblyzer`` scores the GE2E teacher of recipes/distill_speaker.py (in its environment).
 """
 
@@ -109,13 +110,15 @@ def voice_trials(name: str, per_voice: int) -> dict:
             clean.append(embed(x))
             phone.append(embed(telephone(x, 16000)))
     result = {"voices": len(voices), "utterances": len(labels)}
-    for condition, second in (("same_channel", clean), ("across_channels", phone)):
+    conditions = (("same_channel", clean, clean), ("across_channels", clean, phone),
+                  ("both_telephone", phone, phone))  # fmt: skip
+    for condition, first, second in conditions:
         same, other = [], []
         for i in range(len(labels)):
             for j in range(len(labels)):
                 if i == j:
                     continue
-                score = float(clean[i] @ second[j])
+                score = float(first[i] @ second[j])
                 (same if labels[i] == labels[j] else other).append(score)
         eer, threshold = equal_error_rate(np.array(same), np.array(other))
         result[condition] = {"eer": eer, "threshold": threshold, "trials": len(same) + len(other)}

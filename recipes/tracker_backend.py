@@ -18,7 +18,8 @@ the within-voice scatter whitened). This recipe:
    reports the share of windows open per class on both sets.
 
 ``--variants WEIGHT ROUNDS`` also tries a stronger enrollment adaptation and ``--smooth K`` the
-raw score median-filtered over K windows, each through the same calibration and report.
+raw score median-filtered over K windows, each through the same calibration and report;
+``--per-channel`` picks the shipped score's thresholds on each channel's conversations alone.
 
     .venv/bin/python recipes/tracker_backend.py --out runs/backend \\
         --speech runs/data/train-speech runs/data/debian/speech --noise runs/data/train-noise
@@ -168,6 +169,15 @@ def smoothed(scores: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def channel_rows(scores: np.ndarray, rows: list[dict], channel: str) -> tuple[np.ndarray, list]:
+    """The windows and rows of the conversations of one ``channel`` ("wide", "phone"), items
+    renumbered."""
+    keep = [i for i, row in enumerate(rows) if row["channel"] == channel]
+    out = scores[:, np.isin(scores[2], keep)].copy()
+    out[2] = np.searchsorted(keep, out[2])
+    return out, [rows[i] for i in keep]
+
+
 def pick(
     scores: np.ndarray, rows: list[dict], keep: float, keep_overlap: float
 ) -> tuple[TrackConfig, dict] | None:
@@ -213,6 +223,7 @@ def main() -> None:
         metavar=("WEIGHT", "ROUNDS"),
         help="also the raw score with a stronger adaptation (repeatable)",
     )
+    parser.add_argument("--per-channel", action="store_true", help="also per-channel thresholds")
     parser.add_argument("--smooth", type=int, nargs="*", default=[],
                         help="also the raw score median-filtered over K windows (odd)")  # fmt: skip
     parser.add_argument(
@@ -272,6 +283,18 @@ def main() -> None:
                 line += f" {overlap:.0%} overlapped open: others {limit[1]['others']:.3f}, "
                 line += f"absent {limit[1]['absent']:.3f};"
         print(line, flush=True)
+    if args.per_channel:  # the shipped score, thresholds picked on each channel's calls alone
+        calib, dev = (score(sets[s], config, None) for s in ("calib", "dev"))
+        for channel in ("wide", "phone"):
+            c_scores, c_rows = channel_rows(calib, rows["calib"], channel)
+            d_scores, d_rows = channel_rows(dev, rows["dev"], channel)
+            found = pick(c_scores, c_rows, args.keep, args.keep)
+            if found is None:
+                continue
+            chosen, shares = found
+            shown = open_shares(d_scores, d_rows, chosen)
+            print(f"{channel}: open {chosen.open_cosine:.2f} close {chosen.close_cosine:.2f}\n"
+                  f"  calib {report(shares)}\n  dev   {report(shown)}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -325,3 +325,13 @@ def test_tracker_backend_smoothed_filters_each_recording_alone() -> None:
     out = backend.smoothed(scores, 3)
     np.testing.assert_allclose(out[0], [0.1, 0.1, 0.1, 0.1, 0.8, 0.8, 0.8])  # the spike gone
     np.testing.assert_array_equal(backend.smoothed(scores, 1), scores)
+
+
+def test_tracker_backend_channel_rows_renumbers_one_channels_items() -> None:
+    backend = _recipe("tracker_backend")
+    rows = [{"channel": "wide"}, {"channel": "phone"}, {"channel": "wide"}, {"channel": "phone"}]
+    scores = np.stack([np.arange(8.0), np.zeros(8), np.repeat([0, 1, 2, 3], 2)])
+    phone, phone_rows = backend.channel_rows(scores, rows, "phone")
+    np.testing.assert_array_equal(phone[0], [2, 3, 6, 7])
+    np.testing.assert_array_equal(phone[2], [0, 0, 1, 1])
+    assert phone_rows == [rows[1], rows[3]]
