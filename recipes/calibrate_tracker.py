@@ -71,6 +71,33 @@ def open_shares(
     return {k: v[0] / max(1, v[1]) for k, v in counts.items()}
 
 
+def pick(
+    scores: np.ndarray,
+    rows: list[dict],
+    keep: float,
+    keep_overlap: float,
+    low_percentile: float = 5.0,
+    gaps: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1),
+    offsets: tuple[float | None, ...] = (None,),
+) -> tuple[TrackConfig, dict[str, float], float | None] | None:
+    """The (open, close) pair of the grid (open cosines every 0.01 from the scores'
+    ``low_percentile`` to their 99.5th, close ``gaps`` below) and per-recording Otsu offset that
+    leaves the fewest others' windows open while at least ``keep`` of the target's windows and
+    ``keep_overlap`` of its overlapped ones stay open: (config, shares, offset), or None."""
+    low, high = np.percentile(scores[0], [low_percentile, 99.5])
+    best = None
+    for open_cosine in np.arange(round(low, 2), round(high, 2), 0.01):
+        for gap in gaps:
+            config = replace(TrackConfig(), open_cosine=float(open_cosine),
+                             close_cosine=float(open_cosine - gap))  # fmt: skip
+            for offset in offsets:
+                shares = open_shares(scores, rows, config, offset)
+                fits = shares["target"] >= keep and shares["both"] >= keep_overlap
+                if fits and (best is None or shares["others"] < best[1]["others"]):
+                    best = (config, shares, offset)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dump", type=Path)
@@ -85,17 +112,8 @@ def main() -> None:
         parser.error("--dev and --dev-list go together")
     scores = np.load(args.dump)["scores"]
     rows = read_rows(args.list)
-    low, high = np.percentile(scores[0], [5, 99.5])
-    best = None
-    for open_cosine in np.arange(round(low, 2), round(high, 2), 0.01):
-        for gap in (0.0, 0.02, 0.05, 0.1):
-            config = replace(TrackConfig(), open_cosine=float(open_cosine),
-                             close_cosine=float(open_cosine - gap))  # fmt: skip
-            for offset in (None, *OTSU_OFFSETS) if args.otsu else (None,):
-                shares = open_shares(scores, rows, config, offset)
-                fits = shares["target"] >= args.keep and shares["both"] >= args.keep_overlap
-                if fits and (best is None or shares["others"] < best[1]["others"]):
-                    best = (config, shares, offset)
+    offsets = (None, *OTSU_OFFSETS) if args.otsu else (None,)
+    best = pick(scores, rows, args.keep, args.keep_overlap, offsets=offsets)
     if best is None:
         raise SystemExit(f"no threshold keeps {args.keep:.0%} of the target's windows")
     config, shares, offset = best

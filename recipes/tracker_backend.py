@@ -31,10 +31,10 @@ OUT/backend-D.npz (mean and projection per dimension), and prints the table.
 from __future__ import annotations
 
 import argparse
-import csv
 from dataclasses import replace
 from pathlib import Path
 
+import calibrate_tracker
 import numpy as np
 import soundfile as sf
 import torch
@@ -111,7 +111,7 @@ def conversation_windows(model: ExtractionModel, listing: Path, config: TrackCon
     """Unit window embeddings, frame labels and enrollment embeddings of a conversation list."""
     import window_scores
 
-    rows = list(csv.DictReader(open(listing, newline=""), delimiter="\t"))
+    rows = calibrate_tracker.read_rows(listing)
     windows, labels, items, enrolls = [], [], [], []
     for i, row in enumerate(rows):
         mix, rate = sf.read(listing.parent / row["input"], dtype="float32")
@@ -181,21 +181,11 @@ def channel_rows(scores: np.ndarray, rows: list[dict], channel: str) -> tuple[np
 def pick(
     scores: np.ndarray, rows: list[dict], keep: float, keep_overlap: float
 ) -> tuple[TrackConfig, dict] | None:
-    """The (open, close) pair leaving the fewest others' windows open while at least ``keep``
-    of the target's windows and ``keep_overlap`` of its overlapped ones stay open."""
-    from calibrate_tracker import open_shares
-
-    best = None
-    low, high = np.percentile(scores[0], [2, 99.5])
-    for open_cosine in np.arange(round(low, 2), round(high, 2), 0.01):
-        for gap in (0.0, 0.05, 0.1):
-            config = replace(TrackConfig(), open_cosine=float(open_cosine),
-                             close_cosine=float(open_cosine - gap))  # fmt: skip
-            shares = open_shares(scores, rows, config)
-            if shares["target"] >= keep and shares["both"] >= keep_overlap:
-                if best is None or shares["others"] < best[1]["others"]:
-                    best = (config, shares)
-    return best
+    """recipes/calibrate_tracker.py's pick on this recipe's grid (from the scores' 2nd
+    percentile, close 0, 0.05 or 0.1 below open)."""
+    found = calibrate_tracker.pick(scores, rows, keep, keep_overlap, low_percentile=2.0,
+                                   gaps=(0.0, 0.05, 0.1))  # fmt: skip
+    return None if found is None else found[:2]
 
 
 def cached(path: Path, make) -> dict:  # noqa: ANN001 - make: () -> dict of arrays
@@ -251,10 +241,9 @@ def main() -> None:
     sets = {name: cached(args.out / f"{name}.npz",
                          lambda listing=listing: conversation_windows(model, listing, config))
             for name, listing in (("calib", args.calib), ("dev", args.dev))}  # fmt: skip
-    rows = {name: list(csv.DictReader(open(p, newline=""), delimiter="\t"))
-            for name, p in (("calib", args.calib), ("dev", args.dev))}  # fmt: skip
-    from calibrate_tracker import open_shares, report
-
+    rows = {"calib": calibrate_tracker.read_rows(args.calib),
+            "dev": calibrate_tracker.read_rows(args.dev)}  # fmt: skip
+    open_shares, report = calibrate_tracker.open_shares, calibrate_tracker.report
     print(f"{len(train['x'])} training windows, {len(np.unique(train['y']))} voices")
     backends: dict[str, tuple[np.ndarray, np.ndarray] | None] = {"raw": None}
     for dims in args.dims:
