@@ -424,3 +424,38 @@ def test_absent_settings_are_checked():
         TrainConfig(speech_dirs=("s",), absent_floor_db=3.0)
     with pytest.raises(PuresoundError, match="absent_prob"):
         TrainConfig(speech_dirs=("s",), absent_prob=1.5)
+
+
+def test_target_pauses_while_the_interferer_talks_on(tmp_path):
+    f0 = {"x": 100.0, "y": 240.0}
+    kw = dict(noise_prob=0.0, speed_prob=0.0, absent_prob=0.0, sir_db=(0.0, 0.0))
+    mixer = _mixer(tmp_path, [("x", f0["x"], ["p"]), ("y", f0["y"], ["q"])], pause_prob=1.0, **kw)
+    frame = SR // 50  # 20 ms
+    talk_sir, whole_sir = [], []
+    for i in range(12):
+        ex = mixer.example(i)
+        assert ex.present
+        interferer = ex.mixture - ex.reference  # no noise, no reverberation
+        ref = ex.reference[: ex.reference.size // frame * frame].reshape(-1, frame)
+        other = interferer[: ref.size].reshape(-1, frame)
+        ref_power, other_power = (ref**2).mean(axis=1), (other**2).mean(axis=1)
+        quiet = ref_power < 1e-6 * ref_power.max()
+        # one silent span of 25-75 % of the segment (less its fades), the rest talk
+        runs = np.flatnonzero(np.diff(np.r_[0, quiet.astype(int), 0]))
+        assert runs.size == 2, f"example {i}: pauses {runs}"
+        assert 0.2 <= quiet.mean() <= 0.75
+        assert other_power[quiet].min() > 0.01 * other_power.max()  # the interferer goes on
+        talk = ~np.convolve(quiet, np.ones(5), "same").astype(bool)  # beyond the fades
+        talk_sir.append(10 * np.log10(ref_power[talk].sum() / other_power[talk].sum()))
+        whole_sir.append(10 * np.log10(ref_power.sum() / other_power.sum()))
+    # the drawn SIR (0 dB) holds where the target talks (the synthetic voices' syllables make
+    # single examples scatter by a dB or two), not over the whole segment with its pause
+    assert abs(np.mean(talk_sir)) < 0.75 and max(np.abs(talk_sir)) < 2.5
+    assert np.mean(whole_sir) < -2.0
+
+
+def test_pause_setting_is_checked():
+    from puresound_cli.train import TrainConfig
+
+    with pytest.raises(PuresoundError, match="pause_prob"):
+        TrainConfig(speech_dirs=("s",), pause_prob=-0.1)

@@ -39,6 +39,12 @@ class MixConfig:
             the direct path plus 50 ms of the same impulse response, aligned on its peak: the
             reference is dereverberated, not dry) or "full" (the reverberant target itself).
         absent_prob: share of target-absent examples (reference = mixture, present False).
+        pause_prob: chance that the target of an extraction example pauses, as in turn-taking:
+            one span of 25-75 % of the segment is silenced in the target (20 ms raised-cosine
+            fades, before any reverberation), the interferer talks on, and the reference is
+            silent there (the model learns to let nothing through while the enrolled voice is
+            quiet). The SIR is that of the target's talk: the interferer is scaled against the
+            target's power where it talks. Not for separate or enhance.
         absent_talkers: how many other talkers a target-absent example holds: 1 (the
             interferer alone) or 2 (a second non-target talker in the target's place, at the
             drawn SIR: what a target-absent conversation sounds like, and what the dev set's
@@ -71,5 +77,6 @@ class MixConfig:
     reverb_reference: str = "early"
     absent_prob: float = 0.1
     absent_talkers: int = 1
+    pause_prob: float = 0.0
     bandlimit_prob: float = 0.0
     codec_prob: float = 0.0

@@ -216,6 +216,21 @@ class DynamicMixer:
         enroll = self._enrollment(y[e0 : e0 + e_len], factor, rng)
         return utt, target, enroll, (t0, t0 + t_len), (e0, e0 + e_len), e_utt
 
+    def _pause(self, rng: np.random.Generator) -> np.ndarray:
+        """A gain over the segment: 0 on one span of 25-75 % of it, 1 elsewhere, with 20 ms
+        raised-cosine fades inside the span (see ``MixConfig.pause_prob``)."""
+        n = self.segment
+        length = int(rng.uniform(0.25, 0.75) * n)
+        start = int(rng.integers(0, n - length + 1))
+        gain = np.ones(n, np.float32)
+        gain[start : start + length] = 0.0
+        fade = min(int(0.02 * self.sample_rate), length // 2)
+        if fade > 0:
+            down = (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, fade))).astype(np.float32)
+            gain[start : start + fade] = down
+            gain[start + length - fade : start + length] = down[::-1]
+        return gain
+
     def _noise(
         self, rng: np.random.Generator, exclude_speaker: str, passages: set[str]
     ) -> np.ndarray:
@@ -266,6 +281,12 @@ class DynamicMixer:
         present = not (rng.random() < c.absent_prob) or c.task == "separate"
         reverb = bool(self.rirs) and rng.random() < c.reverb_prob
         rir_pick = [int(rng.integers(0, len(self.rirs))) for _ in range(2)] if reverb else [0, 0]
+        talk_share = 1.0  # the share of the target's power left by a pause (for the SIR)
+        if c.pause_prob > 0 and present and c.task == "extract" and rng.random() < c.pause_prob:
+            paused = target * self._pause(rng)
+            if rms(paused) > 1e-3:  # not where the crop's speech was all in the pause
+                talk_share = (rms(paused) / rms(target)) ** 2
+                target = paused
         speech = target
         if reverb:
             speech = self._reverb(target, self.rirs[rir_pick[0]], early=False)
@@ -289,7 +310,8 @@ class DynamicMixer:
                     self._reverb(dry, self.rirs[rir_pick[1]], early=True) if early else interferer
                 )
             sir = float(rng.uniform(*c.sir_db))
-            scale = rms(speech) / rms(interferer) / 10 ** (sir / 20)
+            talking = rms(speech) / math.sqrt(talk_share)  # the target's level where it talks
+            scale = talking / rms(interferer) / 10 ** (sir / 20)
             interferer, interferer_ref = interferer * scale, interferer_ref * scale
             passages = said | {utts[other].passage}
             if not present:

@@ -137,6 +137,7 @@ def _mixed_data(
         reverb_prob=config.reverb_prob,
         absent_prob=config.absent_prob,
         absent_talkers=config.absent_talkers,
+        pause_prob=config.pause_prob,
         bandlimit_prob=config.bandlimit_prob,
         codec_prob=config.codec_prob,
     )

@@ -90,6 +90,8 @@ class TrainConfig:
         speed_prob: chance of speed perturbation per talker.
         absent_prob, absent_talkers: share of target-absent examples; their other talkers (1, 2).
         absent_floor_db: where the target-absent loss term stops pushing the output down (dB).
+        pause_prob: share of extraction examples whose target pauses for 25-75 % of the
+            segment while the interferer talks on (turn-taking; see ``data.MixConfig``).
         bandlimit_prob, codec_prob: telephone-channel augmentation (see ``data.MixConfig``).
         reverb_prob: chance of reverberation (needs ``rir_dirs`` or pyroomacoustics).
         rir_dirs: folders of impulse responses; without them RIRs are simulated once and cached.
@@ -150,6 +152,7 @@ class TrainConfig:
     absent_prob: float = 0.1
     absent_talkers: int = 1
     absent_floor_db: float = -20.0
+    pause_prob: float = 0.0
     bandlimit_prob: float = 0.0
     codec_prob: float = 0.0
     reverb_prob: float = 0.0
