@@ -67,10 +67,10 @@ REGISTRY: dict[str, PretrainedModel] = {
         "enhance-unet-16k",
         "enhance",
         "enhance-unet-16k/model.pt",
-        "3fbd6933fdc7ce209d5d0e46ea4dd57bba2a7f31b50fc3be94f68c927548c66f",
+        "e73e56e2e7a65699ee8b5124c729e6ea7a906061a20a3526ca85083863429e01",
         16000,
         908_327,
-        {"dev_si_sdri_db": 7.30, "dev_pesq_gain": 0.36},
+        {"dev_si_sdri_db": 7.39, "dev_pesq_gain": 0.37},
     ),
     "enhance-convtasnet-16k": PretrainedModel(
         "enhance-convtasnet-16k",

@@ -139,9 +139,9 @@ def test_shipped_extract_model_follows_the_enrollment() -> None:
 NOISE = CMU_ARCTIC.parents[1] / "noise" / "speech-commands" / "exercise_bike.flac"
 
 
-# SI-SDR gain and output level measured on this item (2026-12-06 evening): the default UNet
-# +8.7 dB, -1.1 dB (its 180-minute weights +8.3, -0.9; stage 2 +6.0, -3.4); the TCN +7.2 dB,
-# -1.7 dB.
+# SI-SDR gain and output level measured on this item (2026-12-06 19:10): the default UNet
+# +8.8 dB, -1.0 dB (stage 3's end +8.7, -1.1; its 180-minute weights +8.3, -0.9; stage 2 +6.0,
+# -3.4); the TCN +7.2 dB, -1.7 dB.
 @pytest.mark.skipif(not NOISE.is_file(), reason="no corpus (../shared/corpus/noise)")
 @pytest.mark.parametrize("name", ["default", "enhance-convtasnet-16k"])
 def test_shipped_enhance_model_removes_held_out_noise(name: str) -> None:
