@@ -18,6 +18,7 @@ from puresound_cli.data.signals import (
     convolve,
     fit,
     hum_noise,
+    pause_gain,
     place,
     rms,
     telephone_channel,
@@ -216,21 +217,6 @@ class DynamicMixer:
         enroll = self._enrollment(y[e0 : e0 + e_len], factor, rng)
         return utt, target, enroll, (t0, t0 + t_len), (e0, e0 + e_len), e_utt
 
-    def _pause(self, rng: np.random.Generator) -> np.ndarray:
-        """A gain over the segment: 0 on one span of 25-75 % of it, 1 elsewhere, with 20 ms
-        raised-cosine fades inside the span (see ``MixConfig.pause_prob``)."""
-        n = self.segment
-        length = int(rng.uniform(0.25, 0.75) * n)
-        start = int(rng.integers(0, n - length + 1))
-        gain = np.ones(n, np.float32)
-        gain[start : start + length] = 0.0
-        fade = min(int(0.02 * self.sample_rate), length // 2)
-        if fade > 0:
-            down = (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, fade))).astype(np.float32)
-            gain[start : start + fade] = down
-            gain[start + length - fade : start + length] = down[::-1]
-        return gain
-
     def _noise(
         self, rng: np.random.Generator, exclude_speaker: str, passages: set[str]
     ) -> np.ndarray:
@@ -283,7 +269,7 @@ class DynamicMixer:
         rir_pick = [int(rng.integers(0, len(self.rirs))) for _ in range(2)] if reverb else [0, 0]
         talk_share = 1.0  # the share of the target's power left by a pause (for the SIR)
         if c.pause_prob > 0 and present and c.task == "extract" and rng.random() < c.pause_prob:
-            paused = target * self._pause(rng)
+            paused = target * pause_gain(self.segment, self.sample_rate, rng)
             if rms(paused) > 1e-3:  # not where the crop's speech was all in the pause
                 talk_share = (rms(paused) / rms(target)) ** 2
                 target = paused

@@ -30,6 +30,21 @@ def place(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def pause_gain(n: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """A gain of n samples: 0 on one random span of 25-75 % of them, 1 elsewhere, with 20 ms
+    raised-cosine fades inside the span (a talker's pause; see ``MixConfig.pause_prob``)."""
+    length = int(rng.uniform(0.25, 0.75) * n)
+    start = int(rng.integers(0, n - length + 1))
+    gain = np.ones(n, np.float32)
+    gain[start : start + length] = 0.0
+    fade = min(int(0.02 * sample_rate), length // 2)
+    if fade > 0:
+        down = (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, fade))).astype(np.float32)
+        gain[start : start + fade] = down
+        gain[start + length - fade : start + length] = down[::-1]
+    return gain
+
+
 def colored_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     """Noise with a random spectral slope between white (0) and brown (-6 dB/octave), unit RMS."""
     spec = np.fft.rfft(rng.standard_normal(n))
