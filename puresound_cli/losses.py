@@ -133,6 +133,40 @@ def stft_loss(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     return total / 3
 
 
+def compressed_spectral_loss(
+    estimate: torch.Tensor,
+    reference: torch.Tensor,
+    power: float = 0.3,
+    complex_share: float = 0.3,
+    n_fft: int = 512,
+) -> torch.Tensor:
+    """Compressed spectral loss: MSE of STFT magnitudes raised to ``power``, blended with the MSE
+    of the compressed complex spectra (magnitude ** power with the original phase).
+
+    The loss Braun and Tashev ("A consolidated view of loss functions for supervised deep
+    learning-based speech enhancement", 2021) found to track PESQ best: power 0.3, 30 % complex
+    term. Both signals are divided by the reference's RMS first, so every row weighs the same
+    whatever its level; the estimate's level still counts (it is not rescaled to fit).
+
+    Shape:
+        estimate, reference: (B, 1, T) -> scalar.
+    """
+    est, ref = estimate.flatten(1).float(), reference.flatten(1).float()
+    rms = ref.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-5)
+    window = torch.hann_window(n_fft, device=est.device)
+    spectra = [
+        torch.stft(x / rms, n_fft, n_fft // 4, window=window, return_complex=True)
+        for x in (est, ref)
+    ]
+    # magnitude with a floor inside the root: finite gradients of |X| ** power at silence
+    mags = [(s.real.square() + s.imag.square() + 1e-8).sqrt() for s in spectra]
+    compressed = [m.pow(power) for m in mags]
+    magnitude = (compressed[0] - compressed[1]).square().mean()
+    phase_e, phase_r = spectra[0] / mags[0], spectra[1] / mags[1]
+    complex_err = (compressed[0] * phase_e - compressed[1] * phase_r).abs().square().mean()
+    return complex_share * complex_err + (1 - complex_share) * magnitude
+
+
 class SignalLoss:
     """Negative SI-SDR for rows with the target present; an energy term for target-absent rows.
 

@@ -11,11 +11,12 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 from conftest import synth_voice
 
-from puresound_cli.losses import AAMSoftmax, si_sdr
+from puresound_cli.losses import AAMSoftmax, compressed_spectral_loss, si_sdr, stft_loss
 from puresound_cli.nets import (
     ConvTasNet,
     ConvTasNetConfig,
@@ -147,9 +148,23 @@ def test_speaker_loss_reaches_the_speaker_net() -> None:
     assert _speaker_grads(frozen, batch) == []
 
 
-def test_build_rejects_an_unknown_masker() -> None:
-    import pytest
+def test_spectral_terms_add_to_the_objective_with_their_weights() -> None:
+    """``spectral_loss_weight`` and ``compressed_loss_weight`` each add their term, weighted."""
+    torch.manual_seed(0)
+    model = ConvTasNet(ConvTasNetConfig.tiny()).eval()
+    batch = _extraction_batch()
+    batch.pop("enrollment")
+    with torch.no_grad():
+        est = model(batch["mixture"]).float()
+        plain, _ = Objective(model)(batch)
+        both, _ = Objective(model, spectral_weight=2.0, compressed_weight=5.0)(batch)
+    expected = plain + 2.0 * stft_loss(est, batch["reference"])
+    expected = expected + 5.0 * compressed_spectral_loss(est, batch["reference"])
+    assert float(both) == pytest.approx(float(expected), rel=1e-5)
+    assert float(both) > float(plain) + 1e-3
 
+
+def test_build_rejects_an_unknown_masker() -> None:
     config = dataclasses.asdict(ConvTasNetConfig.tiny())
     with pytest.raises(ValueError, match="masker"):
         build("convtasnet", {**config, "masker": "nope"})

@@ -7,7 +7,14 @@ import math
 import pytest
 import torch
 
-from puresound_cli.losses import AAMSoftmax, SignalLoss, energy_ratio_db, si_sdr
+from puresound_cli.losses import (
+    AAMSoftmax,
+    SignalLoss,
+    compressed_spectral_loss,
+    energy_ratio_db,
+    si_sdr,
+    stft_loss,
+)
 
 
 def _orthogonal_pair(n: int = 4000) -> tuple[torch.Tensor, torch.Tensor]:
@@ -129,3 +136,48 @@ def test_signal_loss_judges_absent_rows_at_the_released_level() -> None:
     assert float((est.grad * est.detach()).sum()) == pytest.approx(0.0, abs=1e-3)
     only_absent = SignalLoss(absent_floor=0.0)(0.01 * mix[1:], mix[1:], present[1:])
     assert only_absent.item() == pytest.approx(-40.0, abs=1e-3)  # no present row: gain 1
+
+
+def _speechlike(n: int = 8000, seed: int = 0) -> torch.Tensor:
+    """(2, 1, n): two rows of harmonics with a slow envelope (not white: spectra have shape)."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(n) / 16000
+    rows = []
+    for f0 in (120.0, 210.0):
+        wave = sum(torch.sin(2 * math.pi * f0 * k * t + float(torch.rand(1, generator=g)) * 6)
+                   / k for k in range(1, 12))  # fmt: skip
+        rows.append(wave * (1.2 + torch.sin(2 * math.pi * 3 * t)))
+    return torch.stack(rows)[:, None]
+
+
+def test_compressed_spectral_loss_measures_level_shape_and_phase() -> None:
+    ref = _speechlike()
+    noise = 0.3 * torch.randn(ref.shape, generator=torch.Generator().manual_seed(3))
+    assert float(compressed_spectral_loss(ref, ref)) < 1e-8
+    noisy = float(compressed_spectral_loss(ref + noise, ref))
+    assert noisy > 1e-3
+    # the reference's level is divided out: the same error at any level scores the same
+    louder = float(compressed_spectral_loss(10 * (ref + noise), 10 * ref))
+    assert louder == pytest.approx(noisy, rel=1e-4)
+    # the estimate's level is not: half the level is an error
+    assert float(compressed_spectral_loss(0.5 * ref, ref)) > 1e-3
+    # a phase error (inverted sign) is seen by the complex share only
+    assert float(compressed_spectral_loss(-ref, ref, complex_share=0.0)) < 1e-8
+    assert float(compressed_spectral_loss(-ref, ref)) > 0.1
+    # finite gradients near a match and from silence (|X| ** 0.3 is steep at 0)
+    est = ref.clone()
+    est.requires_grad_(True)
+    loss = compressed_spectral_loss(est, ref + 0.01 * noise)
+    loss.backward()
+    assert est.grad is not None and bool(torch.isfinite(est.grad).all())
+    silent = torch.zeros_like(ref, requires_grad=True)
+    compressed_spectral_loss(silent, ref).backward()
+    assert silent.grad is not None and bool(torch.isfinite(silent.grad).all())
+
+
+def test_spectral_losses_fall_as_the_estimate_improves() -> None:
+    ref = _speechlike(seed=1)
+    noise = torch.randn(ref.shape, generator=torch.Generator().manual_seed(4))
+    for loss in (stft_loss, compressed_spectral_loss):
+        values = [float(loss(ref + a * noise, ref)) for a in (1.0, 0.3, 0.1)]
+        assert values[0] > values[1] > values[2], (loss.__name__, values)

@@ -69,6 +69,8 @@ class TrainConfig:
             voice (measured: dev-speaker cosine 0.54 -> 0.98 in 900 steps).
         aam_margin, aam_scale: AAM-softmax margin and scale.
         spectral_loss_weight: weight of a multi-resolution STFT magnitude loss (0 disables).
+        compressed_loss_weight: weight of a compressed spectral loss
+            (``losses.compressed_spectral_loss``: magnitudes ** 0.3, 30 % complex; 0 disables).
         valid_every: steps between validations.
         valid_examples: size of the fixed validation set.
         valid_speakers: speakers held out for validation (default: ``valid_fraction`` of them).
@@ -133,6 +135,7 @@ class TrainConfig:
     aam_margin: float = 0.2
     aam_scale: float = 30.0
     spectral_loss_weight: float = 0.0
+    compressed_loss_weight: float = 0.0
     valid_every: int = 500
     valid_examples: int = 64
     valid_speakers: tuple[str, ...] = ()

@@ -95,6 +95,7 @@ class Objective(nn.Module):
         speaker_weight: float = 1.0,
         spectral_weight: float = 0.0,
         absent_floor_db: float = -20.0,
+        compressed_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.model: Any = model
@@ -102,6 +103,7 @@ class Objective(nn.Module):
         self.freeze_speaker = freeze_speaker
         self.speaker_weight = speaker_weight
         self.spectral_weight = spectral_weight
+        self.compressed_weight = compressed_weight
         self.signal_loss = losses.SignalLoss(absent_floor=10 ** (absent_floor_db / 10))
 
     def forward(
@@ -129,6 +131,10 @@ class Objective(nn.Module):
             total = signal + self.speaker_weight * speaker
             if self.spectral_weight > 0 and bool(present.any()):
                 total = total + self.spectral_weight * losses.stft_loss(est[present], ref[present])
+            if self.compressed_weight > 0 and bool(present.any()):
+                total = total + self.compressed_weight * losses.compressed_spectral_loss(
+                    est[present], ref[present]
+                )
         parts = {"signal_loss": signal.detach(), "speaker_loss": speaker.detach()}
         return total, parts
 
@@ -188,6 +194,7 @@ def build_objective(
         config.speaker_loss_weight,
         config.spectral_loss_weight,
         config.absent_floor_db,
+        config.compressed_loss_weight,
     )
     params = [p for p in objective.parameters() if p.requires_grad]
     return model, objective, params

@@ -26,6 +26,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "aam_margin": (0.0, 1.0, True),
     "aam_scale": (0.0, 1e4, False),
     "spectral_loss_weight": (0.0, 1e6, True),
+    "compressed_loss_weight": (0.0, 1e6, True),
     "valid_every": (1, 10**12, True),
     "valid_examples": (1, 10**9, True),
     "valid_fraction": (0.0, 1.0, False),
