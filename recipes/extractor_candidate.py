@@ -1,0 +1,82 @@
+"""Turn an extraction run's checkpoint (a snapshot or ``model.pt``) into a candidate ``extract``
+model, levelled the way the shipped extractor was, so that snapshots of different runs can be
+scored alike on the dev lists and the conversations.
+
+1. Output level: the median least-squares gain over the run's own validation set (held-out
+   training voices; ``train.calibrate_output_level``, as ``recipes/release.py`` does).
+2. Tracker level: with tracking the gate passes the separator's output where the target talks,
+   and the separator keeps a little less than the input there; the shipped rule raises the
+   output by the median level lost where the target talks alone on the *calibration*
+   conversations (training voices only; ``recipes/conversations.py --calibration``), measured
+   here with tracking off (``recipes/add_tracker.py --level-db``).
+
+The tracking net and its thresholds are the checkpoint's own (``recipes/warm_start.py`` carries
+them over); they are not changed.
+
+    .venv/bin/python recipes/extractor_candidate.py runs/extract-campaign/at-60min.pt \\
+        --out runs/extract-campaign/cand-60.pt
+    .venv/bin/python recipes/score_conversations.py --model runs/extract-campaign/cand-60.pt
+    .venv/bin/puresound evaluate --pairs runs/data/dev/extract.tsv \\
+        --model runs/extract-campaign/cand-60.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import tempfile
+from pathlib import Path
+
+from score_conversations import score
+
+from puresound_cli import data as D
+from puresound_cli.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from puresound_cli.nets import with_output_gain
+from puresound_cli.train import TrainConfig, build_data, calibrate_output_level
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--calibration",
+        type=Path,
+        default=Path("runs/data/conversations-calib/conversations.tsv"),
+        help="conversations of training voices (recipes/conversations.py --calibration)",
+    )
+    parser.add_argument("--examples", type=int, default=128)
+    args = parser.parse_args()
+    ckpt = load_checkpoint(args.checkpoint)
+    model = model_from_checkpoint(ckpt)
+    if getattr(model.config, "tracker", None) is None:
+        parser.error(f"{args.checkpoint}: no tracking net (recipes/add_tracker.py adds one)")
+    meta = dict(ckpt.get("meta") or {})
+    train_config = TrainConfig.from_dict(meta["train_config"])
+    _, valid_src, _ = build_data(train_config, D.DataReport())
+    batches = D.validation_batches(valid_src, args.examples, 16)
+    model, gain, items = calibrate_output_level(model, batches)
+    print(f"output level: gain {gain:.4f} over {items} validation items")
+
+    with open(args.calibration, newline="") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["reference"]]
+    with tempfile.TemporaryDirectory() as tmp:
+        levelled = Path(tmp) / "levelled.pt"
+        save_checkpoint(levelled, model, meta=meta)
+        options = argparse.Namespace(model=str(levelled), no_track=True, score_output=False)
+        kept = [score(r, args.calibration.parent, options, [])["target_kept_db"] for r in rows]
+    level_db = -statistics.median(kept)
+    print(f"tracker level: +{level_db:.2f} dB (median target kept {-level_db:.2f} dB, "
+          f"{len(kept)} calibration conversations)")  # fmt: skip
+    model = with_output_gain(model, 10 ** (level_db / 20))
+    meta["release"] = {"source": str(args.checkpoint)}
+    meta["output_calibration"] = {"gain": gain, "items": items}
+    meta["tracker"] = {**(meta.get("tracker") or {}), "level_db": round(level_db, 2)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(args.out, model, meta=meta)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
