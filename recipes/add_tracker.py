@@ -17,9 +17,32 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import Any
+
+from torch import nn
 
 from puresound_cli.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from puresound_cli.nets import build, with_output_gain
+
+
+def attach(
+    base: Any, net: nn.Module, open_cosine: float, close_cosine: float, adapt: float | None
+) -> Any:
+    """``base`` (an Extractor) with ``net`` (a SpeakerNet) as its tracker, thresholds set; the
+    separation weights are untouched."""
+    config = dataclasses.replace(
+        base.config,
+        tracker=net.config,
+        track_open_cosine=open_cosine,
+        track_close_cosine=close_cosine,
+        track_adapt_cosine=adapt,
+    )
+    model = build("extractor", dataclasses.asdict(config))
+    state = base.state_dict()
+    state = {k: v for k, v in state.items() if not k.startswith("tracker.")}
+    state.update({f"tracker.{k}": v for k, v in net.state_dict().items()})
+    model.load_state_dict(state, strict=True)
+    return model
 
 
 def main() -> None:
@@ -42,17 +65,7 @@ def main() -> None:
     base = model_from_checkpoint(ckpt)
     source_ckpt = load_checkpoint(args.distilled)
     source = model_from_checkpoint(source_ckpt)
-    config = dataclasses.replace(
-        base.config,
-        tracker=source.config.speaker,
-        track_open_cosine=args.open,
-        track_close_cosine=args.close,
-        track_adapt_cosine=args.adapt,
-    )
-    model = build("extractor", dataclasses.asdict(config))
-    state = base.state_dict()
-    state.update({f"tracker.{k}": v for k, v in source.speaker.state_dict().items()})
-    model.load_state_dict(state, strict=True)
+    model = attach(base, source.speaker, args.open, args.close, args.adapt)
     if args.level_db:
         model = with_output_gain(model, 10 ** (args.level_db / 20))
     meta = dict(ckpt.get("meta") or {})

@@ -10,8 +10,9 @@ scored alike on the dev lists and the conversations.
    conversations (training voices only; ``recipes/conversations.py --calibration``), measured
    here with tracking off (``recipes/add_tracker.py --level-db``).
 
-The tracking net and its thresholds are the checkpoint's own (``recipes/warm_start.py`` carries
-them over); they are not changed.
+A training run keeps no tracking net (the trainer builds the model from its config): the
+candidate takes the tracking net and its calibrated thresholds from ``--tracker-from`` (the
+shipped extractor by default), as ``recipes/add_tracker.py`` does.
 
     .venv/bin/python recipes/extractor_candidate.py runs/extract-campaign/at-60min.pt \\
         --out runs/extract-campaign/cand-60.pt
@@ -28,6 +29,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from add_tracker import attach
 from score_conversations import score
 
 from puresound_cli import data as D
@@ -46,13 +48,25 @@ def main() -> None:
         default=Path("runs/data/conversations-calib/conversations.tsv"),
         help="conversations of training voices (recipes/conversations.py --calibration)",
     )
+    parser.add_argument(
+        "--tracker-from",
+        type=Path,
+        default=Path("models/extract-convtasnet-16k/model.pt"),
+        help="an extractor whose tracking net and thresholds the candidate takes",
+    )
     parser.add_argument("--examples", type=int, default=128)
     args = parser.parse_args()
     ckpt = load_checkpoint(args.checkpoint)
     model = model_from_checkpoint(ckpt)
-    if getattr(model.config, "tracker", None) is None:
-        parser.error(f"{args.checkpoint}: no tracking net (recipes/add_tracker.py adds one)")
+    source_ckpt = load_checkpoint(args.tracker_from)
+    source = model_from_checkpoint(source_ckpt)
+    if source.tracker is None:
+        parser.error(f"{args.tracker_from}: no tracking net")
+    c = source.config
+    model = attach(model, source.tracker, c.track_open_cosine, c.track_close_cosine,
+                   c.track_adapt_cosine)  # fmt: skip
     meta = dict(ckpt.get("meta") or {})
+    meta["tracker"] = dict((source_ckpt.get("meta") or {}).get("tracker") or {})
     train_config = TrainConfig.from_dict(meta["train_config"])
     _, valid_src, _ = build_data(train_config, D.DataReport())
     batches = D.validation_batches(valid_src, args.examples, 16)
@@ -67,12 +81,12 @@ def main() -> None:
         options = argparse.Namespace(model=str(levelled), no_track=True, score_output=False)
         kept = [score(r, args.calibration.parent, options, [])["target_kept_db"] for r in rows]
     level_db = -statistics.median(kept)
-    print(f"tracker level: +{level_db:.2f} dB (median target kept {-level_db:.2f} dB, "
+    print(f"tracker level: {level_db:+.2f} dB (median target kept {-level_db:.2f} dB, "
           f"{len(kept)} calibration conversations)")  # fmt: skip
     model = with_output_gain(model, 10 ** (level_db / 20))
     meta["release"] = {"source": str(args.checkpoint)}
     meta["output_calibration"] = {"gain": gain, "items": items}
-    meta["tracker"] = {**(meta.get("tracker") or {}), "level_db": round(level_db, 2)}
+    meta["tracker"]["level_db"] = round(level_db, 2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(args.out, model, meta=meta)
     print(f"wrote {args.out}")
