@@ -5,9 +5,9 @@ Usage (from the repo root):
     .venv/bin/python recipes/dev_summary.py runs/data/dev/extract.tsv scores.jsonl
 
 Joins each scored item to its row of the pairs list (the `target` and `sir_db` columns written
-by recipes/prepare_data.py) and prints one line per group: LibriSpeech or CMU ARCTIC target,
-signal-to-interference below or above 0 dB, all; then the target-absent items' output level
-relative to the mixture.
+by recipes/prepare_data.py) and prints one line per group: LibriSpeech, Asterisk or CMU ARCTIC
+target, signal-to-interference below or above 0 dB, all; then the target-absent items' output
+level relative to the mixture.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ import csv
 import json
 import statistics
 from pathlib import Path
+
+# a target's voice source from its name (the rest: CMU ARCTIC voices, named "aew" or "arctic-aew")
+SOURCES = (("librispeech", "LibriSpeech"), ("asterisk", "Asterisk"))
 
 
 def main() -> None:
@@ -37,11 +40,12 @@ def main() -> None:
         if item.get("absent_db") is not None:
             absent.append(item["absent_db"])
             continue
-        corpus = "LibriSpeech" if row["target"].startswith("librispeech") else "CMU ARCTIC"
+        corpus = next((name for prefix, name in SOURCES if row["target"].startswith(prefix)),
+                      "CMU ARCTIC")  # fmt: skip
         sir = "SIR < 0 dB" if float(row["sir_db"]) < 0 else "SIR >= 0 dB"
         for group in (corpus, sir, "all"):
             groups.setdefault(group, []).append(item)
-    for group in ("LibriSpeech", "CMU ARCTIC", "SIR < 0 dB", "SIR >= 0 dB", "all"):
+    for group in ("LibriSpeech", "Asterisk", "CMU ARCTIC", "SIR < 0 dB", "SIR >= 0 dB", "all"):
         scored = groups.get(group, [])
         if not scored:
             continue
