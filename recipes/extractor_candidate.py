@@ -3,7 +3,7 @@ model, levelled the way the shipped extractor was, so that snapshots of differen
 scored alike on the dev lists and the conversations.
 
 1. Output level: the median least-squares gain over the run's own validation set (held-out
-   training voices; ``train.calibrate_output_level``, as ``recipes/release.py`` does).
+   training voices; ``release.levelled``, as ``recipes/release.py`` does).
 2. Tracker level: with tracking the gate passes the separator's output where the target talks,
    and the separator keeps a little less than the input there; the shipped rule raises the
    output by the median level lost where the target talks alone on the *calibration*
@@ -30,12 +30,11 @@ import tempfile
 from pathlib import Path
 
 from add_tracker import attach
+from release import levelled
 from score_conversations import score
 
-from puresound_cli import data as D
 from puresound_cli.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from puresound_cli.nets import with_output_gain
-from puresound_cli.train import TrainConfig, build_data, calibrate_output_level
 
 
 def main() -> None:
@@ -67,25 +66,22 @@ def main() -> None:
                    c.track_adapt_cosine)  # fmt: skip
     meta = dict(ckpt.get("meta") or {})
     meta["tracker"] = dict((source_ckpt.get("meta") or {}).get("tracker") or {})
-    train_config = TrainConfig.from_dict(meta["train_config"])
-    _, valid_src, _ = build_data(train_config, D.DataReport())
-    batches = D.validation_batches(valid_src, args.examples, 16)
-    model, gain, items = calibrate_output_level(model, batches)
+    model = levelled(model, meta, args.examples)
+    gain, items = meta["output_calibration"]["gain"], meta["output_calibration"]["items"]
     print(f"output level: gain {gain:.4f} over {items} validation items")
 
     with open(args.calibration, newline="") as f:
         rows = [r for r in csv.DictReader(f, delimiter="\t") if r["reference"]]
     with tempfile.TemporaryDirectory() as tmp:
-        levelled = Path(tmp) / "levelled.pt"
-        save_checkpoint(levelled, model, meta=meta)
-        options = argparse.Namespace(model=str(levelled), no_track=True, score_output=False)
+        checkpoint = Path(tmp) / "levelled.pt"
+        save_checkpoint(checkpoint, model, meta=meta)
+        options = argparse.Namespace(model=str(checkpoint), no_track=True, score_output=False)
         kept = [score(r, args.calibration.parent, options, [])["target_kept_db"] for r in rows]
     level_db = -statistics.median(kept)
     print(f"tracker level: {level_db:+.2f} dB (median target kept {-level_db:.2f} dB, "
           f"{len(kept)} calibration conversations)")  # fmt: skip
     model = with_output_gain(model, 10 ** (level_db / 20))
     meta["release"] = {"source": str(args.checkpoint)}
-    meta["output_calibration"] = {"gain": gain, "items": items}
     meta["tracker"]["level_db"] = round(level_db, 2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(args.out, model, meta=meta)

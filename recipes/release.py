@@ -17,12 +17,24 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from puresound_cli import data as D
 from puresound_cli.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from puresound_cli.nets import count_parameters
 from puresound_cli.pretrained import sha256sum
 from puresound_cli.train import TrainConfig, build_data, calibrate_output_level
+
+
+def levelled(model: Any, meta: dict, examples: int) -> Any:
+    """``model`` with its output level calibrated on ``examples`` items of its run's validation
+    set (``meta["train_config"]``); records the gain in ``meta["output_calibration"]``."""
+    train_config = TrainConfig.from_dict(meta["train_config"])
+    _, valid_src, _ = build_data(train_config, D.DataReport())
+    batches = D.validation_batches(valid_src, examples, 16)
+    model, gain, items = calibrate_output_level(model, batches)
+    meta["output_calibration"] = {"gain": gain, "items": items}
+    return model
 
 
 def main() -> None:
@@ -32,14 +44,10 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=128)
     args = parser.parse_args()
     ckpt = load_checkpoint(args.checkpoint)
-    model = model_from_checkpoint(ckpt)
     meta = dict(ckpt.get("meta") or {})
-    train_config = TrainConfig.from_dict(meta["train_config"])
-    _, valid_src, _ = build_data(train_config, D.DataReport())
-    batches = D.validation_batches(valid_src, args.examples, 16)
-    released, gain, items = calibrate_output_level(model, batches)
+    released = levelled(model_from_checkpoint(ckpt), meta, args.examples)
+    gain, items = meta["output_calibration"]["gain"], meta["output_calibration"]["items"]
     meta["release"] = {"source": str(args.checkpoint)}
-    meta["output_calibration"] = {"gain": gain, "items": items}
     out = Path("models") / args.name / "model.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out, released, meta=meta)

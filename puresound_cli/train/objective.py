@@ -129,12 +129,12 @@ class Objective(nn.Module):
             if self.speaker_loss is not None and emb is not None:
                 speaker = self.speaker_loss(emb.float(), batch["speaker"])
             total = signal + self.speaker_weight * speaker
-            if self.spectral_weight > 0 and bool(present.any()):
-                total = total + self.spectral_weight * losses.stft_loss(est[present], ref[present])
-            if self.compressed_weight > 0 and bool(present.any()):
-                total = total + self.compressed_weight * losses.compressed_spectral_loss(
-                    est[present], ref[present]
-                )
+            if (self.spectral_weight > 0 or self.compressed_weight > 0) and bool(present.any()):
+                e, r = est[present], ref[present]
+                if self.spectral_weight > 0:
+                    total = total + self.spectral_weight * losses.stft_loss(e, r)
+                if self.compressed_weight > 0:
+                    total = total + self.compressed_weight * losses.compressed_spectral_loss(e, r)
         parts = {"signal_loss": signal.detach(), "speaker_loss": speaker.detach()}
         return total, parts
 
