@@ -80,8 +80,9 @@ def extract(
         enrollment_rate: rate of ``enrollment`` if it differs from ``sample_rate``.
         track: silence the output where the enrolled voice does not talk, as ``puresound
             extract`` does (:mod:`puresound_cli.tracking`); None: when the model carries a
-            calibrated tracking net and the enrollment is a waveform (such a net cannot use a
-            ready embedding; ``track=True`` with one is an error).
+            calibrated tracking net, unless that net is one of its own and the enrollment a
+            ready embedding (which only serves the speaker net; ``track=True`` then is an
+            error).
 
     Returns:
         The target speaker, same shape and rate as ``mixture``.
@@ -93,7 +94,7 @@ def extract(
     emb = torch.as_tensor(enrollment)
     ready = emb.dim() == 2 and emb.shape[0] == 1 and emb.shape[1] == model.embed_dim
     if track is None:  # a ready embedding cannot serve a tracking net of the model's own
-        track = model.has_tracking_net and not ready
+        track = model.tracks_by_default and not (ready and model.has_tracking_net)
     track_emb = None
     if not ready:
         emb = embed_speaker(model, enrollment, enrollment_rate or sample_rate)

@@ -330,7 +330,7 @@ def load_separator(
         )
         for note in notes:
             logger.warning("%s", note)
-        if track or (track is None and net.has_tracking_net):
+        if track or (track is None and net.tracks_by_default):
             tracker_config = TrackConfig.for_model(net) if tracker is None else tracker
     return Separator(net, embedding, segment, overlap, tracker=tracker_config,
                      track_embedding=track_embedding)  # fmt: skip

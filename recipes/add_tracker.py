@@ -19,6 +19,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from puresound_cli.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
@@ -29,10 +30,14 @@ def attach(
     base: Any, net: nn.Module, open_cosine: float, close_cosine: float, adapt: float | None
 ) -> Any:
     """``base`` (an Extractor) with ``net`` (a SpeakerNet) as its tracker, thresholds set; the
-    separation weights are untouched."""
+    separation weights are untouched. Where ``net`` is the base's own speaker net (same config,
+    same weights: a separator conditioned on the tracking net), it is not stored twice: the
+    speaker net is marked as the tracking net (``ExtractorConfig.track_with_speaker``)."""
+    same = net.config == base.config.speaker and _same_weights(net, base.speaker)
     config = dataclasses.replace(
         base.config,
-        tracker=net.config,
+        tracker=None if same else net.config,
+        track_with_speaker=same,
         track_open_cosine=open_cosine,
         track_close_cosine=close_cosine,
         track_adapt_cosine=adapt,
@@ -40,9 +45,15 @@ def attach(
     model = build("extractor", dataclasses.asdict(config))
     state = base.state_dict()
     state = {k: v for k, v in state.items() if not k.startswith("tracker.")}
-    state.update({f"tracker.{k}": v for k, v in net.state_dict().items()})
+    if not same:
+        state.update({f"tracker.{k}": v for k, v in net.state_dict().items()})
     model.load_state_dict(state, strict=True)
     return model
+
+
+def _same_weights(a: nn.Module, b: nn.Module) -> bool:
+    x, y = a.state_dict(), b.state_dict()
+    return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
 
 
 def main() -> None:

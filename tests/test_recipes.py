@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from puresound_cli.checkpoint import load_checkpoint, save_checkpoint
@@ -127,6 +128,46 @@ def test_warm_start_conditions_on_the_tracking_net(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no tracker net"):
         recipe.warm_start(load_checkpoint(tmp_path / "plain.pt"),
                           load_checkpoint(tmp_path / "enh.pt"), speaker_net="tracker")  # fmt: skip
+
+
+def test_attach_tracker_stores_a_tracking_net_once(tmp_path: Path) -> None:
+    """``add_tracker.attach``: another net is stored as the tracker; the net the separator is
+    conditioned on (warm start from the tracking net) is not stored twice, yet the model still
+    tracks by default with it and its thresholds; separation is untouched either way."""
+    from puresound_cli.checkpoint import load_model
+    from puresound_cli.separate import load_separator
+
+    attach = _recipe("add_tracker").attach
+    donor = _tracking_extractor()
+    save_checkpoint(tmp_path / "spk.pt", donor)
+    save_checkpoint(
+        tmp_path / "enh.pt", build("convtasnet", dataclasses.asdict(ConvTasNetConfig.tiny()))
+    )
+    base, _ = _recipe("warm_start").warm_start(
+        load_checkpoint(tmp_path / "spk.pt"), load_checkpoint(tmp_path / "enh.pt"),
+        speaker_net="tracker",
+    )  # fmt: skip
+    base.eval()
+    wav, mix = torch.randn(1, 1, 16000) * 0.1, torch.randn(1, 1, 16000) * 0.1
+    sf.write(tmp_path / "e.wav", wav[0, 0].numpy(), 16000)
+    other = _tracking_extractor()
+    torch.nn.init.normal_(next(other.tracker.parameters()))  # a different tracking net
+    for net, folded in ((base.speaker, True), (other.tracker, False)):
+        model = attach(base, net, 0.75, 0.65, None).eval()
+        save_checkpoint(tmp_path / "m.pt", model)
+        loaded = load_model(tmp_path / "m.pt")
+        keys = [k for k in loaded.state_dict() if k.startswith("tracker.")]
+        assert (not keys) == folded and loaded.has_tracking_net != folded
+        assert loaded.tracks_by_default and loaded.track_thresholds == (0.75, 0.65)
+        assert loaded.config.track_with_speaker == folded
+        with torch.no_grad():
+            assert torch.equal(loaded.track_embed(wav), net(wav))
+            assert torch.equal(loaded(mix, wav), base(mix, wav))
+        separator = load_separator("extract", str(tmp_path / "m.pt"), tmp_path / "e.wav",
+                                   force_enroll=True, track=None)  # fmt: skip
+        assert separator.tracker is not None and separator.tracker.open_cosine == 0.75
+    with pytest.raises(ValueError, match="one tracking net"):
+        dataclasses.replace(donor.config, track_with_speaker=True)
 
 
 def test_warm_start_refuses_swapped_checkpoints(tmp_path: Path) -> None:

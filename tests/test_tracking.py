@@ -47,6 +47,7 @@ class PitchExtractor(nn.Module):
     track_thresholds = (0.6, 0.5)
     track_adapt_cosine = None
     has_tracking_net = False
+    tracks_by_default = False
 
     def separate(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         return mixture * self.scale

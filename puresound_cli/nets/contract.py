@@ -88,6 +88,11 @@ class ExtractionModel(SeparationModel, Protocol):
         """Whether :meth:`track_embed` differs from :meth:`embed` (a net of its own)."""
         ...
 
+    @property
+    def tracks_by_default(self) -> bool:
+        """Whether the model carries a calibrated tracking net (``extract`` tracks by default)."""
+        ...
+
     def separate(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor: ...
 
 

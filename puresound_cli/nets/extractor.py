@@ -25,6 +25,9 @@ class ExtractorConfig:
         speaker: the speaker net.
         tracker: a second speaker net that only tracks who talks when
             (:mod:`puresound_cli.tracking`), or None to track with ``speaker``.
+        track_with_speaker: ``speaker`` itself is the calibrated tracking net (a separator
+            conditioned on the tracking net needs no second copy of it): ``extract`` tracks by
+            default, as with a ``tracker`` of its own.
         track_open_cosine: the tracker's calibrated opening threshold (cosine with the
             enrollment) for this model's tracking net.
         track_close_cosine: its closing threshold.
@@ -38,8 +41,11 @@ class ExtractorConfig:
     track_open_cosine: float = 0.6
     track_close_cosine: float = 0.5
     track_adapt_cosine: float | None = None
+    track_with_speaker: bool = False
 
     def __post_init__(self) -> None:
+        if self.tracker is not None and self.track_with_speaker:
+            raise ValueError("track_with_speaker needs tracker None (one tracking net)")
         if self.tracker is not None and self.tracker.frontend == "shared":
             raise ValueError("the tracking speaker net needs its own front end (not 'shared')")
         if not -1.0 <= self.track_close_cosine <= self.track_open_cosine <= 1.0:
@@ -137,6 +143,12 @@ class Extractor(nn.Module):
     def has_tracking_net(self) -> bool:
         """Whether :meth:`track_embed` uses a net of its own (not the separation embedding)."""
         return self.tracker is not None
+
+    @property
+    def tracks_by_default(self) -> bool:
+        """Whether ``extract`` tracks who talks unless told not to: the model carries a
+        calibrated tracking net (its own, or its speaker net marked as one)."""
+        return self.tracker is not None or self.config.track_with_speaker
 
     @property
     def track_thresholds(self) -> tuple[float, float]:
