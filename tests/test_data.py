@@ -454,8 +454,41 @@ def test_target_pauses_while_the_interferer_talks_on(tmp_path):
     assert np.mean(whole_sir) < -2.0
 
 
+def test_interferer_pauses_while_the_target_talks_alone(tmp_path):
+    """``solo_prob``: the interferer pauses on one span of 25-75 % of the segment, the target
+    talks on (and is the reference there); the SIR holds where the interferer talks."""
+    f0 = {"x": 100.0, "y": 240.0}
+    kw = dict(noise_prob=0.0, speed_prob=0.0, absent_prob=0.0, sir_db=(0.0, 0.0))
+    mixer = _mixer(tmp_path, [("x", f0["x"], ["p"]), ("y", f0["y"], ["q"])], solo_prob=1.0, **kw)
+    frame = SR // 50  # 20 ms
+    talk_sir = []
+    for i in range(12):
+        ex = mixer.example(i)
+        assert ex.present
+        interferer = ex.mixture - ex.reference  # no noise, no reverberation
+        ref = ex.reference[: ex.reference.size // frame * frame].reshape(-1, frame)
+        other = interferer[: ref.size].reshape(-1, frame)
+        ref_power, other_power = (ref**2).mean(axis=1), (other**2).mean(axis=1)
+        quiet = other_power < 1e-6 * other_power.max()
+        runs = np.flatnonzero(np.diff(np.r_[0, quiet.astype(int), 0]))
+        assert runs.size == 2, f"example {i}: pauses {runs}"
+        assert 0.2 <= quiet.mean() <= 0.75
+        assert ref_power[quiet].min() > 0.01 * ref_power.max()  # the target talks on
+        talk = ~np.convolve(quiet, np.ones(5), "same").astype(bool)
+        talk_sir.append(10 * np.log10(ref_power[talk].sum() / other_power[talk].sum()))
+    assert abs(np.mean(talk_sir)) < 0.75 and max(np.abs(talk_sir)) < 2.5
+    absent = _mixer(tmp_path, [("x", f0["x"], ["p"]), ("y", f0["y"], ["q"])], solo_prob=1.0,
+                    **{**kw, "absent_prob": 1.0})  # fmt: skip
+    ex = absent.example(0)  # target absent: nothing pauses, the reference is the mixture
+    assert not ex.present and np.array_equal(ex.reference, ex.mixture)
+    plain = _mixer(tmp_path, [("x", f0["x"], ["p"]), ("y", f0["y"], ["q"])], **kw)
+    assert not np.array_equal(plain.example(0).mixture, mixer.example(0).mixture)
+
+
 def test_pause_setting_is_checked():
     from puresound_cli.train import TrainConfig
 
     with pytest.raises(PuresoundError, match="pause_prob"):
         TrainConfig(speech_dirs=("s",), pause_prob=-0.1)
+    with pytest.raises(PuresoundError, match="solo_prob"):
+        TrainConfig(speech_dirs=("s",), solo_prob=1.5)

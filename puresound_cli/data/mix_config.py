@@ -45,6 +45,10 @@ class MixConfig:
             silent there (the model learns to let nothing through while the enrolled voice is
             quiet). The SIR is that of the target's talk: the interferer is scaled against the
             target's power where it talks. Not for separate or enhance.
+        solo_prob: chance that the interferer of a target-present extraction example pauses
+            the same way (before any reverberation): the target talks alone there, as in
+            turn-taking, and must be kept. The SIR is that of the interferer's talk. Drawn
+            independently of ``pause_prob`` (both may pause; the noise stays).
         absent_talkers: how many other talkers a target-absent example holds: 1 (the
             interferer alone) or 2 (a second non-target talker in the target's place, at the
             drawn SIR: what a target-absent conversation sounds like, and what the dev set's
@@ -78,5 +82,6 @@ class MixConfig:
     absent_prob: float = 0.1
     absent_talkers: int = 1
     pause_prob: float = 0.0
+    solo_prob: float = 0.0
     bandlimit_prob: float = 0.0
     codec_prob: float = 0.0

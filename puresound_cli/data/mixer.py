@@ -286,7 +286,11 @@ class DynamicMixer:
                 raise PuresoundError(
                     "no interferer possible: every other file is the same speaker or passage"
                 )
-            interferer = self._talker(other, rng)
+            interferer, i_share = self._talker(other, rng), 1.0
+            if c.solo_prob > 0 and present and c.task == "extract" and rng.random() < c.solo_prob:
+                quiet = interferer * pause_gain(self.segment, self.sample_rate, rng)
+                if rms(quiet) > 1e-3:  # the interferer pauses: the target talks alone there
+                    i_share, interferer = (rms(quiet) / rms(interferer)) ** 2, quiet
             interferer_ref = interferer
             if reverb:
                 dry = interferer
@@ -297,7 +301,7 @@ class DynamicMixer:
                 )
             sir = float(rng.uniform(*c.sir_db))
             talking = rms(speech) / math.sqrt(talk_share)  # the target's level where it talks
-            scale = talking / rms(interferer) / 10 ** (sir / 20)
+            scale = talking / (rms(interferer) / math.sqrt(i_share)) / 10 ** (sir / 20)
             interferer, interferer_ref = interferer * scale, interferer_ref * scale
             passages = said | {utts[other].passage}
             if not present:

@@ -138,6 +138,7 @@ def _mixed_data(
         absent_prob=config.absent_prob,
         absent_talkers=config.absent_talkers,
         pause_prob=config.pause_prob,
+        solo_prob=config.solo_prob,
         bandlimit_prob=config.bandlimit_prob,
         codec_prob=config.codec_prob,
     )

@@ -94,6 +94,8 @@ class TrainConfig:
         absent_floor_db: where the target-absent loss term stops pushing the output down (dB).
         pause_prob: share of extraction examples whose target pauses for 25-75 % of the
             segment while the interferer talks on (turn-taking; see ``data.MixConfig``).
+        solo_prob: share of extraction examples whose interferer pauses so (the target talks
+            alone there).
         bandlimit_prob, codec_prob: telephone-channel augmentation (see ``data.MixConfig``).
         reverb_prob: chance of reverberation (needs ``rir_dirs`` or pyroomacoustics).
         rir_dirs: folders of impulse responses; without them RIRs are simulated once and cached.
@@ -156,6 +158,7 @@ class TrainConfig:
     absent_talkers: int = 1
     absent_floor_db: float = -20.0
     pause_prob: float = 0.0
+    solo_prob: float = 0.0
     bandlimit_prob: float = 0.0
     codec_prob: float = 0.0
     reverb_prob: float = 0.0

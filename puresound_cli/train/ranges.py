@@ -41,6 +41,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "absent_talkers": (1, 2, True),
     "absent_floor_db": (-200.0, 0.0, True),
     "pause_prob": (0.0, 1.0, True),
+    "solo_prob": (0.0, 1.0, True),
     "bandlimit_prob": (0.0, 1.0, True),
     "codec_prob": (0.0, 1.0, True),
     "reverb_prob": (0.0, 1.0, True),
