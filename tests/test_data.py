@@ -426,10 +426,16 @@ def test_absent_settings_are_checked():
         TrainConfig(speech_dirs=("s",), absent_prob=1.5)
 
 
-def test_target_pauses_while_the_interferer_talks_on(tmp_path):
+@pytest.mark.parametrize("who", ["target", "interferer"])
+def test_one_talker_pauses_while_the_other_talks_on(tmp_path, who):
+    """``pause_prob``: the target pauses while the interferer talks on; ``solo_prob``: the
+    interferer pauses while the target talks alone. One silent span of 25-75 % of the segment
+    (less its fades), and the drawn SIR holds where both talk."""
     f0 = {"x": 100.0, "y": 240.0}
+    voices = [("x", f0["x"], ["p"]), ("y", f0["y"], ["q"])]
     kw = dict(noise_prob=0.0, speed_prob=0.0, absent_prob=0.0, sir_db=(0.0, 0.0))
-    mixer = _mixer(tmp_path, [("x", f0["x"], ["p"]), ("y", f0["y"], ["q"])], pause_prob=1.0, **kw)
+    setting = "pause_prob" if who == "target" else "solo_prob"
+    mixer = _mixer(tmp_path, voices, **{setting: 1.0}, **kw)
     frame = SR // 50  # 20 ms
     talk_sir, whole_sir = [], []
     for i in range(12):
@@ -439,50 +445,23 @@ def test_target_pauses_while_the_interferer_talks_on(tmp_path):
         ref = ex.reference[: ex.reference.size // frame * frame].reshape(-1, frame)
         other = interferer[: ref.size].reshape(-1, frame)
         ref_power, other_power = (ref**2).mean(axis=1), (other**2).mean(axis=1)
-        quiet = ref_power < 1e-6 * ref_power.max()
-        # one silent span of 25-75 % of the segment (less its fades), the rest talk
+        powers = (ref_power, other_power)
+        pausing, going_on = powers if who == "target" else powers[::-1]
+        quiet = pausing < 1e-6 * pausing.max()
         runs = np.flatnonzero(np.diff(np.r_[0, quiet.astype(int), 0]))
         assert runs.size == 2, f"example {i}: pauses {runs}"
         assert 0.2 <= quiet.mean() <= 0.75
-        assert other_power[quiet].min() > 0.01 * other_power.max()  # the interferer goes on
+        assert going_on[quiet].min() > 0.01 * going_on.max()  # the other one talks on
         talk = ~np.convolve(quiet, np.ones(5), "same").astype(bool)  # beyond the fades
         talk_sir.append(10 * np.log10(ref_power[talk].sum() / other_power[talk].sum()))
         whole_sir.append(10 * np.log10(ref_power.sum() / other_power.sum()))
-    # the drawn SIR (0 dB) holds where the target talks (the synthetic voices' syllables make
-    # single examples scatter by a dB or two), not over the whole segment with its pause
+    # the drawn SIR (0 dB) holds where both talk (the synthetic voices' syllables make single
+    # examples scatter by a dB or two), not over the whole segment with its pause
     assert abs(np.mean(talk_sir)) < 0.75 and max(np.abs(talk_sir)) < 2.5
-    assert np.mean(whole_sir) < -2.0
-
-
-def test_interferer_pauses_while_the_target_talks_alone(tmp_path):
-    """``solo_prob``: the interferer pauses on one span of 25-75 % of the segment, the target
-    talks on (and is the reference there); the SIR holds where the interferer talks."""
-    f0 = {"x": 100.0, "y": 240.0}
-    kw = dict(noise_prob=0.0, speed_prob=0.0, absent_prob=0.0, sir_db=(0.0, 0.0))
-    mixer = _mixer(tmp_path, [("x", f0["x"], ["p"]), ("y", f0["y"], ["q"])], solo_prob=1.0, **kw)
-    frame = SR // 50  # 20 ms
-    talk_sir = []
-    for i in range(12):
-        ex = mixer.example(i)
-        assert ex.present
-        interferer = ex.mixture - ex.reference  # no noise, no reverberation
-        ref = ex.reference[: ex.reference.size // frame * frame].reshape(-1, frame)
-        other = interferer[: ref.size].reshape(-1, frame)
-        ref_power, other_power = (ref**2).mean(axis=1), (other**2).mean(axis=1)
-        quiet = other_power < 1e-6 * other_power.max()
-        runs = np.flatnonzero(np.diff(np.r_[0, quiet.astype(int), 0]))
-        assert runs.size == 2, f"example {i}: pauses {runs}"
-        assert 0.2 <= quiet.mean() <= 0.75
-        assert ref_power[quiet].min() > 0.01 * ref_power.max()  # the target talks on
-        talk = ~np.convolve(quiet, np.ones(5), "same").astype(bool)
-        talk_sir.append(10 * np.log10(ref_power[talk].sum() / other_power[talk].sum()))
-    assert abs(np.mean(talk_sir)) < 0.75 and max(np.abs(talk_sir)) < 2.5
-    absent = _mixer(tmp_path, [("x", f0["x"], ["p"]), ("y", f0["y"], ["q"])], solo_prob=1.0,
-                    **{**kw, "absent_prob": 1.0})  # fmt: skip
+    assert (np.mean(whole_sir) < -2.0) if who == "target" else (np.mean(whole_sir) > 2.0)
+    absent = _mixer(tmp_path, voices, **{setting: 1.0}, **{**kw, "absent_prob": 1.0})
     ex = absent.example(0)  # target absent: nothing pauses, the reference is the mixture
     assert not ex.present and np.array_equal(ex.reference, ex.mixture)
-    plain = _mixer(tmp_path, [("x", f0["x"], ["p"]), ("y", f0["y"], ["q"])], **kw)
-    assert not np.array_equal(plain.example(0).mixture, mixer.example(0).mixture)
 
 
 def test_pause_setting_is_checked():
