@@ -163,6 +163,17 @@ class DynamicMixer:
             x = x[start : start + need]
         return fit(self._resample_speed(x, factor), self.enroll, rng)
 
+    def _pause(
+        self, x: np.ndarray, prob: float, present: bool, rng: np.random.Generator
+    ) -> tuple[np.ndarray, float]:
+        """``x`` with a talker's pause (``pause_gain``) at chance ``prob`` in a target-present
+        extraction example, and the share of its power the pause leaves (for the SIR; 1: none)."""
+        if prob > 0 and present and self.config.task == "extract" and rng.random() < prob:
+            quiet = x * pause_gain(self.segment, self.sample_rate, rng)
+            if rms(quiet) > 1e-3:  # not where the crop's speech was all in the pause
+                return quiet, (rms(quiet) / rms(x)) ** 2
+        return x, 1.0
+
     def _talker(self, utt: int, rng: np.random.Generator) -> np.ndarray:
         factor = self._speed(rng)
         need = int(math.ceil(self.segment * factor))
@@ -267,12 +278,7 @@ class DynamicMixer:
         present = not (rng.random() < c.absent_prob) or c.task == "separate"
         reverb = bool(self.rirs) and rng.random() < c.reverb_prob
         rir_pick = [int(rng.integers(0, len(self.rirs))) for _ in range(2)] if reverb else [0, 0]
-        talk_share = 1.0  # the share of the target's power left by a pause (for the SIR)
-        if c.pause_prob > 0 and present and c.task == "extract" and rng.random() < c.pause_prob:
-            paused = target * pause_gain(self.segment, self.sample_rate, rng)
-            if rms(paused) > 1e-3:  # not where the crop's speech was all in the pause
-                talk_share = (rms(paused) / rms(target)) ** 2
-                target = paused
+        target, talk_share = self._pause(target, c.pause_prob, present, rng)
         speech = target
         if reverb:
             speech = self._reverb(target, self.rirs[rir_pick[0]], early=False)
@@ -286,11 +292,8 @@ class DynamicMixer:
                 raise PuresoundError(
                     "no interferer possible: every other file is the same speaker or passage"
                 )
-            interferer, i_share = self._talker(other, rng), 1.0
-            if c.solo_prob > 0 and present and c.task == "extract" and rng.random() < c.solo_prob:
-                quiet = interferer * pause_gain(self.segment, self.sample_rate, rng)
-                if rms(quiet) > 1e-3:  # the interferer pauses: the target talks alone there
-                    i_share, interferer = (rms(quiet) / rms(interferer)) ** 2, quiet
+            # the interferer pauses (solo): the target talks alone there
+            interferer, i_share = self._pause(self._talker(other, rng), c.solo_prob, present, rng)
             interferer_ref = interferer
             if reverb:
                 dry = interferer
