@@ -59,10 +59,11 @@ def main() -> None:
     model = model_from_checkpoint(ckpt)
     source_ckpt = load_checkpoint(args.tracker_from)
     source = model_from_checkpoint(source_ckpt)
-    if source.tracker is None:
-        parser.error(f"{args.tracker_from}: no tracking net")
     c = source.config
-    model = attach(model, source.tracker, c.track_open_cosine, c.track_close_cosine,
+    tracker = source.speaker if c.track_with_speaker else source.tracker  # stored once, or its own
+    if tracker is None:
+        parser.error(f"{args.tracker_from}: no tracking net")
+    model = attach(model, tracker, c.track_open_cosine, c.track_close_cosine,
                    c.track_adapt_cosine)  # fmt: skip
     meta = dict(ckpt.get("meta") or {})
     meta["tracker"] = dict((source_ckpt.get("meta") or {}).get("tracker") or {})
