@@ -43,6 +43,7 @@ import torch.nn.functional as F
 
 from puresound_cli.audio import read_audio, resample
 from puresound_cli.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from puresound_cli.losses import AAMSoftmax
 from puresound_cli.nets import ExtractorConfig, build
 
 SR = 16000
@@ -62,11 +63,18 @@ def load_speech(folder: Path) -> tuple[list[np.ndarray], list[str]]:
     return wavs, speakers
 
 
-def crops(wavs: list[np.ndarray], n: int, seconds: float, rng: np.random.Generator) -> np.ndarray:
+def crops(
+    wavs: list[np.ndarray],
+    n: int,
+    seconds: float,
+    rng: np.random.Generator,
+    picks: np.ndarray | None = None,
+) -> np.ndarray:
+    """``n`` random crops of ``seconds``, from random files or from the files ``picks``."""
     length = int(seconds * SR)
     out = np.empty((n, length), dtype=np.float32)
     for i in range(n):
-        wav = wavs[int(rng.integers(len(wavs)))]
+        wav = wavs[int(rng.integers(len(wavs))) if picks is None else int(picks[i])]
         if len(wav) < length:
             wav = np.tile(wav, length // len(wav) + 1)
         start = int(rng.integers(0, len(wav) - length + 1))
@@ -133,6 +141,38 @@ def teacher_embed(teacher, batch: np.ndarray) -> torch.Tensor:
     return F.normalize(partial.view(len(batch), 2, -1).mean(dim=1), dim=1)  # (n, 256)
 
 
+def pick_by_voice(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` file indices: a voice drawn uniformly, then one of its files (so that a voice with
+    thousands of files and one with a single file are drawn alike)."""
+    voices = rng.integers(int(labels.max()) + 1, size=n)
+    return np.array([rng.choice(np.flatnonzero(labels == v)) for v in voices])
+
+
+def fit_head(model, teacher, wavs: list[np.ndarray], n: int, rng: np.random.Generator):  # noqa: ANN001, ANN201
+    """A linear map from the student's embedding to the teacher's, fitted by least squares on
+    ``n`` clean crops (a fresh head, trained by gradient, first drags the student towards it)."""
+    student, target = [], []
+    model.eval()  # running statistics stay as they are
+    with torch.no_grad():
+        for _ in range(0, n, 32):
+            x = crops(wavs, 32, float(rng.uniform(1.5, 4.0)), rng)
+            student.append(model.embed(torch.from_numpy(x).unsqueeze(1)))
+            target.append(teacher_embed(teacher, x))
+    a = torch.cat(student)
+    a = torch.cat([a, torch.ones(len(a), 1)], dim=1)
+    b = torch.cat(target)
+    ridge = 1e-3 * torch.eye(a.shape[1])
+    w = torch.linalg.solve(a.T @ a + ridge, a.T @ b)  # (D + 1, 256)
+    head = torch.nn.Linear(model.embed_dim, 256)
+    with torch.no_grad():
+        head.weight.copy_(w[:-1].T)
+        head.bias.copy_(w[-1])
+        fitted = F.cosine_similarity(a @ w, b, dim=1).mean().item()
+    print(f"head fitted on {len(a)} crops: cosine {fitted:.4f}", flush=True)
+    model.train()
+    return head
+
+
 def load_noises(folders: list[Path]) -> list[np.ndarray]:
     from puresound_cli.data.noise import audio_files_below
 
@@ -169,6 +209,16 @@ def main() -> None:
     parser.add_argument("--save-every", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--aam", type=float, default=0.0,
+        help="weight of a speaker-classification term (AAM softmax over the voices of --speech, "
+        "on the student's embedding of what it hears); crops are then drawn voice by voice",
+    )  # fmt: skip
+    parser.add_argument("--aam-margin", type=float, default=0.2)
+    parser.add_argument(
+        "--fit-head", type=int, default=0,
+        help="fit a fresh projection head by least squares on this many clean crops first",
+    )  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -187,8 +237,10 @@ def main() -> None:
     for folder in args.speech:
         w, s = load_speech(folder)
         wavs += w
-        speakers += s
-    print(f"{len(wavs)} files, {len(set(speakers))} speakers", flush=True)
+        speakers += [f"{folder}:{v}" for v in s]  # the same name in two folders: two voices
+    voices = sorted(set(speakers))
+    labels = np.array([voices.index(v) for v in speakers])
+    print(f"{len(wavs)} files, {len(voices)} speakers", flush=True)
     noises = load_noises(args.noise) if args.degrade else []
     rirs = []
     if args.degrade and args.rirs:
@@ -199,7 +251,11 @@ def main() -> None:
     student = model.speaker
     student.train()
     head = torch.nn.Linear(model.embed_dim, 256)
+    if args.fit_head and not args.head_from:
+        head = fit_head(model, teacher, wavs, args.fit_head, np.random.default_rng(args.seed + 1))
+    classifier = AAMSoftmax(model.embed_dim, len(voices), margin=args.aam_margin)
     params = list(student.parameters()) + list(head.parameters())
+    params += list(classifier.parameters()) if args.aam else []
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-2)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps)
     probe_rng = np.random.default_rng(123)
@@ -218,6 +274,8 @@ def main() -> None:
         state = torch.load(state_path, weights_only=False, map_location="cpu")
         student.load_state_dict(state["student"])
         head.load_state_dict(state["head"])
+        if "classifier" in state:
+            classifier.load_state_dict(state["classifier"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         rng = state["rng"]
@@ -243,6 +301,9 @@ def main() -> None:
             "batch_size": args.batch_size,
             "lr": args.lr,
             "degrade": args.degrade,
+            "aam": args.aam,
+            "aam_margin": args.aam_margin,
+            "voices": len(voices),
             "speech": [str(f) for f in args.speech],
             "noise": [str(f) for f in args.noise],
             "probe_cosine": cosines[0],
@@ -250,6 +311,7 @@ def main() -> None:
         }
         save_checkpoint(args.out, model, meta=meta)
         state = {"student": student.state_dict(), "head": head.state_dict(), "step": step,
+                 "classifier": classifier.state_dict(),
                  "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
                  "rng": rng}  # fmt: skip
         torch.save(state, state_path.with_suffix(".tmp"))
@@ -260,12 +322,16 @@ def main() -> None:
     start = time.time()
     cosines = probe_cosines()
     for step in range(first, args.steps + 1):
-        clean = crops(wavs, args.batch_size, float(rng.uniform(1.5, 4.0)), rng)
+        picks = pick_by_voice(labels, args.batch_size, rng) if args.aam else None
+        clean = crops(wavs, args.batch_size, float(rng.uniform(1.5, 4.0)), rng, picks)
         target = teacher_embed(teacher, clean)
         heard = np.stack([degrade(x, rng, noises, rirs) if rng.random() < args.degrade else x
                           for x in clean])  # fmt: skip
-        pred = head(model.embed(torch.from_numpy(heard).unsqueeze(1)))  # (B, 256)
-        loss = (1 - F.cosine_similarity(pred, target, dim=1)).mean()
+        embedding = model.embed(torch.from_numpy(heard).unsqueeze(1))  # (B, D)
+        loss = (1 - F.cosine_similarity(head(embedding), target, dim=1)).mean()
+        if args.aam:
+            assert picks is not None
+            loss = loss + args.aam * classifier(embedding, torch.from_numpy(labels[picks]))
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 5.0)

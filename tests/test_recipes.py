@@ -376,3 +376,39 @@ def test_tracker_backend_channel_rows_renumbers_one_channels_items() -> None:
     np.testing.assert_array_equal(phone[0], [2, 3, 6, 7])
     np.testing.assert_array_equal(phone[2], [0, 0, 1, 1])
     assert phone_rows == [rows[1], rows[3]]
+
+
+def test_distill_pick_by_voice_draws_voices_alike() -> None:
+    """With the classification term, a voice with one file is drawn as often as one with many."""
+    pick = _recipe("distill_speaker").pick_by_voice
+    labels = np.array([0] * 999 + [1])
+    picks = pick(labels, 4000, np.random.default_rng(0))
+    assert picks.shape == (4000,) and set(labels[picks].tolist()) == {0, 1}
+    assert 0.45 < float(np.mean(picks == 999)) < 0.55  # voice 1's only file, half the draws
+
+
+def test_distill_fit_head_recovers_a_linear_teacher(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--fit-head``: the least-squares head maps the student's embedding onto a teacher that
+    is a linear function of it, on crops it was not fitted on, and leaves the student as it was."""
+    distill = _recipe("distill_speaker")
+    model = build("extractor", dataclasses.asdict(ExtractorConfig.tiny()))
+    torch.manual_seed(1)
+    mix = torch.randn(256, model.embed_dim)
+    shift = torch.randn(256)
+
+    def teacher(_: object, batch: np.ndarray) -> torch.Tensor:
+        with torch.no_grad():
+            return model.embed(torch.from_numpy(batch).unsqueeze(1)) @ mix.T + shift
+
+    monkeypatch.setattr(distill, "teacher_embed", teacher)
+    rng = np.random.default_rng(0)
+    wavs = [rng.standard_normal(3 * distill.SR).astype(np.float32) for _ in range(4)]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    head = distill.fit_head(model, None, wavs, 64, np.random.default_rng(1))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    model.eval()
+    fresh = distill.crops(wavs, 8, 2.0, np.random.default_rng(7))
+    with torch.no_grad():
+        got = head(model.embed(torch.from_numpy(fresh).unsqueeze(1)))
+    want = teacher(None, fresh)
+    assert torch.nn.functional.cosine_similarity(got, want, dim=1).min() > 0.99
