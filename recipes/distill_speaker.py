@@ -251,7 +251,8 @@ def main() -> None:
     student = model.speaker
     student.train()
     head = torch.nn.Linear(model.embed_dim, 256)
-    if args.fit_head and not args.head_from:
+    state_path = args.out.with_suffix(".state.pt")
+    if args.fit_head and not args.head_from and not state_path.is_file():  # not when resuming
         head = fit_head(model, teacher, wavs, args.fit_head, np.random.default_rng(args.seed + 1))
     classifier = AAMSoftmax(model.embed_dim, len(voices), margin=args.aam_margin)
     params = list(student.parameters()) + list(head.parameters())
@@ -263,7 +264,6 @@ def main() -> None:
     probe_degraded = np.stack([degrade(x, probe_rng, noises, rirs) for x in probe])
     with torch.no_grad():
         probe_target = teacher_embed(teacher, probe)
-    state_path = args.out.with_suffix(".state.pt")
     first = 1
     if args.head_from and not state_path.is_file():  # continue another run's student and head
         earlier = torch.load(args.head_from, weights_only=False, map_location="cpu")
