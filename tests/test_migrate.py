@@ -8,6 +8,7 @@ contract (``make_fixtures.py`` there, run at that commit).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,11 @@ EXPECTED = torch.load(LEGACY / "expected.pt", weights_only=True)
 NAMES = sorted(k for k in EXPECTED if k not in ("x", "enr"))
 
 
+def _exact(tensors: Iterable[torch.Tensor]) -> list[tuple[tuple[int, ...], bytes]]:
+    """Tensors as sorted (shape, bytes): equal lists hold the same values bit for bit."""
+    return sorted((tuple(t.shape), t.detach().cpu().numpy().tobytes()) for t in tensors)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_legacy_checkpoint_loads_and_computes_the_same(name: str, tmp_path: Path) -> None:
     raw = torch.load(LEGACY / f"{name}.pt", weights_only=True)
@@ -34,6 +40,8 @@ def test_legacy_checkpoint_loads_and_computes_the_same(name: str, tmp_path: Path
     # to float rounding: the fixtures were computed on another CPU, whose kernels round
     # differently (bit for bit on the machine that wrote them, not on an Intel Xeon)
     assert torch.allclose(out, EXPECTED[name], rtol=0, atol=1e-6), name
+    if name.startswith("tcn") or name == "enhance-tcn":  # only names changed: every weight
+        assert _exact(raw["state_dict"].values()) == _exact(model.state_dict().values())
     save_checkpoint(tmp_path / "new.pt", model)  # saved again: today's layout, same output
     again = load_checkpoint(tmp_path / "new.pt")
     frame = again["config"].get("separator", again["config"].get("detector", again["config"]))
