@@ -204,9 +204,7 @@ def _report(
     """The log line (and JSON line, plot) of a finished file."""
     dest = "<stdout>" if job.dest == "-" else job.dest
     speed = f", RTF {result.rtf:.3f}" if result.rtf is not None else ""
-    narrow = separator.narrowband is not None and result.model == separator.names[1]
-    band = f", narrow-band model {result.model}" if narrow else ""
-    logger.info("%s -> %s (%.1f s%s%s)", name, dest, result.seconds, speed, band)
+    logger.info("%s -> %s (%.1f s%s)", name, dest, result.seconds, speed)
     if o.plot and job.source == "-":
         logger.warning("--plot: no spectrogram for stdin input (it cannot be re-read)")
     elif o.plot:
