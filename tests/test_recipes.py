@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import importlib.util
 import sys
@@ -412,3 +413,38 @@ def test_distill_fit_head_recovers_a_linear_teacher(monkeypatch: pytest.MonkeyPa
         got = head(model.embed(torch.from_numpy(fresh).unsqueeze(1)))
     want = teacher(None, fresh)
     assert torch.nn.functional.cosine_similarity(got, want, dim=1).min() > 0.99
+
+
+def test_enhance_8k_list_mixes_each_reference_at_the_stated_snrs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(0)
+    data, corpus = tmp_path / "data", tmp_path / "corpus"
+    (data / "dev").mkdir(parents=True)
+    (corpus / "noise").mkdir(parents=True)
+    spectrum = np.fft.rfft(rng.standard_normal(48000))
+    spectrum[9000:] = 0  # below 3 kHz: the 8 kHz version keeps it whole (SNRs are set at 16 kHz)
+    sf.write(corpus / "noise" / "n.flac", 0.1 * np.fft.irfft(spectrum, 48000), 16000)
+    (data / "heldout.json").write_text('{"noise_files": ["noise/n.flac"]}')
+    t = np.arange(32000) / 16000
+    with open(data / "dev" / "enhance.tsv", "w") as f:
+        f.write("input\treference\tspeaker\tnoise\tsnr_db\n")
+        for i in range(2):  # a tone each: its 8 kHz version keeps it whole
+            sf.write(data / "dev" / f"r{i}.wav", 0.3 * np.sin(2 * np.pi * 300 * (i + 1) * t), 16000)
+            f.write(
+                f"x{i}-0.wav\tr{i}.wav\ts{i}\tn.flac\t0\nx{i}-5.wav\tr{i}.wav\ts{i}\tn.flac\t5\n"
+            )
+    out = tmp_path / "out"
+    argv = ["x", "--data", str(data), "--corpus", str(corpus), "--out", str(out), "--draws", "3"]
+    monkeypatch.setattr(sys, "argv", argv)
+    _recipe("enhance_8k_list").main()
+    with open(out / "enhance-8k.tsv") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    assert len(rows) == 6  # two references (the 5 dB rows) x three draws
+    assert sorted(r["snr_db"] for r in rows[:3]) == ["0", "10", "5"]
+    for row in rows:
+        noisy, rate = sf.read(out / row["input"])
+        ref, _ = sf.read(out / row["reference"])
+        assert rate == 8000 and noisy.shape == ref.shape
+        snr = 10 * np.log10(np.sum(ref**2) / np.sum((noisy - ref) ** 2))
+        assert abs(snr - float(row["snr_db"])) < 0.5, (row, snr)
