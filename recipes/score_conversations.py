@@ -15,6 +15,10 @@ Per conversation, on 10 ms frames labelled from its segments file:
 
 ``--dump`` keeps every window score of the tracker with its frame label (target only, others
 only, both, nobody), for calibrating the tracker's thresholds.
+
+``--rescue COSINE CAP`` (an experiment, with tracking): where the tracker's window score is at
+least COSINE, the output is raised towards the input's level around that window (0.4 s), by at
+most CAP dB: a separator that drops a lone target the tracker is sure of gets it back at level.
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ def score(row: dict[str, str], folder: Path, args: argparse.Namespace, dump: lis
     untracked = args.no_track or args.score_output
     separator.tracker = None if untracked else args.track(separator.model)
     out = separator.process(mix[None], rate)[0]
+    if args.rescue and separator.last_track is not None:
+        out = out * rescue_gain(mix, out, separator.last_track, rate, *args.rescue)
     if args.score_output:  # experiment: track the enrolled voice in the separator's output
         from puresound_cli.separate import normalising_gain
         from puresound_cli.tracking import gate_for, track
@@ -101,6 +107,26 @@ def score(row: dict[str, str], folder: Path, args: argparse.Namespace, dump: lis
         index = len(dump) * np.ones_like(label)
         dump.append(np.stack([tr.scores, label, index]))
     return result
+
+
+def rescue_gain(
+    mix: np.ndarray, out: np.ndarray, track: object, rate: int, cosine: float, cap_db: float
+) -> np.ndarray:
+    """Per-sample gain raising ``out`` towards ``mix``'s level (0.4 s around each tracker
+    window centre) where the window scores at least ``cosine``; at most ``cap_db``; linear
+    between centres."""
+    hop = float(track.hop_seconds)  # type: ignore[attr-defined]
+    scores = np.asarray(track.scores)  # type: ignore[attr-defined]
+    half = int(0.2 * rate)
+    boost = np.zeros(scores.size)
+    for i in np.flatnonzero(scores >= cosine):
+        c = int(i * hop * rate)
+        a, b = max(0, c - half), min(mix.size, c + half)
+        if b > a:
+            boost[i] = np.clip(-level_db(out[a:b], mix[a:b]), 0.0, cap_db)
+    centres = np.arange(scores.size) * hop * rate
+    db = np.interp(np.arange(out.size), centres, boost)
+    return (10 ** (db / 20)).astype(np.float32)
 
 
 def summary(results: list[dict]) -> dict:
@@ -139,6 +165,7 @@ def main() -> None:
         action="store_true",
         help="track the voice in the separator's output, not in the input",
     )
+    parser.add_argument("--rescue", type=float, nargs=2, default=None, metavar=("COSINE", "CAP"))
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--dump", type=Path, default=None)
     args = parser.parse_args()
