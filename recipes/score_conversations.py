@@ -16,9 +16,10 @@ Per conversation, on 10 ms frames labelled from its segments file:
 ``--dump`` keeps every window score of the tracker with its frame label (target only, others
 only, both, nobody), for calibrating the tracker's thresholds.
 
-``--rescue COSINE CAP`` (an experiment, with tracking): where the tracker's window score is at
-least COSINE, the output is raised towards the input's level around that window (0.4 s), by at
-most CAP dB: a separator that drops a lone target the tracker is sure of gets it back at level.
+``--rescue COSINE CAP [DEFICIT]`` (an experiment, with tracking): where the tracker's window
+score is at least COSINE and the output is at least DEFICIT dB (default 0) below the input around
+that window (0.4 s), the output is raised to the input's level there, by at most CAP dB: a
+separator that drops a lone target the tracker is sure of gets it back at level.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def score(row: dict[str, str], folder: Path, args: argparse.Namespace, dump: lis
     untracked = args.no_track or args.score_output
     separator.tracker = None if untracked else args.track(separator.model)
     out = separator.process(mix[None], rate)[0]
-    if args.rescue and separator.last_track is not None:
+    if getattr(args, "rescue", None) and separator.last_track is not None:
         out = out * rescue_gain(mix, out, separator.last_track, rate, *args.rescue)
     if args.score_output:  # experiment: track the enrolled voice in the separator's output
         from puresound_cli.separate import normalising_gain
@@ -110,11 +111,17 @@ def score(row: dict[str, str], folder: Path, args: argparse.Namespace, dump: lis
 
 
 def rescue_gain(
-    mix: np.ndarray, out: np.ndarray, track: object, rate: int, cosine: float, cap_db: float
+    mix: np.ndarray,
+    out: np.ndarray,
+    track: object,
+    rate: int,
+    cosine: float,
+    cap_db: float,
+    deficit_db: float = 0.0,
 ) -> np.ndarray:
-    """Per-sample gain raising ``out`` towards ``mix``'s level (0.4 s around each tracker
-    window centre) where the window scores at least ``cosine``; at most ``cap_db``; linear
-    between centres."""
+    """Per-sample gain raising ``out`` to ``mix``'s level (0.4 s around each tracker window
+    centre) where the window scores at least ``cosine`` and ``out`` is at least ``deficit_db``
+    below; at most ``cap_db``; linear between centres."""
     hop = float(track.hop_seconds)  # type: ignore[attr-defined]
     scores = np.asarray(track.scores)  # type: ignore[attr-defined]
     half = int(0.2 * rate)
@@ -123,7 +130,8 @@ def rescue_gain(
         c = int(i * hop * rate)
         a, b = max(0, c - half), min(mix.size, c + half)
         if b > a:
-            boost[i] = np.clip(-level_db(out[a:b], mix[a:b]), 0.0, cap_db)
+            deficit = -level_db(out[a:b], mix[a:b])
+            boost[i] = min(deficit, cap_db) if deficit >= max(deficit_db, 0.0) else 0.0
     centres = np.arange(scores.size) * hop * rate
     db = np.interp(np.arange(out.size), centres, boost)
     return (10 ** (db / 20)).astype(np.float32)
@@ -165,7 +173,8 @@ def main() -> None:
         action="store_true",
         help="track the voice in the separator's output, not in the input",
     )
-    parser.add_argument("--rescue", type=float, nargs=2, default=None, metavar=("COSINE", "CAP"))
+    parser.add_argument("--rescue", type=float, nargs="+", default=None,
+                        help="COSINE CAP [DEFICIT]: the rescue experiment")  # fmt: skip
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--dump", type=Path, default=None)
     args = parser.parse_args()
