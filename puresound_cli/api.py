@@ -37,6 +37,7 @@ def enhance(
     sample_rate: int,
     segment: float | None = None,
     overlap: float | None = None,
+    narrowband: SeparationModel | None = None,
 ) -> Tensor:
     """Enhance speech: remove noise from every channel.
 
@@ -46,6 +47,9 @@ def enhance(
         sample_rate: rate of ``wav`` in Hz (resampled to the model rate and back).
         segment: chunk length in seconds (default: see :func:`~puresound_cli.apply.chunk_seconds`).
         overlap: chunk overlap in seconds (default: idem).
+        narrowband: an ``"enhance"`` model used instead when ``sample_rate`` is 8 kHz or lower
+            (as ``puresound enhance`` does with its defaults; see
+            :func:`~puresound_cli.pretrained.narrowband_model`).
 
     Returns:
         The enhanced waveform, same shape and rate as ``wav``.
@@ -54,7 +58,10 @@ def enhance(
         wav: ``(T)``, ``(C, T)`` or ``(B, C, T)``; returns the same.
     """
     check_task(model, "enhance")
-    return _run(Separator(model, None, segment, overlap), wav, sample_rate)
+    if narrowband is not None:
+        check_task(narrowband, "enhance")
+    separator = Separator(model, None, segment, overlap, narrowband=narrowband)
+    return _run(separator, wav, sample_rate)
 
 
 def extract(

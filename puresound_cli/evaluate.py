@@ -178,6 +178,7 @@ def evaluate(
     overlap: float | None = None,
     progress: Callable[[int, int, ItemScore], None] | None = None,
     track: bool | None = None,
+    narrowband: SeparationModel | None = None,
 ) -> EvalResult:
     """Run a model over a pairs list and score every item.
 
@@ -190,6 +191,8 @@ def evaluate(
         progress: called as ``progress(done, total, item_score)`` after each item.
         track: extraction with speaker tracking (None: as ``puresound extract`` decides, on when
             the model carries a calibrated tracking net).
+        narrowband: enhancement: the model for inputs at 8 kHz or lower (as ``puresound
+            enhance`` uses its narrow-band default).
 
     Returns:
         Per-item scores and means. An item whose files cannot be read is reported with its
@@ -228,7 +231,7 @@ def evaluate(
                 output = api.extract(model, mixture, enroll, rate, segment, overlap,
                                      enrollment_rate=enroll_rate, track=track)  # fmt: skip
             else:
-                output = api.enhance(model, mixture, rate, segment, overlap)
+                output = api.enhance(model, mixture, rate, segment, overlap, narrowband)
             item = score_item(output.numpy(), mixture, reference, rate, str(pair.input))
         except Unscorable as exc:
             reason = str(exc).removeprefix(f"{pair.input}: ")

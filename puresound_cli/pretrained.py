@@ -72,6 +72,15 @@ REGISTRY: dict[str, PretrainedModel] = {
         908_327,
         {"dev_si_sdri_db": 7.39, "dev_pesq_gain": 0.37},
     ),
+    "enhance-unet-nb-8k": PretrainedModel(
+        "enhance-unet-nb-8k",
+        "enhance",
+        "enhance-unet-nb-8k/model.pt",
+        "d75325ac929abaea34ebdac469fcf7bca44cf8be15080d4b408b39526b466cc8",
+        16000,
+        908_327,
+        {"dev_8k_si_sdri_db": 5.17, "dev_8k_pesq_nb": 2.39},
+    ),
     "enhance-convtasnet-16k": PretrainedModel(
         "enhance-convtasnet-16k",
         "enhance",
@@ -97,6 +106,17 @@ STREAM_DEFAULTS: dict[str, str | None] = {
 """The causal model each task streams with (``--stream``) when ``--model`` is not given."""
 
 
+NARROWBAND_RATE = 8000
+"""Inputs at this sample rate or lower are narrow-band (telephone band: nothing above 4 kHz)."""
+
+NARROWBAND_DEFAULTS: dict[str, str | None] = {
+    "extract": None,
+    "enhance": "enhance-unet-nb-8k",
+}
+"""The model each task uses offline on narrow-band inputs (at most :data:`NARROWBAND_RATE`)
+when ``--model`` is not given: one trained for that band (None: the task's default serves)."""
+
+
 def available_models() -> list[PretrainedModel]:
     """The registered models, sorted by task then name."""
     return sorted(REGISTRY.values(), key=lambda m: (m.task, m.name))
@@ -109,6 +129,27 @@ def default_model(task: str, streaming: bool = False) -> str | None:
         raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
     name = (STREAM_DEFAULTS if streaming else DEFAULTS).get(task)
     return name if name in REGISTRY else None
+
+
+def narrowband_model(task: str) -> str | None:
+    """The registered model a task's offline default hands narrow-band inputs to, or None
+    (the default itself serves them)."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    name = NARROWBAND_DEFAULTS.get(task)
+    return name if name in REGISTRY else None
+
+
+def roles(name: str) -> list[str]:
+    """What a registered model is the default for: ``"default"``, ``"--stream default"``,
+    ``"narrow-band default"`` (an empty list: only by ``--model``)."""
+    task = REGISTRY[name].task if name in REGISTRY else ""
+    found = []
+    for role, table in (("default", DEFAULTS), ("--stream default", STREAM_DEFAULTS),
+                        ("narrow-band default", NARROWBAND_DEFAULTS)):  # fmt: skip
+        if table.get(task) == name:
+            found.append(role)
+    return found
 
 
 def search_roots() -> list[Path]:

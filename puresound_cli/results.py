@@ -11,7 +11,8 @@ MIN_RTF_SECONDS = 1.0
 
 @dataclass
 class FileResult:
-    """Summary of one processed file (the CLI prints it, ``--json`` serialises it)."""
+    """Summary of one processed file (the CLI prints it, ``--json`` serialises it); ``model``
+    names the network that processed it, where the separator knows it."""
 
     input: str
     output: str
@@ -23,6 +24,7 @@ class FileResult:
     seconds: float = 0.0
     elapsed: float = 0.0
     silent: bool = False
+    model: str = ""
 
     @property
     def rtf(self) -> float | None:
@@ -45,4 +47,5 @@ class FileResult:
             "elapsed": round(self.elapsed, 4),
             "rtf": None if self.rtf is None else round(self.rtf, 5),
             "silent": self.silent,
+            "model": self.model or None,
         }

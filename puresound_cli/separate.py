@@ -29,6 +29,7 @@ from puresound_cli import audio
 from puresound_cli.apply import OverlapAdd, segment_samples
 from puresound_cli.errors import PuresoundError
 from puresound_cli.nets.contract import ExtractionModel, SeparationModel, model_device
+from puresound_cli.pretrained import NARROWBAND_RATE
 from puresound_cli.results import FileResult
 from puresound_cli.talk import GateFn
 from puresound_cli.tracking import Track, TrackConfig, gate_for, track_blocks
@@ -82,9 +83,11 @@ class Separator:
             silence the output where it does not talk; None to keep the separator's output as is.
         track_embedding: the enrollment's tracking embedding (default: ``embedding``, right for
             a model without a separate tracking net).
+        narrowband: an enhance model that takes over inputs at 8 kHz or lower (telephone band).
+        names: the two models' names, reported per file (``FileResult.model``).
 
     Raises:
-        ValueError: an extract model without an embedding, or a bad segment/overlap.
+        ValueError: an extract model without embedding, a bad narrow-band model, segment or overlap.
     """
 
     def __init__(
@@ -96,26 +99,40 @@ class Separator:
         block_frames: int = audio.BLOCK_FRAMES,
         tracker: TrackConfig | None = None,
         track_embedding: Tensor | None = None,
+        narrowband: SeparationModel | None = None,
+        names: tuple[str, str] = ("", ""),
     ) -> None:
         self.extractor = model if isinstance(model, ExtractionModel) else None
         if model.task == "extract" and (embedding is None or self.extractor is None):
             raise ValueError("an extract model needs a speaker net and the enrollment embedding")
+        if narrowband is not None and (narrowband.task != model.task or model.task != "enhance"):
+            raise ValueError("a narrow-band model must be an enhance model, like the main one")
         self.model = model
+        self.narrowband = narrowband
+        self.names = names
         self.tracker = tracker if model.task == "extract" else None
         self.track_embedding = embedding if track_embedding is None else track_embedding
         self.last_track: Track | None = None
         self.block_frames = block_frames
         self.seg, self.ovl = segment_samples(model, segment, overlap)
+        self.narrow_seg = (0, 0) if narrowband is None else segment_samples(narrowband, segment,
+                                                                             overlap)  # fmt: skip
         self.device = model_device(model)
         self.embedding = None if embedding is None else embedding.to(self.device)
 
-    def _chunk(self, batch: Tensor) -> Tensor:
+    def model_for(self, rate: int) -> SeparationModel:
+        """The network for an input at ``rate`` Hz (the narrow-band one, if any, at <= 8 kHz)."""
+        if self.narrowband is not None and rate <= NARROWBAND_RATE:
+            return self.narrowband
+        return self.model
+
+    def _chunk(self, batch: Tensor, net: SeparationModel) -> Tensor:
         """The network on a (channels, 1, L) batch of mono signals, one channel at a time."""
         outputs = []
         for row in batch.split(1, dim=0):  # (1, 1, L): bounded memory whatever the channel count
             x = row.to(self.device)
             if self.embedding is None or self.extractor is None:
-                y = self.model(x)
+                y = net(x)
             else:
                 y = self.extractor.separate(x, self.embedding)
             outputs.append(y.to("cpu", torch.float32))
@@ -175,8 +192,10 @@ class Separator:
                 )
             rate, channels = reader.samplerate, reader.channels
             fmt, subtype = audio.output_format(reader.format, reader.subtype, dest, rate, channels)
+            narrow = self.model_for(rate) is self.narrowband
             result = FileResult(str(source), str(dest), rate, channels, stats.frames, fmt, subtype,
-                                seconds=stats.frames / rate, silent=stats.peak == 0.0)  # fmt: skip
+                                seconds=stats.frames / rate, silent=stats.peak == 0.0,
+                                model=self.names[narrow])  # fmt: skip
             try:
                 writer = audio.AudioWriter(
                     dest, rate, channels, fmt, subtype, clip="clamp", overwrite=overwrite
@@ -217,10 +236,12 @@ class Separator:
         write: Callable[[np.ndarray], None],
     ) -> None:
         """The core: blocks ``(C, n)`` at ``rate`` in, exactly ``frames`` output frames out."""
-        model_rate = self.model.sample_rate
+        net = self.model_for(rate)
+        seg, ovl = self.narrow_seg if net is self.narrowband else (self.seg, self.ovl)
+        model_rate = net.sample_rate
         down = audio.StreamResampler(rate, model_rate, channels)
         up = audio.StreamResampler(model_rate, rate, channels)
-        ola = OverlapAdd(self._chunk, self.seg, self.ovl, self.model.valid_length)
+        ola = OverlapAdd(lambda batch: self._chunk(batch, net), seg, ovl, net.valid_length)
         written = 0
 
         def emit(model_out: Tensor, last: bool) -> None:
@@ -279,7 +300,7 @@ def load_separator(
     Args:
         task: "enhance" or "extract".
         model: a registered name, a checkpoint, or a folder with a ``model.pt``; None for the
-            shipped default of the task.
+            shipped default of the task (offline with its narrow-band partner, if registered).
         enrollment: the target speaker's recording (extract), ``"-"`` for stdin, or several
             recordings of the same voice (their embeddings are combined, see
             :func:`combine_embeddings`; one that disagrees is named in a warning).
@@ -312,6 +333,8 @@ def load_separator(
         )
     net = load_separation_model(name, device=device)
     check_task(net, task)
+    narrow = pretrained.narrowband_model(task) if model is None and not streaming else None
+    narrowband = None if narrow is None else load_separation_model(narrow, device=device)
     embedding = track_embedding = None
     tracker_config = None
     if task == "extract":
@@ -333,4 +356,5 @@ def load_separator(
         if track or (track is None and net.tracks_by_default):
             tracker_config = TrackConfig.for_model(net) if tracker is None else tracker
     return Separator(net, embedding, segment, overlap, tracker=tracker_config,
-                     track_embedding=track_embedding)  # fmt: skip
+                     track_embedding=track_embedding, narrowband=narrowband,
+                     names=(str(name), narrow or ""))  # fmt: skip

@@ -627,6 +627,7 @@ def test_default_model_from_registry(
     )  # fmt: skip
     monkeypatch.setitem(pretrained.REGISTRY, entry.name, entry)
     monkeypatch.setitem(pretrained.DEFAULTS, "enhance", entry.name)
+    monkeypatch.setitem(pretrained.NARROWBAND_DEFAULTS, "enhance", None)
     monkeypatch.setattr(pretrained, "search_roots", lambda: [models["enhance"].parent])
     src = write(tmp_path / "a.wav", noisy(0.2))
     result = run("enhance", src, "-o", tmp_path / "o.wav")

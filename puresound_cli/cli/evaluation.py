@@ -69,13 +69,20 @@ def evaluate(
     except PuresoundError as err:
         raise usage_error(reporter, str(err)) from err
     set_threads()
+    narrow_name = None  # the default's narrow-band partner, as `enhance` uses it
+    if model is None and task_name in pretrained.TASKS:
+        narrow_name = pretrained.narrowband_model(task_name)
     try:  # a bad model: exit 1, as in extract, enhance, vad and export
         net = load_separation_model(name, torch_device)
+        narrowband = (
+            None if narrow_name is None else load_separation_model(narrow_name, torch_device)
+        )
     except PuresoundError as err:
         reporter.error(None, str(err), err)
         raise typer.Exit(1) from None
     try:
-        result = run_evaluation(net, pairs, task_name, segment, overlap, track=track)
+        result = run_evaluation(net, pairs, task_name, segment, overlap, track=track,
+                                narrowband=narrowband)  # fmt: skip
     except PuresoundError as err:
         reporter.error(None, str(err), err)
         raise typer.Exit(1) from err

@@ -29,6 +29,7 @@ def models_command(
                 "params": m.params,
                 "metrics": m.metrics,
                 "default": pretrained.DEFAULTS.get(m.task) == m.name,
+                "roles": pretrained.roles(m.name),
             }
             json_line(record)
         return
@@ -44,7 +45,7 @@ def models_command(
     table.add_column("dev scores")
     for m in entries:
         scores = "\n".join(f"{k.removeprefix('dev_')} {v:.2f}" for k, v in m.metrics.items())
-        task = m.task + ("\n(default)" if pretrained.DEFAULTS.get(m.task) == m.name else "")
+        task = "\n".join([m.task, *(f"({role})" for role in pretrained.roles(m.name))])
         size = f"{m.params / 1e6:.2f} M" if m.params else "?"
         rate = f"{m.sample_rate / 1000:g} kHz"
         table.add_row(m.name, task, rate, size, scores)

@@ -204,7 +204,9 @@ def _report(
     """The log line (and JSON line, plot) of a finished file."""
     dest = "<stdout>" if job.dest == "-" else job.dest
     speed = f", RTF {result.rtf:.3f}" if result.rtf is not None else ""
-    logger.info("%s -> %s (%.1f s%s)", name, dest, result.seconds, speed)
+    narrow = separator.narrowband is not None and result.model == separator.names[1]
+    band = f", narrow-band model {result.model}" if narrow else ""
+    logger.info("%s -> %s (%.1f s%s%s)", name, dest, result.seconds, speed, band)
     if o.plot and job.source == "-":
         logger.warning("--plot: no spectrogram for stdin input (it cannot be re-read)")
     elif o.plot:
@@ -278,7 +280,9 @@ def enhance(
     shard: ShardOpt = "1/1",
     skip_existing: SkipExistingOpt = False,
 ) -> None:
-    """Remove noise from speech: puresound enhance IN... -o OUT."""
+    """Remove noise from speech: puresound enhance IN... -o OUT.
+
+    Without --model, inputs at 8 kHz or lower go to the shipped narrow-band model."""
     options = RunOptions(
         task="enhance", inputs=inputs, output=output, enroll=[], model=model, device=device,
         segment=segment, overlap=overlap, overwrite=overwrite, suffix=suffix, as_json=json_lines,
