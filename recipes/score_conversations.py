@@ -34,7 +34,7 @@ import numpy as np
 import soundfile as sf
 
 from puresound_cli.separate import load_separator
-from puresound_cli.tracking import TrackConfig
+from puresound_cli.tracking import Track, TrackConfig
 
 HOP = 160  # 10 ms at 16 kHz
 
@@ -113,7 +113,7 @@ def score(row: dict[str, str], folder: Path, args: argparse.Namespace, dump: lis
 def rescue_gain(
     mix: np.ndarray,
     out: np.ndarray,
-    track: object,
+    track: Track,
     rate: int,
     cosine: float,
     cap_db: float,
@@ -122,8 +122,7 @@ def rescue_gain(
     """Per-sample gain raising ``out`` to ``mix``'s level (0.4 s around each tracker window
     centre) where the window scores at least ``cosine`` and ``out`` is at least ``deficit_db``
     below; at most ``cap_db``; linear between centres."""
-    hop = float(track.hop_seconds)  # type: ignore[attr-defined]
-    scores = np.asarray(track.scores)  # type: ignore[attr-defined]
+    hop, scores = track.hop_seconds, np.asarray(track.scores)
     half = int(0.2 * rate)
     boost = np.zeros(scores.size)
     for i in np.flatnonzero(scores >= cosine):
