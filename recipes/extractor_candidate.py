@@ -76,7 +76,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = Path(tmp) / "levelled.pt"
         save_checkpoint(checkpoint, model, meta=meta)
-        options = argparse.Namespace(model=str(checkpoint), no_track=True, score_output=False)
+        options = argparse.Namespace(model=str(checkpoint), no_track=True, score_output=False,
+                                     rescue=None)  # fmt: skip
         kept = [score(r, args.calibration.parent, options, [])["target_kept_db"] for r in rows]
     level_db = -statistics.median(kept)
     print(f"tracker level: {level_db:+.2f} dB (median target kept {-level_db:.2f} dB, "

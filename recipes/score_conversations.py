@@ -75,7 +75,7 @@ def score(row: dict[str, str], folder: Path, args: argparse.Namespace, dump: lis
     untracked = args.no_track or args.score_output
     separator.tracker = None if untracked else args.track(separator.model)
     out = separator.process(mix[None], rate)[0]
-    if getattr(args, "rescue", None) and separator.last_track is not None:
+    if args.rescue and separator.last_track is not None:
         out = out * rescue_gain(mix, out, separator.last_track, rate, *args.rescue)
     if args.score_output:  # experiment: track the enrolled voice in the separator's output
         from puresound_cli.separate import normalising_gain
