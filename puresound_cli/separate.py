@@ -31,8 +31,8 @@ from puresound_cli.errors import PuresoundError
 from puresound_cli.nets.contract import ExtractionModel, SeparationModel, model_device
 from puresound_cli.pretrained import NARROWBAND_RATE
 from puresound_cli.results import FileResult
-from puresound_cli.talk import GateFn
-from puresound_cli.tracking import Track, TrackConfig, gate_for, track_blocks
+from puresound_cli.talk import GateFn, OutputGate
+from puresound_cli.tracking import Track, TrackConfig, track_blocks
 
 TARGET_RMS = 10 ** (-25.0 / 20.0)
 """Level (RMS, -25 dBFS: the middle of the training range) inputs are scaled to."""
@@ -151,7 +151,8 @@ class Separator:
         out = np.concatenate(parts, axis=1) if parts else np.zeros_like(wav, dtype=np.float32)
         if self.tracker is not None:
             self.last_track = self._track([wav], sample_rate, gain)
-            out = gate_for(self.last_track, sample_rate)(0, out)
+            final = OutputGate(None, self.last_track, sample_rate, gain)
+            out = np.concatenate([*final.push(out), *final.finish()], axis=1)
         return out
 
     def _track(self, blocks: Iterable[np.ndarray], rate: int, gain: float) -> Track:
@@ -177,7 +178,8 @@ class Separator:
         ``gate(start, block)`` may scale each output block (``start``: its first frame), e.g. to
         silence where a personal VAD says the target is absent. With a tracker the input is
         read twice: once to track the enrolled voice (the reading is kept in ``last_track``),
-        once to separate; the tracker's gain applies after ``gate``.
+        once to separate; the tracker's gain and level rescue apply after ``gate``
+        (:class:`~puresound_cli.talk.OutputGate`).
 
         Raises:
             PuresoundError: unreadable, empty or non-finite input, or the output cannot be written.
@@ -203,26 +205,29 @@ class Separator:
             except (OSError, RuntimeError) as err:
                 raise PuresoundError(f"{dest}: cannot write ({err})") from err
             with writer:
-                done = 0
-
-                def write(block: np.ndarray) -> None:
-                    nonlocal done
-                    writer.write(gate(done, block) if gate is not None else block)
-                    done += block.shape[1]
-                    if progress:
-                        progress(done / rate, stats.frames / rate)
-
-                self.last_track = None
-                if result.silent:
-                    for block in _silence(channels, stats.frames, self.block_frames):
-                        write(block)
-                else:
+                done, gain, self.last_track = 0, 1.0, None
+                if not result.silent:
                     gain = normalising_gain(stats.rms)
                     if self.tracker is not None:
                         self.last_track = self._track(reader.blocks(self.block_frames), rate, gain)
-                        gate = _chain(gate, gate_for(self.last_track, rate))
+                final = OutputGate(gate, self.last_track, rate, gain)
+
+                def emit(blocks: list[np.ndarray]) -> None:
+                    nonlocal done
+                    for block in blocks:
+                        writer.write(block)
+                        done += block.shape[1]
+                        if progress:
+                            progress(done / rate, stats.frames / rate)
+
+                if result.silent:
+                    for block in _silence(channels, stats.frames, self.block_frames):
+                        emit(final.push(block))
+                else:
                     blocks = reader.blocks(self.block_frames)
-                    self._stream(blocks, rate, channels, stats.frames, gain, write)
+                    push = lambda block: emit(final.push(block))  # noqa: E731
+                    self._stream(blocks, rate, channels, stats.frames, gain, push)
+                emit(final.finish())
         result.elapsed = time.perf_counter() - start
         return result
 
@@ -264,12 +269,6 @@ class Separator:
             emit(tail, last=True)
         if written < frames:  # resampler rounding: pad the last few samples
             write(np.zeros((channels, frames - written), dtype=np.float32))
-
-
-def _chain(first: GateFn | None, second: GateFn) -> GateFn:
-    if first is None:
-        return second
-    return lambda start, block: second(start, first(start, block))
 
 
 def _silence(channels: int, frames: int, block_frames: int) -> Iterable[np.ndarray]:

@@ -21,6 +21,7 @@ The decisions also give the target's talk segments (``extract --json``, ``pureso
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ import torch
 from torch import Tensor
 
 from puresound_cli.nets.contract import ExtractionModel, model_device
-from puresound_cli.talk import GateFn, Track, gate_for
+from puresound_cli.talk import GateFn, LevelMeter, Track, gate_for
 
 __all__ = [
     "GateFn", "Track", "TrackConfig", "WindowEmbedder", "adapted", "decide", "gate_for",
@@ -56,6 +57,9 @@ class TrackConfig:
         adapt_cosine: adapt the enrollment to the recording from the windows scoring at least
             this (None: no adaptation); see :func:`adapted`.
         adapt_seconds: how much of them adaptation needs.
+        rescue_cosine: where a window scores at least this, raise the output to the input's
+            level around it (:class:`~puresound_cli.talk.OutputGate`); None: no rescue.
+        rescue_cap_db, rescue_seconds: the rescue's largest raise; the span it compares.
         batch: windows embedded per batch (memory, not results).
     """
 
@@ -69,6 +73,9 @@ class TrackConfig:
     ramp_seconds: float = 0.06
     adapt_cosine: float | None = None
     adapt_seconds: float = 3.0
+    rescue_cosine: float | None = None
+    rescue_cap_db: float = 12.0
+    rescue_seconds: float = 0.4
     batch: int = 16
 
     @classmethod
@@ -76,7 +83,8 @@ class TrackConfig:
         """The defaults with the thresholds calibrated for ``model``'s tracking net."""
         open_cosine, close_cosine = model.track_thresholds
         return cls(open_cosine=open_cosine, close_cosine=close_cosine,
-                   adapt_cosine=model.track_adapt_cosine)  # fmt: skip
+                   adapt_cosine=model.track_adapt_cosine,
+                   rescue_cosine=model.track_rescue_cosine)  # fmt: skip
 
     def __post_init__(self) -> None:
         if not 0.2 <= self.window_seconds <= 10.0:
@@ -94,6 +102,8 @@ class TrackConfig:
             raise ValueError("hangover, lead and ramp seconds must be >= 0")
         if not self.floor_db <= 0:
             raise ValueError(f"floor_db must be <= 0, got {self.floor_db}")
+        if self.rescue_cap_db < 0 or not 0.02 <= self.rescue_seconds <= 5.0:
+            raise ValueError("need rescue_cap_db >= 0 and rescue_seconds in [0.02, 5]")
         if self.batch < 1:
             raise ValueError(f"batch must be >= 1, got {self.batch}")
 
@@ -157,10 +167,7 @@ class WindowEmbedder:
 
 
 def _native_bf16() -> bool:
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported())
-    except AttributeError:  # an older torch
-        return False
+    return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())  # old torch: no
 
 
 def window_embeddings(model: ExtractionModel, mono: np.ndarray, config: TrackConfig) -> Tensor:
@@ -272,12 +279,21 @@ def track_blocks(
 ) -> Track:
     """Track the enrolled voice in a recording given as mono blocks ``(n,)`` at ``rate``,
     already at the separator's level: resampled to the model rate as they come and embedded
-    window by window (memory flat whatever the length). ``extract`` and ``vad`` both go here."""
+    window by window (memory flat whatever the length); with ``config.rescue_cosine`` also the
+    input's levels around the centres (``input_rms``). ``extract`` and ``vad`` both go here."""
     from puresound_cli import audio
 
     down = audio.StreamResampler(rate, model.sample_rate, 1)
     embedder = WindowEmbedder(model, config)
-    for block in blocks:
-        embedder.push(down.process(block[None])[0])
-    embedder.push(down.process(np.zeros((1, 0), dtype=np.float32), last=True)[0])
-    return track_windows(embedder.finish(), embedding, config)
+    meter = LevelMeter(model.sample_rate) if config.rescue_cosine is not None else None
+    end = [(np.zeros(0, np.float32), True)]
+    for block, last in itertools.chain(((b, False) for b in blocks), end):
+        mono = down.process(block[None], last=last)[0]
+        embedder.push(mono)
+        if meter is not None:
+            meter.push(mono)
+    result = track_windows(embedder.finish(), embedding, config)
+    if meter is not None:
+        centres = np.arange(result.scores.size) * config.hop_seconds
+        result.input_rms = meter.rms(centres, config.rescue_seconds)
+    return result

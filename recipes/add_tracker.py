@@ -27,7 +27,12 @@ from puresound_cli.nets import build, with_output_gain
 
 
 def attach(
-    base: Any, net: nn.Module, open_cosine: float, close_cosine: float, adapt: float | None
+    base: Any,
+    net: nn.Module,
+    open_cosine: float,
+    close_cosine: float,
+    adapt: float | None,
+    rescue: float | None = None,
 ) -> Any:
     """``base`` (an Extractor) with ``net`` (a SpeakerNet) as its tracker, thresholds set; the
     separation weights are untouched. Where ``net`` is the base's own speaker net (same config,
@@ -41,6 +46,7 @@ def attach(
         track_open_cosine=open_cosine,
         track_close_cosine=close_cosine,
         track_adapt_cosine=adapt,
+        track_rescue_cosine=rescue,
     )
     model = build("extractor", dataclasses.asdict(config))
     state = base.state_dict()
@@ -63,6 +69,7 @@ def main() -> None:
     parser.add_argument("--open", type=float, required=True, help="opening cosine")
     parser.add_argument("--close", type=float, required=True, help="closing cosine")
     parser.add_argument("--adapt", type=float, default=None, help="adaptation cosine")
+    parser.add_argument("--rescue", type=float, default=None, help="level-rescue cosine")
     parser.add_argument(
         "--level-db",
         type=float,
@@ -76,7 +83,7 @@ def main() -> None:
     base = model_from_checkpoint(ckpt)
     source_ckpt = load_checkpoint(args.distilled)
     source = model_from_checkpoint(source_ckpt)
-    model = attach(base, source.speaker, args.open, args.close, args.adapt)
+    model = attach(base, source.speaker, args.open, args.close, args.adapt, args.rescue)
     if args.level_db:
         model = with_output_gain(model, 10 ** (args.level_db / 20))
     meta = dict(ckpt.get("meta") or {})
@@ -86,6 +93,7 @@ def main() -> None:
         "open_cosine": args.open,
         "close_cosine": args.close,
         "adapt_cosine": args.adapt,
+        "rescue_cosine": args.rescue,
         "level_db": args.level_db,
     }
     save_checkpoint(args.out, model.eval(), meta=meta)

@@ -16,6 +16,10 @@ talker open.
 scores' Otsu split plus an offset (the grid's offsets) where that is higher, the close
 threshold following at the same gap; ``--dev DUMP --dev-list LIST`` reports the pick's shares
 on a second dump (the dev conversations), chosen on the first alone.
+
+``--rescue-others SHARE`` also picks the level rescue's cosine (``TrackConfig.rescue_cosine``):
+the lowest (every 0.01) above which at most SHARE of the others-only windows and of the
+target-absent conversations' windows score, with the share of each class above it.
 """
 
 from __future__ import annotations
@@ -98,6 +102,27 @@ def pick(
     return best
 
 
+def sure_shares(scores: np.ndarray, rows: list[dict], cosine: float) -> dict[str, float]:
+    """Share of windows scoring at least ``cosine`` per class (as :func:`open_shares`)."""
+    absent = np.isin(scores[2], [i for i, r in enumerate(rows) if not r["reference"]])
+    above, label = scores[0] >= cosine, scores[1].astype(int)
+    classes = {"target": ~absent & (label == 1), "others": ~absent & (label == 2),
+               "both": ~absent & (label == 3), "absent": absent}  # fmt: skip
+    return {k: float(above[m].sum() / max(1, m.sum())) for k, m in classes.items()}
+
+
+def rescue_pick(
+    scores: np.ndarray, rows: list[dict], others: float
+) -> tuple[float, dict[str, float]]:
+    """The lowest cosine (every 0.01 up to 1) with at most ``others`` of the others-only and of
+    the target-absent windows at or above it, and every class's share there."""
+    for cosine in np.arange(round(float(scores[0].min()), 2), 1.0, 0.01):
+        shares = sure_shares(scores, rows, float(cosine))
+        if shares["others"] <= others and shares["absent"] <= others:
+            return round(float(cosine), 2), shares
+    return 1.0, sure_shares(scores, rows, 1.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dump", type=Path)
@@ -107,6 +132,7 @@ def main() -> None:
     parser.add_argument("--otsu", action="store_true", help="also try the per-recording rule")
     parser.add_argument("--dev", type=Path, default=None, help="a second dump to report on")
     parser.add_argument("--dev-list", type=Path, default=None)
+    parser.add_argument("--rescue-others", type=float, default=None, help="module doc")
     args = parser.parse_args()
     if (args.dev is None) != (args.dev_list is None):
         parser.error("--dev and --dev-list go together")
@@ -122,6 +148,12 @@ def main() -> None:
     if args.dev is not None:
         dev = open_shares(np.load(args.dev)["scores"], read_rows(args.dev_list), config, offset)
         print(f"dev: {report(dev)}")
+    if args.rescue_others is not None:
+        cosine, sure = rescue_pick(scores, rows, args.rescue_others)
+        print(f"rescue {cosine:.2f}: share at or above " + report(sure).removeprefix("open share "))
+        if args.dev is not None:
+            dev_sure = sure_shares(np.load(args.dev)["scores"], read_rows(args.dev_list), cosine)
+            print("dev: share at or above " + report(dev_sure).removeprefix("open share "))
 
 
 def read_rows(path: Path) -> list[dict]:

@@ -54,6 +54,12 @@ def main() -> None:
         help="an extractor whose tracking net and thresholds the candidate takes",
     )
     parser.add_argument("--examples", type=int, default=128)
+    parser.add_argument(
+        "--rescue",
+        type=float,
+        default=None,
+        help="the tracker's level-rescue cosine (recipes/calibrate_tracker.py --rescue-others)",
+    )
     args = parser.parse_args()
     ckpt = load_checkpoint(args.checkpoint)
     model = model_from_checkpoint(ckpt)
@@ -64,7 +70,7 @@ def main() -> None:
     if tracker is None:
         parser.error(f"{args.tracker_from}: no tracking net")
     model = attach(model, tracker, c.track_open_cosine, c.track_close_cosine,
-                   c.track_adapt_cosine)  # fmt: skip
+                   c.track_adapt_cosine, rescue=args.rescue)  # fmt: skip
     meta = dict(ckpt.get("meta") or {})
     meta["tracker"] = dict((source_ckpt.get("meta") or {}).get("tracker") or {})
     model = levelled(model, meta, args.examples)
@@ -76,14 +82,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = Path(tmp) / "levelled.pt"
         save_checkpoint(checkpoint, model, meta=meta)
-        options = argparse.Namespace(model=str(checkpoint), no_track=True, score_output=False,
-                                     rescue=None)  # fmt: skip
+        options = argparse.Namespace(model=str(checkpoint), no_track=True, score_output=False)
         kept = [score(r, args.calibration.parent, options, [])["target_kept_db"] for r in rows]
     level_db = -statistics.median(kept)
     print(f"tracker level: {level_db:+.2f} dB (median target kept {-level_db:.2f} dB, "
           f"{len(kept)} calibration conversations)")  # fmt: skip
     model = with_output_gain(model, 10 ** (level_db / 20))
     meta["release"] = {"source": str(args.checkpoint)}
+    meta["tracker"]["rescue_cosine"] = args.rescue
     meta["tracker"]["level_db"] = round(level_db, 2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(args.out, model, meta=meta)

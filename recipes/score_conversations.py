@@ -16,10 +16,9 @@ Per conversation, on 10 ms frames labelled from its segments file:
 ``--dump`` keeps every window score of the tracker with its frame label (target only, others
 only, both, nobody), for calibrating the tracker's thresholds.
 
-``--rescue COSINE CAP [DEFICIT]`` (an experiment, with tracking): where the tracker's window
-score is at least COSINE and the output is at least DEFICIT dB (default 0) below the input around
-that window (0.4 s), the output is raised to the input's level there, by at most CAP dB: a
-separator that drops a lone target the tracker is sure of gets it back at level.
+``--rescue COSINE [CAP]`` sets the tracker's level rescue (``TrackConfig.rescue_cosine`` and
+``rescue_cap_db``, default 12): where a window scores at least COSINE, the output is raised to the
+input's level around it (``talk.OutputGate``), as ``extract`` does for a model calibrated with it.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ import numpy as np
 import soundfile as sf
 
 from puresound_cli.separate import load_separator
-from puresound_cli.tracking import Track, TrackConfig
+from puresound_cli.tracking import TrackConfig
 
 HOP = 160  # 10 ms at 16 kHz
 
@@ -75,8 +74,6 @@ def score(row: dict[str, str], folder: Path, args: argparse.Namespace, dump: lis
     untracked = args.no_track or args.score_output
     separator.tracker = None if untracked else args.track(separator.model)
     out = separator.process(mix[None], rate)[0]
-    if args.rescue and separator.last_track is not None:
-        out = out * rescue_gain(mix, out, separator.last_track, rate, *args.rescue)
     if args.score_output:  # experiment: track the enrolled voice in the separator's output
         from puresound_cli.separate import normalising_gain
         from puresound_cli.tracking import gate_for, track
@@ -108,32 +105,6 @@ def score(row: dict[str, str], folder: Path, args: argparse.Namespace, dump: lis
         index = len(dump) * np.ones_like(label)
         dump.append(np.stack([tr.scores, label, index]))
     return result
-
-
-def rescue_gain(
-    mix: np.ndarray,
-    out: np.ndarray,
-    track: Track,
-    rate: int,
-    cosine: float,
-    cap_db: float,
-    deficit_db: float = 0.0,
-) -> np.ndarray:
-    """Per-sample gain raising ``out`` to ``mix``'s level (0.4 s around each tracker window
-    centre) where the window scores at least ``cosine`` and ``out`` is at least ``deficit_db``
-    below; at most ``cap_db``; linear between centres."""
-    hop, scores = track.hop_seconds, np.asarray(track.scores)
-    half = int(0.2 * rate)
-    boost = np.zeros(scores.size)
-    for i in np.flatnonzero(scores >= cosine):
-        c = int(i * hop * rate)
-        a, b = max(0, c - half), min(mix.size, c + half)
-        if b > a:
-            deficit = -level_db(out[a:b], mix[a:b])
-            boost[i] = min(deficit, cap_db) if deficit >= max(deficit_db, 0.0) else 0.0
-    centres = np.arange(scores.size) * hop * rate
-    db = np.interp(np.arange(out.size), centres, boost)
-    return (10 ** (db / 20)).astype(np.float32)
 
 
 def summary(results: list[dict]) -> dict:
@@ -173,7 +144,7 @@ def main() -> None:
         help="track the voice in the separator's output, not in the input",
     )
     parser.add_argument("--rescue", type=float, nargs="+", default=None,
-                        help="COSINE CAP [DEFICIT]: the rescue experiment")  # fmt: skip
+                        help="COSINE [CAP]: the tracker's level rescue")  # fmt: skip
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--dump", type=Path, default=None)
     args = parser.parse_args()
@@ -181,6 +152,11 @@ def main() -> None:
               "hop": "hop_seconds", "adapt": "adapt_cosine"}  # fmt: skip
     overrides = {field: getattr(args, key) for key, field in fields.items()
                  if getattr(args, key) is not None}  # fmt: skip
+    if args.rescue:
+        if len(args.rescue) > 2:
+            parser.error("--rescue takes COSINE [CAP]")
+        overrides["rescue_cosine"] = args.rescue[0]
+        overrides.update({"rescue_cap_db": args.rescue[1]} if len(args.rescue) == 2 else {})
     args.track = lambda model: replace(TrackConfig.for_model(model), **overrides)
     with open(args.list, newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))

@@ -80,7 +80,8 @@ def warm_start(
     if conditioned_blocks is not None:
         separator_config["conditioned_blocks"] = conditioned_blocks
     config = {"separator": separator_config, "speaker": speaker_config}
-    tracking = ("tracker", "track_open_cosine", "track_close_cosine", "track_adapt_cosine")
+    tracking = ("tracker", "track_open_cosine", "track_close_cosine", "track_adapt_cosine",
+                "track_rescue_cosine")  # fmt: skip
     config.update({key: donor_config[key] for key in tracking if key in donor_config})
     model = build("extractor", config)
     state = model.state_dict()

@@ -310,6 +310,28 @@ def test_calibrate_tracker_otsu_splits_two_modes() -> None:
         assert np.mean(low >= split) < 0.01 and np.mean(high < split) < 0.01
 
 
+def test_calibrate_tracker_rescue_pick_bounds_the_others_share() -> None:
+    """The rescue cosine is the lowest with at most the given share of the others' windows (and
+    of target-absent conversations') above it: raising that share lowers the pick."""
+    recipe = _recipe("calibrate_tracker")
+    rng = np.random.default_rng(2)
+    target, others, absent = (
+        rng.uniform(0.6, 1.0, 500),
+        rng.uniform(0.0, 0.8, 500),
+        rng.uniform(0.0, 0.7, 300),
+    )
+    scores = np.stack([np.concatenate([target, others, absent]),
+                       np.concatenate([np.ones(500), 2 * np.ones(500), np.zeros(300)]),
+                       np.concatenate([np.zeros(1000), np.ones(300)])])  # fmt: skip
+    rows = [{"reference": "ref.wav"}, {"reference": ""}]
+    cosine, shares = recipe.rescue_pick(scores, rows, 0.05)
+    assert shares["others"] <= 0.05 and shares["absent"] <= 0.05
+    assert np.mean(others >= cosine - 0.01) > 0.05  # one step lower would let more through
+    assert abs(shares["target"] - np.mean(target >= cosine)) < 1e-9
+    looser, _ = recipe.rescue_pick(scores, rows, 0.2)
+    assert looser < cosine
+
+
 def test_tracker_backend_lda_keeps_the_direction_that_tells_voices_apart() -> None:
     backend = _recipe("tracker_backend")
     rng = np.random.default_rng(0)

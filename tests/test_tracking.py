@@ -46,6 +46,7 @@ class PitchExtractor(nn.Module):
 
     track_thresholds = (0.6, 0.5)
     track_adapt_cosine = None
+    track_rescue_cosine = None
     has_tracking_net = False
     tracks_by_default = False
 

@@ -84,6 +84,11 @@ class ExtractionModel(SeparationModel, Protocol):
         ...
 
     @property
+    def track_rescue_cosine(self) -> float | None:
+        """Calibrated level-rescue threshold of the tracker, or None."""
+        ...
+
+    @property
     def has_tracking_net(self) -> bool:
         """Whether :meth:`track_embed` differs from :meth:`embed` (a net of its own)."""
         ...

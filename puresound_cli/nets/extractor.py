@@ -33,6 +33,8 @@ class ExtractorConfig:
         track_close_cosine: its closing threshold.
         track_adapt_cosine: windows scoring at least this adapt the enrollment to the
             recording (``tracking.adapted``); None: no adaptation.
+        track_rescue_cosine: where a window scores at least this, the output is raised to the
+            input's level (``talk.OutputGate``); None: no rescue.
     """
 
     separator: ConvTasNetConfig = field(default_factory=lambda: ConvTasNetConfig.seed(192))
@@ -42,6 +44,7 @@ class ExtractorConfig:
     track_close_cosine: float = 0.5
     track_adapt_cosine: float | None = None
     track_with_speaker: bool = False
+    track_rescue_cosine: float | None = None
 
     def __post_init__(self) -> None:
         if self.tracker is not None and self.track_with_speaker:
@@ -50,8 +53,9 @@ class ExtractorConfig:
             raise ValueError("the tracking speaker net needs its own front end (not 'shared')")
         if not -1.0 <= self.track_close_cosine <= self.track_open_cosine <= 1.0:
             raise ValueError("need -1 <= track_close_cosine <= track_open_cosine <= 1")
-        if self.track_adapt_cosine is not None and not -1 <= self.track_adapt_cosine <= 1:
-            raise ValueError("track_adapt_cosine must be in [-1, 1] (or None)")
+        for name in ("track_adapt_cosine", "track_rescue_cosine"):
+            if getattr(self, name) is not None and not -1 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [-1, 1] (or None)")
         if self.separator.speaker_dim != self.speaker.embed_dim:
             raise ValueError(
                 f"separator.speaker_dim ({self.separator.speaker_dim}) must equal "
@@ -159,6 +163,11 @@ class Extractor(nn.Module):
     def track_adapt_cosine(self) -> float | None:
         """The calibrated adaptation threshold (None: the tracker does not adapt)."""
         return self.config.track_adapt_cosine
+
+    @property
+    def track_rescue_cosine(self) -> float | None:
+        """The calibrated rescue threshold (None: no level rescue)."""
+        return self.config.track_rescue_cosine
 
     def separate(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         """Masked mixture for the speaker of ``embedding``: (B, 1, T), (B, D) -> (B, 1, T)."""
