@@ -105,7 +105,8 @@ def gate_for(result: Track, sample_rate: int) -> GateFn:
 
 
 class LevelMeter:
-    """RMS over any span of a signal that arrives in pieces (kept as 10 ms frame energies).
+    """RMS over any span of a signal that arrives in pieces (kept as the running sum of its
+    10 ms frames' energies: each query costs only its own size, whatever the length).
 
     Shape:
         push: mono samples ``(n,)``; rms: window centres in seconds ``(k,)`` -> ``(k,)``.
@@ -113,26 +114,34 @@ class LevelMeter:
 
     def __init__(self, rate: int) -> None:
         self.rate, self.frame = rate, max(1, rate // 100)
-        self.parts: list[np.ndarray] = []
+        self.cum = np.zeros(1024)  # cum[i]: energy of frames 0 .. i - 1; valid up to self.n
+        self.n = 1
         self.rest = np.zeros(0)
         self.samples = 0
 
     def push(self, mono: np.ndarray) -> None:
         x = np.concatenate([self.rest, np.asarray(mono, dtype=np.float64)])
         whole = x.size // self.frame * self.frame
-        if whole:
-            self.parts.append(np.square(x[:whole]).reshape(-1, self.frame).sum(axis=1))
+        energy = np.square(x[:whole]).reshape(-1, self.frame).sum(axis=1)
+        if self.n + energy.size > self.cum.size:  # grow by doubling: amortised O(1) a frame
+            self.cum = np.resize(self.cum, max(2 * self.cum.size, self.n + energy.size))
+        self.cum[self.n : self.n + energy.size] = self.cum[self.n - 1] + np.cumsum(energy)
+        self.n += energy.size
         self.rest, self.samples = x[whole:], self.samples + mono.size
 
     def rms(self, centres: np.ndarray, width: float) -> np.ndarray:
         """RMS of the samples within ``width / 2`` seconds of each centre (10 ms steps)."""
-        energy = np.concatenate([*self.parts, [float(np.square(self.rest).sum())]])
-        cum = np.concatenate([[0.0], np.cumsum(energy)])
+        frames = self.n - 1 + (self.rest.size > 0)  # the last one may be partial
+        tail = self.cum[self.n - 1] + np.square(self.rest).sum()  # energy of every sample
+
+        def energy_before(i: np.ndarray) -> np.ndarray:
+            return np.where(i < self.n, self.cum[np.minimum(i, self.n - 1)], tail)
+
         per_frame = self.rate / self.frame
-        a = np.clip(np.round((centres - width / 2) * per_frame), 0, energy.size).astype(int)
-        b = np.clip(np.round((centres + width / 2) * per_frame), 0, energy.size).astype(int)
+        a = np.clip(np.round((centres - width / 2) * per_frame), 0, frames).astype(int)
+        b = np.clip(np.round((centres + width / 2) * per_frame), 0, frames).astype(int)
         count = np.minimum(b * self.frame, self.samples) - a * self.frame
-        return np.sqrt((cum[b] - cum[a]) / np.maximum(count, 1))
+        return np.sqrt((energy_before(b) - energy_before(a)) / np.maximum(count, 1))
 
 
 class OutputGate:
