@@ -332,6 +332,31 @@ def test_calibrate_tracker_rescue_pick_bounds_the_others_share() -> None:
     assert looser < cosine
 
 
+def test_paired_items_differences_and_their_error(tmp_path: Path) -> None:
+    """A - B per item, only over the items both have, per SNR and in all."""
+    recipe = _recipe("paired_items")
+    rows = []
+    for i, (snr, a, b) in enumerate([("0", 2.0, 1.0), ("0", 3.0, 1.0), ("5", 2.5, 2.0),
+                                     ("5", 2.0, 2.5)]):  # fmt: skip
+        for name, pesq in (("ours", a), ("theirs", b)):
+            rows.append({"list": "l.tsv", "input": f"{i}.wav", "snr_db": snr, "method": name,
+                         "si_sdr": str(pesq * 2), "pesq": str(pesq), "stoi": "0.9"})  # fmt: skip
+    rows.append({**rows[0], "input": "only-ours.wav"})  # no partner: left out
+    path = tmp_path / "items.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    table = recipe.paired(recipe.read([path]), recipe.method(recipe.read([path]), "our"), "theirs")
+    by_snr = {r["snr_db"]: r for r in table}
+    assert [by_snr[k]["n"] for k in ("0", "5", "all")] == [2, 2, 4]
+    assert by_snr["0"]["pesq"][0] == pytest.approx(1.5) and by_snr["5"]["pesq"][0] == 0.0
+    mean, se = by_snr["all"]["pesq"]
+    d = np.array([1.0, 2.0, 0.5, -0.5])
+    assert mean == pytest.approx(d.mean()) and se == pytest.approx(d.std(ddof=1) / 2)
+    assert by_snr["all"]["si_sdr"][0] == pytest.approx(2 * d.mean())
+
+
 def test_tracker_backend_lda_keeps_the_direction_that_tells_voices_apart() -> None:
     backend = _recipe("tracker_backend")
     rng = np.random.default_rng(0)
