@@ -76,10 +76,10 @@ REGISTRY: dict[str, PretrainedModel] = {
         "enhance-unet-nb-8k",
         "enhance",
         "enhance-unet-nb-8k/model.pt",
-        "d75325ac929abaea34ebdac469fcf7bca44cf8be15080d4b408b39526b466cc8",
+        "34bb423568650ca58dacbbc726fdabd3205c7dc8ac9b74a8b338f0ae8fa3751c",
         16000,
         908_327,
-        {"dev_8k_si_sdri_db": 5.17, "dev_8k_pesq_nb": 2.39},
+        {"dev_8k_si_sdri_db": 5.19, "dev_8k_pesq_nb": 2.40},
     ),
     "enhance-convtasnet-16k": PretrainedModel(
         "enhance-convtasnet-16k",
