@@ -49,9 +49,9 @@ RTF_TARGET = 0.05
 RSS_TARGET_MB = 600.0
 
 
-def _voice_block(start: int, n: int, f0: float, seed: int) -> np.ndarray:
+def _voice_block(start: int, n: int, f0: float, seed: int, rate: int = RATE) -> np.ndarray:
     """A harmonic voice with syllable-rate AM, continuous across blocks (phase from `start`)."""
-    t = (start + np.arange(n)) / RATE
+    t = (start + np.arange(n)) / rate
     rng = np.random.default_rng(seed)
     wav = np.zeros(n)
     for k in range(1, 9):
@@ -60,19 +60,19 @@ def _voice_block(start: int, n: int, f0: float, seed: int) -> np.ndarray:
     return wav * syllables
 
 
-def write_mixture(path: Path, seconds: int) -> Path:
+def write_mixture(path: Path, seconds: int, rate: int = RATE) -> Path:
     """Write a target + interferer + noise mixture of `seconds` (reused if already there)."""
-    frames = seconds * RATE
-    if path.is_file() and sf.info(path).frames == frames:
+    frames = seconds * rate
+    if path.is_file() and sf.info(path).frames == frames and sf.info(path).samplerate == rate:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
-    block = 60 * RATE
-    with sf.SoundFile(path, "w", RATE, 1, subtype="PCM_16") as out:
+    block = 60 * rate
+    with sf.SoundFile(path, "w", rate, 1, subtype="PCM_16") as out:
         for start in range(0, frames, block):
             n = min(block, frames - start)
-            target = _voice_block(start, n, 120.0, 1)
-            interferer = _voice_block(start, n, 205.0, 2)
+            target = _voice_block(start, n, 120.0, 1, rate)
+            interferer = _voice_block(start, n, 205.0, 2, rate)
             noise = 0.05 * rng.standard_normal(n)
             out.write((0.08 * (target + 0.7 * interferer) + noise).astype(np.float32))
     return path
@@ -117,9 +117,10 @@ def default_model(task: str) -> str | None:
 
 
 def run_cli(
-    task: str, mixture: Path, enrollment: Path, model: str, threads: int | None = None
+    task: str, mixture: Path, enrollment: Path, model: str | None, threads: int | None = None
 ) -> dict[str, float | str]:
     """Run `puresound TASK` once as a whole process; return wall time, RTF and peak RSS.
+    ``model`` None: no ``--model`` (the CLI picks, e.g. its narrow-band model at 8 kHz).
 
     The CLI uses every core unless OMP_NUM_THREADS is set; it is removed from the child's
     environment (or set to ``threads``).
@@ -131,7 +132,8 @@ def run_cli(
     enroll = ["--enroll", str(enrollment)] if task == "extract" else []
     cmd = [
         sys.executable, "-m", "puresound_cli", task, str(mixture), *enroll,
-        "-o", str(output), "--model", model, "--overwrite", "--json", "--quiet",
+        "-o", str(output), *(["--model", model] if model else []), "--overwrite", "--json",
+        "--quiet",
     ]  # fmt: skip
     timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
     full = [timer, "-v", *cmd] if timer else cmd
@@ -199,14 +201,19 @@ def main() -> int:
     )
     parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS for the CLI (default: all)")
     parser.add_argument("--no-results", action="store_true", help="do not edit RESULTS.md")
+    parser.add_argument("--rate", type=int, default=RATE, help="the mixture's sample rate")
+    parser.add_argument(
+        "--routed", action="store_true", help="no --model: the CLI's own pick for the input"
+    )
     args = parser.parse_args()
     if args.model and len(args.tasks) != 1:
         parser.error("--model needs exactly one --tasks")
 
     enrollment = write_enrollment(OUT / "bench-enrollment.wav")
     lengths = [int(s) for s in args.lengths.split(",")]
+    tag = "" if args.rate == RATE else f"-{args.rate}"
     mixtures = {
-        seconds: write_mixture(OUT / f"bench-mixture-{seconds}s.wav", seconds)
+        seconds: write_mixture(OUT / f"bench-mixture-{seconds}s{tag}.wav", seconds, args.rate)
         for seconds in lengths
     }
     threads = f"OMP_NUM_THREADS={args.threads}" if args.threads else "all cores"
@@ -216,8 +223,8 @@ def main() -> int:
         f"`bench/bench_cli.py`, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, "
         f"{machine()}, {threads}. One whole process per row; peak memory by "
         "PEAK_HOW; RTF = wall time / audio duration, process start-up and model loading "
-        "included (in-process: the CLI's own per-file figure). Input: a synthetic 16 kHz mono "
-        "PCM_16 mixture of two harmonic voices and noise. Targets: RTF <= "
+        "included (in-process: the CLI's own per-file figure). Input: a synthetic "
+        f"{args.rate} Hz mono PCM_16 mixture of two harmonic voices and noise. Targets: RTF <= "
         f"{RTF_TARGET}, peak RSS <= {RSS_TARGET_MB:.0f} MB.",
     ]
     all_ok, how = True, ""
@@ -225,7 +232,7 @@ def main() -> int:
         name = args.model or default_model(task)
         model = name or str(random_small_checkpoint(task))
         note = (
-            f"`{name}`"
+            ("the CLI's own pick (no `--model`)" if args.routed else f"`{name}`")
             if name
             else f"a randomly initialised small() {task} checkpoint (no "
             "trained model shipped: compute and memory are those of the shipped size, quality "
@@ -233,7 +240,8 @@ def main() -> int:
         )
         rows = []
         for seconds in lengths:
-            result = run_cli(task, mixtures[seconds], enrollment, model, args.threads)
+            chosen = None if args.routed else model
+            result = run_cli(task, mixtures[seconds], enrollment, chosen, args.threads)
             ok = result["rtf"] <= RTF_TARGET and result["rss_mb"] <= RSS_TARGET_MB
             all_ok &= ok
             how = str(result["rss_how"])
