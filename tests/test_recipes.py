@@ -154,7 +154,7 @@ def test_attach_tracker_stores_a_tracking_net_once(tmp_path: Path) -> None:
     other = _tracking_extractor()
     torch.nn.init.normal_(next(other.tracker.parameters()))  # a different tracking net
     for net, folded in ((base.speaker, True), (other.tracker, False)):
-        model = attach(base, net, 0.75, 0.65, None).eval()
+        model = attach(base, net, 0.75, 0.65, None, rescue=0.8).eval()
         save_checkpoint(tmp_path / "m.pt", model)
         loaded = load_model(tmp_path / "m.pt")
         keys = [k for k in loaded.state_dict() if k.startswith("tracker.")]
@@ -167,6 +167,7 @@ def test_attach_tracker_stores_a_tracking_net_once(tmp_path: Path) -> None:
         separator = load_separator("extract", str(tmp_path / "m.pt"), tmp_path / "e.wav",
                                    force_enroll=True, track=None)  # fmt: skip
         assert separator.tracker is not None and separator.tracker.open_cosine == 0.75
+        assert separator.tracker.rescue_cosine == 0.8  # the calibrated rescue travels too
     with pytest.raises(ValueError, match="one tracking net"):
         dataclasses.replace(donor.config, track_with_speaker=True)
 
