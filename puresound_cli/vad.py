@@ -119,7 +119,7 @@ def load_detector(
     )
     for note in notes:
         logger.warning("%s", note)
-    config = TrackConfig.for_model(net)
+    config = replace(TrackConfig.for_model(net), rescue_cosine=None)  # who talks; no output
     if threshold is not None:
         config = replace(config, open_cosine=threshold, close_cosine=max(-1.0, threshold - 0.1))
     return Detector(net, embedding, tracker=config)

@@ -135,8 +135,11 @@ def test_attach_tracker_stores_a_tracking_net_once(tmp_path: Path) -> None:
     """``add_tracker.attach``: another net is stored as the tracker; the net the separator is
     conditioned on (warm start from the tracking net) is not stored twice, yet the model still
     tracks by default with it and its thresholds; separation is untouched either way."""
+    from conftest import synth_voice
+
     from puresound_cli.checkpoint import load_model
     from puresound_cli.separate import load_separator
+    from puresound_cli.vad import load_detector
 
     attach = _recipe("add_tracker").attach
     donor = _tracking_extractor()
@@ -168,6 +171,9 @@ def test_attach_tracker_stores_a_tracking_net_once(tmp_path: Path) -> None:
                                    force_enroll=True, track=None)  # fmt: skip
         assert separator.tracker is not None and separator.tracker.open_cosine == 0.75
         assert separator.tracker.rescue_cosine == 0.8  # the calibrated rescue travels too
+        sf.write(tmp_path / "v.wav", synth_voice(2.0, 120.0, seed=1), 16000)  # speech-like
+        detector = load_detector(str(tmp_path / "m.pt"), [tmp_path / "v.wav"])
+        assert detector.tracker is not None and detector.tracker.rescue_cosine is None  # no output
     with pytest.raises(ValueError, match="one tracking net"):
         dataclasses.replace(donor.config, track_with_speaker=True)
 
