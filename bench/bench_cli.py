@@ -63,8 +63,10 @@ def _voice_block(start: int, n: int, f0: float, seed: int, rate: int = RATE) -> 
 def write_mixture(path: Path, seconds: int, rate: int = RATE) -> Path:
     """Write a target + interferer + noise mixture of `seconds` (reused if already there)."""
     frames = seconds * rate
-    if path.is_file() and sf.info(path).frames == frames and sf.info(path).samplerate == rate:
-        return path
+    if path.is_file():
+        info = sf.info(path)
+        if info.frames == frames and info.samplerate == rate:
+            return path
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     block = 60 * rate
@@ -208,6 +210,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.model and len(args.tasks) != 1:
         parser.error("--model needs exactly one --tasks")
+    if args.model and args.routed:
+        parser.error("--routed runs without --model (the CLI picks): give one or the other")
 
     enrollment = write_enrollment(OUT / "bench-enrollment.wav")
     lengths = [int(s) for s in args.lengths.split(",")]
