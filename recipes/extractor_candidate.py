@@ -14,6 +14,11 @@ A training run keeps no tracking net (the trainer builds the model from its conf
 candidate takes the tracking net and its calibrated thresholds from ``--tracker-from`` (the
 shipped extractor by default), as ``recipes/add_tracker.py`` does.
 
+A two-talker separator (``train --task separate``) becomes a separate-then-select extractor
+(``puresound_cli/nets/select.py``): the tracking net is its speaker net too, and chooses the
+output that holds the enrolled voice window by window. Step 1 is skipped for it (its run's
+validation set is of separation); step 2 sets its level.
+
     .venv/bin/python recipes/extractor_candidate.py runs/extract-campaign/at-60min.pt \\
         --out runs/extract-campaign/cand-60.pt
     .venv/bin/python recipes/score_conversations.py --model runs/extract-campaign/cand-60.pt
@@ -28,13 +33,35 @@ import csv
 import statistics
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from add_tracker import attach
 from release import levelled
 from score_conversations import score
 
 from puresound_cli.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from puresound_cli.nets import with_output_gain
+from puresound_cli.nets import ConvTasNet, Extractor, with_output_gain
+from puresound_cli.nets.extractor import ExtractorConfig
+
+
+def selecting(
+    separator: ConvTasNet, tracker: Any, source: ExtractorConfig, rescue: float | None
+) -> Extractor:
+    """A separate-then-select extractor: ``separator``'s weights, ``tracker`` as its speaker
+    net and tracking net, ``source``'s tracker thresholds."""
+    config = ExtractorConfig(
+        separator=separator.config,
+        speaker=tracker.config,
+        track_with_speaker=True,
+        track_open_cosine=source.track_open_cosine,
+        track_close_cosine=source.track_close_cosine,
+        track_adapt_cosine=source.track_adapt_cosine,
+        track_rescue_cosine=rescue,
+    )
+    model = Extractor(config)
+    model.separator.load_state_dict(separator.state_dict())
+    model.speaker.load_state_dict(tracker.state_dict())
+    return model.eval()
 
 
 def main() -> None:
@@ -69,13 +96,16 @@ def main() -> None:
     tracker = source.speaker if c.track_with_speaker else source.tracker  # stored once, or its own
     if tracker is None:
         parser.error(f"{args.tracker_from}: no tracking net")
-    model = attach(model, tracker, c.track_open_cosine, c.track_close_cosine,
-                   c.track_adapt_cosine, rescue=args.rescue)  # fmt: skip
     meta = dict(ckpt.get("meta") or {})
     meta["tracker"] = dict((source_ckpt.get("meta") or {}).get("tracker") or {})
-    model = levelled(model, meta, args.examples)
-    gain, items = meta["output_calibration"]["gain"], meta["output_calibration"]["items"]
-    print(f"output level: gain {gain:.4f} over {items} validation items")
+    if isinstance(model, ConvTasNet) and model.config.sources == 2:
+        model = selecting(model, tracker, c, args.rescue)
+    else:
+        model = attach(model, tracker, c.track_open_cosine, c.track_close_cosine,
+                       c.track_adapt_cosine, rescue=args.rescue)  # fmt: skip
+        model = levelled(model, meta, args.examples)
+        gain, items = meta["output_calibration"]["gain"], meta["output_calibration"]["items"]
+        print(f"output level: gain {gain:.4f} over {items} validation items")
 
     with open(args.calibration, newline="") as f:
         rows = [r for r in csv.DictReader(f, delimiter="\t") if r["reference"]]

@@ -13,15 +13,18 @@ import torch
 from torch import nn
 
 from puresound_cli.nets.convtasnet import ConvTasNet, ConvTasNetConfig
+from puresound_cli.nets.select import select_voice
 from puresound_cli.nets.speaker import SpeakerNet, SpeakerNetConfig
 
 
 @dataclass(frozen=True)
 class ExtractorConfig:
-    """A separator and a speaker net; ``separator.speaker_dim`` must equal ``speaker.embed_dim``.
+    """A separator and a speaker net; ``separator.speaker_dim`` must equal ``speaker.embed_dim``,
+    unless the separator is a two-talker one (``sources`` 2, not conditioned): then the extractor
+    separates first and selects the enrolled voice window by window (:mod:`.select`).
 
     Args:
-        separator: the speaker-conditioned masker.
+        separator: the speaker-conditioned masker, or a two-talker separator.
         speaker: the speaker net.
         tracker: a second speaker net that only tracks who talks when
             (:mod:`puresound_cli.tracking`), or None to track with ``speaker``.
@@ -56,7 +59,9 @@ class ExtractorConfig:
         for name in ("track_adapt_cosine", "track_rescue_cosine"):
             if getattr(self, name) is not None and not -1 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [-1, 1] (or None)")
-        if self.separator.speaker_dim != self.speaker.embed_dim:
+        if self.separator.sources > 1 and self.speaker.frontend == "shared":
+            raise ValueError("a two-talker separator needs a speaker net with its own front end")
+        if self.separator.sources == 1 and self.separator.speaker_dim != self.speaker.embed_dim:
             raise ValueError(
                 f"separator.speaker_dim ({self.separator.speaker_dim}) must equal "
                 f"speaker.embed_dim ({self.speaker.embed_dim})"
@@ -169,8 +174,15 @@ class Extractor(nn.Module):
         """The calibrated rescue threshold (None: no level rescue)."""
         return self.config.track_rescue_cosine
 
+    @property
+    def selects(self) -> bool:
+        """Whether the separator is a two-talker one whose outputs are selected by voice."""
+        return self.config.separator.sources > 1
+
     def separate(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         """Masked mixture for the speaker of ``embedding``: (B, 1, T), (B, D) -> (B, 1, T)."""
+        if self.selects:
+            return select_voice(self.separator(mixture), embedding, self.speaker, self.sample_rate)
         return self.separator(mixture, embedding)
 
     def forward(self, mixture: torch.Tensor, enrollment: torch.Tensor) -> torch.Tensor:

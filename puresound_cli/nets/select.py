@@ -1,0 +1,111 @@
+"""Separate, then select by voice: a two-talker separator's outputs, chosen window by window.
+
+A separator trained with permutation-invariant training (``train --task separate``) splits a
+mixture into two outputs but does not know which holds the enrolled voice, and the talker in
+one output may move to the other over a long recording. :func:`select_voice` embeds both outputs
+in short windows with the extractor's speaker net and keeps, in every window, the output closer
+to the enrollment; between window centres the choice is blended linearly (no clicks where it
+changes). An output far quieter than the other in a window is not judged by voice (its
+embedding would be of noise): the louder one is kept there.
+
+References:
+    Yu et al., "Permutation invariant training of deep models for speaker-independent
+    multi-talker speech separation", ICASSP 2017 (the separator's training); the choice
+    between outputs is a two-state Viterbi path with a switching cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+SELECT_WINDOW_SECONDS = 1.5
+"""Length of the windows in which the outputs are compared by voice."""
+
+SELECT_HOP_SECONDS = 0.5
+"""Distance between window centres (the choice is blended linearly between them)."""
+
+QUIET_DB = -30.0
+"""An output this far below the louder one in a window is not judged by voice."""
+
+SWITCH_PENALTY = 1.0
+"""Cosine a change of output must win by, summed over the windows it spans (Viterbi)."""
+
+BATCH_WINDOWS = 64
+"""Windows embedded per call of the speaker net (bounds memory on long inputs)."""
+
+
+def select_voice(
+    sources: Tensor,
+    embedding: Tensor,
+    embed: Callable[[Tensor], Tensor],
+    sample_rate: int,
+    window_seconds: float = SELECT_WINDOW_SECONDS,
+    hop_seconds: float = SELECT_HOP_SECONDS,
+    switch_penalty: float = SWITCH_PENALTY,
+) -> Tensor:
+    """The enrolled voice from a separator's outputs, chosen window by window.
+
+    Args:
+        sources: separated outputs, ``(B, S, T)``.
+        embedding: the enrollment's embedding from ``embed``'s net, ``(B, D)``.
+        embed: speaker net, ``(N, 1, W) -> (N, D)``.
+        sample_rate: rate of ``sources`` in Hz.
+
+    Returns:
+        ``(B, 1, T)``: in each window the output whose embedding has the highest cosine with
+        ``embedding``, blended linearly between window centres.
+    """
+    if sources.dim() != 3 or embedding.dim() != 2 or embedding.shape[0] != sources.shape[0]:
+        raise ValueError(
+            f"need sources (B, S, T) and embedding (B, D), got {tuple(sources.shape)} "
+            f"and {tuple(embedding.shape)}"
+        )
+    batch, count, length = sources.shape
+    if count == 1:
+        return sources
+    window = max(1, round(window_seconds * sample_rate))
+    hop = max(1, round(hop_seconds * sample_rate))
+    centres = (length - 1) // hop + 2  # centres k * hop, the last one at or past the end
+    padded = F.pad(sources, (window // 2, window - window // 2 + hop))
+    frames = padded.unfold(-1, window, hop)[:, :, :centres]  # (B, S, n, W)
+    flat = frames.reshape(-1, 1, window)
+    embedded = torch.cat(
+        [embed(flat[i : i + BATCH_WINDOWS]) for i in range(0, flat.shape[0], BATCH_WINDOWS)]
+    )
+    embedded = F.normalize(embedded.float(), dim=-1).reshape(batch, count, centres, -1)
+    target = F.normalize(embedding.float(), dim=-1)[:, None, None]  # (B, 1, 1, D)
+    cosine = (embedded * target).sum(-1)  # (B, S, n)
+    energy = frames.float().pow(2).mean(-1) + 1e-12  # (B, S, n)
+    quiet = energy < energy.amax(dim=1, keepdim=True) * 10 ** (QUIET_DB / 10)
+    best = cosine.amax(dim=1, keepdim=True).expand_as(cosine)
+    cosine = torch.where(quiet, best, cosine)  # a quiet output neither wins nor loses
+    choice = F.one_hot(_best_path(cosine, switch_penalty), count).permute(0, 2, 1)
+    choice = choice.to(sources.dtype)  # (B, S, n)
+    weights = F.interpolate(choice, size=(centres - 1) * hop + 1, mode="linear", align_corners=True)
+    return (sources * weights[..., :length]).sum(dim=1, keepdim=True)
+
+
+def _best_path(scores: Tensor, penalty: float) -> Tensor:
+    """Viterbi: the output index per window, ``(B, n)``, maximising the summed ``scores``
+    ``(B, S, n)`` less ``penalty`` per change of output."""
+    total = scores[:, :, 0]  # (B, S)
+    back = []
+    for k in range(1, scores.shape[2]):
+        stay = total
+        switch = total.amax(dim=1, keepdim=True) - penalty
+        back.append(
+            torch.where(
+                stay >= switch,
+                torch.arange(total.shape[1], device=total.device),
+                total.argmax(dim=1, keepdim=True),
+            )
+        )
+        total = torch.maximum(stay, switch) + scores[:, :, k]
+    path = [total.argmax(dim=1)]  # (B,)
+    for pointers in reversed(back):
+        path.append(pointers.gather(1, path[-1][:, None])[:, 0])
+    return torch.stack(path[::-1], dim=1)

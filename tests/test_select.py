@@ -1,0 +1,112 @@
+"""Separate, then select by voice: a two-talker separator's outputs chosen window by window."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import SAMPLE_RATE, synth_voice
+from test_tracking import HIGH, LOW, PitchExtractor
+
+from puresound_cli.losses import si_sdr
+from puresound_cli.nets import ConvTasNetConfig, ExtractorConfig, SpeakerNetConfig, build
+from puresound_cli.nets.select import _best_path, select_voice
+
+EMBED = PitchExtractor().embed  # energy in the two test voices' pitch bands
+
+
+def swapped_outputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(low voice, high voice, outputs): the two voices trade outputs half way, as a PIT
+    separator's talkers may over a long recording."""
+    low = torch.from_numpy(synth_voice(4.0, LOW, seed=3))
+    high = torch.from_numpy(synth_voice(4.0, HIGH, seed=4))
+    half = low.numel() // 2
+    first = torch.cat([low[:half], high[half:]])
+    second = torch.cat([high[:half], low[half:]])
+    return low, high, torch.stack([first, second])[None]  # (1, 2, T)
+
+
+@pytest.mark.parametrize("pitch", ["low", "high"])
+def test_the_enrolled_voice_is_followed_across_outputs(pitch):
+    low, high, outputs = swapped_outputs()
+    target = low if pitch == "low" else high
+    enrollment = torch.from_numpy(synth_voice(2.0, LOW if pitch == "low" else HIGH, seed=5))
+    embedding = EMBED(enrollment[None, None])
+    with torch.no_grad():
+        out = select_voice(outputs, embedding, EMBED, SAMPLE_RATE)
+    assert out.shape == (1, 1, target.numel())
+    assert float(si_sdr(out, target[None, None])) > 8.0  # the blend at the swap costs some
+    other = high if pitch == "low" else low
+    assert float(si_sdr(out, other[None, None])) < -10.0  # would pass if the choice ignored it
+
+
+def test_no_click_where_the_choice_changes():
+    t = torch.arange(4 * SAMPLE_RATE) / SAMPLE_RATE
+    low = 0.5 * torch.sin(2 * torch.pi * LOW * t)
+    high = 0.5 * torch.sin(2 * torch.pi * HIGH * t + 1.3)
+    fade = (1 - torch.cos(torch.pi * ((t - 1.99) / 0.02).clamp(0, 1))) / 2  # 0 -> 1 in 20 ms
+    outputs = torch.stack([low * (1 - fade) + high * fade, high * (1 - fade) + low * fade])
+    slope = 2 * torch.pi * HIGH * 0.5 / SAMPLE_RATE  # the steepest step of either tone
+    centres = (torch.arange(1, 8) * SAMPLE_RATE / 2).long()  # where the choice could cut
+    assert (low[centres] - high[centres]).abs().min() > 0.1  # a hard cut there would jump
+    embedding = EMBED(low[None, None])
+    out = select_voice(outputs[None], embedding, EMBED, SAMPLE_RATE)[0, 0]
+    assert out.diff().abs().max() <= 1.05 * slope  # the choice follows the tone and blends
+
+
+def test_one_stray_window_does_not_switch_outputs():
+    scores = torch.tensor([[[0.8, 0.8, 0.5, 0.8, 0.8], [0.2, 0.2, 0.9, 0.2, 0.2]]])
+    assert _best_path(scores, 1.0).tolist() == [[0, 0, 0, 0, 0]]
+    assert _best_path(scores, 0.0).tolist() == [[0, 0, 1, 0, 0]]  # penalty 0: per-window best
+    lasting = torch.tensor([[[0.8, 0.8, 0.1, 0.1, 0.1], [0.2, 0.2, 0.9, 0.9, 0.9]]])
+    assert _best_path(lasting, 1.0).tolist() == [[0, 0, 1, 1, 1]]  # a lasting change is taken
+
+
+def two_talker_extractor_config() -> ExtractorConfig:
+    separator = dataclasses.replace(ConvTasNetConfig.tiny(), sources=2)
+    speaker = dataclasses.replace(SpeakerNetConfig.tiny(), frontend="mel", window=400, hop=160,
+                                  n_mels=20)  # fmt: skip
+    return ExtractorConfig(separator=separator, speaker=speaker, track_with_speaker=True)
+
+
+def test_two_talker_extractor_round_trips_and_refuses_a_shared_front_end(tmp_path):
+    from puresound_cli.checkpoint import load_model, save_checkpoint
+
+    config = two_talker_extractor_config()
+    model = build("extractor", dataclasses.asdict(config)).eval()
+    assert model.selects and model.task == "extract" and model.tracks_by_default
+    save_checkpoint(tmp_path / "s.pt", model)
+    loaded = load_model(tmp_path / "s.pt")
+    x = torch.randn(2, 1, 20000) * 0.1
+    with torch.no_grad():
+        embedding = loaded.embed(x[:, :, :8000])
+        out = loaded.separate(x, embedding)
+        assert out.shape == (2, 1, 20000)
+        assert torch.equal(out, model.separate(x, embedding))
+        # the output is one of the separator's outputs (or a blend of them) in every window
+        both = loaded.separator(x)
+        assert torch.all(out[:, 0].abs() <= both.abs().amax(dim=1) + 1e-6)
+    with pytest.raises(ValueError, match="own front end"):
+        dataclasses.replace(config, speaker=SpeakerNetConfig.tiny())
+
+
+def test_extract_runs_a_two_talker_extractor_from_the_command_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from puresound_cli.checkpoint import save_checkpoint
+    from puresound_cli.cli import app
+
+    model = build("extractor", dataclasses.asdict(two_talker_extractor_config())).eval()
+    save_checkpoint(tmp_path / "s.pt", model)
+    mix = synth_voice(3.0, LOW, seed=1) + synth_voice(3.0, HIGH, seed=2)
+    sf.write(tmp_path / "mix.wav", mix, SAMPLE_RATE)
+    sf.write(tmp_path / "spk.wav", synth_voice(2.0, LOW, seed=8), SAMPLE_RATE)
+    result = CliRunner().invoke(app, ["extract", str(tmp_path / "mix.wav"), "--enroll",
+                                      str(tmp_path / "spk.wav"), "-o", str(tmp_path / "out.wav"),
+                                      "--model", str(tmp_path / "s.pt"), "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out, rate = sf.read(tmp_path / "out.wav")
+    assert rate == SAMPLE_RATE and out.shape == mix.shape and np.isfinite(out).all()
