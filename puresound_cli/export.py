@@ -100,6 +100,8 @@ def input_names(model: Network) -> tuple[str, ...]:
     task = model.task
     if task in ("enhance", "separate"):
         return ("mixture",)
+    if task == "extract" and getattr(model, "selects", False):  # its choice is length-bound
+        raise PuresoundError("cannot export a separate-then-select extractor (use extract)")
     if task == "extract":
         return ("mixture", "enrollment")
     raise PuresoundError(f"cannot export a {task} model")

@@ -110,3 +110,13 @@ def test_extract_runs_a_two_talker_extractor_from_the_command_line(tmp_path):
     assert result.exit_code == 0, result.output
     out, rate = sf.read(tmp_path / "out.wav")
     assert rate == SAMPLE_RATE and out.shape == mix.shape and np.isfinite(out).all()
+
+
+def test_export_refuses_a_two_talker_extractor_in_one_line(tmp_path):
+    from puresound_cli.errors import PuresoundError
+    from puresound_cli.export import export_model
+
+    model = build("extractor", dataclasses.asdict(two_talker_extractor_config())).eval()
+    with pytest.raises(PuresoundError, match="separate-then-select"):
+        export_model(model, tmp_path / "s.pt")
+    assert not list(tmp_path.iterdir())  # nothing half-written
