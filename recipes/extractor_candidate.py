@@ -17,7 +17,8 @@ shipped extractor by default), as ``recipes/add_tracker.py`` does.
 A two-talker separator (``train --task separate``) becomes a separate-then-select extractor
 (``puresound_cli/nets/select.py``): the tracking net is its speaker net too, and chooses the
 output that holds the enrolled voice window by window. Step 1 is skipped for it (its run's
-validation set is of separation); step 2 sets its level.
+validation set is of separation), and so is step 2: each output is scaled to the input by least
+squares before the choice, so the output level needs no calibration.
 
     .venv/bin/python recipes/extractor_candidate.py runs/extract-campaign/at-60min.pt \\
         --out runs/extract-campaign/cand-60.pt
@@ -64,6 +65,23 @@ def selecting(
     return model.eval()
 
 
+def tracker_level(model: Extractor, meta: dict, calibration: Path) -> Extractor:
+    """``model`` raised by the median level it loses where the target talks alone on the
+    calibration conversations (separator alone); the raise is recorded in ``meta``."""
+    with open(calibration, newline="") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["reference"]]
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = Path(tmp) / "levelled.pt"
+        save_checkpoint(checkpoint, model, meta=meta)
+        options = argparse.Namespace(model=str(checkpoint), no_track=True, score_output=False)
+        kept = [score(r, calibration.parent, options, [])["target_kept_db"] for r in rows]
+    level_db = -statistics.median(kept)
+    print(f"tracker level: {level_db:+.2f} dB (median target kept {-level_db:.2f} dB, "
+          f"{len(kept)} calibration conversations)")  # fmt: skip
+    meta["tracker"]["level_db"] = round(level_db, 2)
+    return with_output_gain(model, 10 ** (level_db / 20))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path)
@@ -98,29 +116,17 @@ def main() -> None:
         parser.error(f"{args.tracker_from}: no tracking net")
     meta = dict(ckpt.get("meta") or {})
     meta["tracker"] = dict((source_ckpt.get("meta") or {}).get("tracker") or {})
+    meta["tracker"]["rescue_cosine"] = args.rescue
     if isinstance(model, ConvTasNet) and model.config.sources == 2:
-        model = selecting(model, tracker, c, args.rescue)
+        model = selecting(model, tracker, c, args.rescue)  # its outputs take the input's scale
     else:
         model = attach(model, tracker, c.track_open_cosine, c.track_close_cosine,
                        c.track_adapt_cosine, rescue=args.rescue)  # fmt: skip
         model = levelled(model, meta, args.examples)
         gain, items = meta["output_calibration"]["gain"], meta["output_calibration"]["items"]
         print(f"output level: gain {gain:.4f} over {items} validation items")
-
-    with open(args.calibration, newline="") as f:
-        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["reference"]]
-    with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = Path(tmp) / "levelled.pt"
-        save_checkpoint(checkpoint, model, meta=meta)
-        options = argparse.Namespace(model=str(checkpoint), no_track=True, score_output=False)
-        kept = [score(r, args.calibration.parent, options, [])["target_kept_db"] for r in rows]
-    level_db = -statistics.median(kept)
-    print(f"tracker level: {level_db:+.2f} dB (median target kept {-level_db:.2f} dB, "
-          f"{len(kept)} calibration conversations)")  # fmt: skip
-    model = with_output_gain(model, 10 ** (level_db / 20))
+        model = tracker_level(model, meta, args.calibration)
     meta["release"] = {"source": str(args.checkpoint)}
-    meta["tracker"]["rescue_cosine"] = args.rescue
-    meta["tracker"]["level_db"] = round(level_db, 2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(args.out, model, meta=meta)
     print(f"wrote {args.out}")

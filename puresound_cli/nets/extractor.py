@@ -182,7 +182,8 @@ class Extractor(nn.Module):
     def separate(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         """Masked mixture for the speaker of ``embedding``: (B, 1, T), (B, D) -> (B, 1, T)."""
         if self.selects:
-            return select_voice(self.separator(mixture), embedding, self.speaker, self.sample_rate)
+            sources = self.separator(mixture)
+            return select_voice(sources, mixture, embedding, self.speaker, self.sample_rate)
         return self.separator(mixture, embedding)
 
     def forward(self, mixture: torch.Tensor, enrollment: torch.Tensor) -> torch.Tensor:

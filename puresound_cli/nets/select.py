@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-SELECT_WINDOW_SECONDS = 1.5
+SELECT_WINDOW_SECONDS = 2.5
 """Length of the windows in which the outputs are compared by voice."""
 
 SELECT_HOP_SECONDS = 0.5
@@ -34,23 +34,31 @@ QUIET_DB = -30.0
 SWITCH_PENALTY = 1.0
 """Cosine a change of output must win by, summed over the windows it spans (Viterbi)."""
 
+UNSURE_MARGIN = 0.1
+"""Where the chosen output's cosine beats the others' by less than this, they are kept too
+(all of them where the cosines tie): a doubtful choice falls back to the mixture."""
+
 BATCH_WINDOWS = 64
 """Windows embedded per call of the speaker net (bounds memory on long inputs)."""
 
 
 def select_voice(
     sources: Tensor,
+    mixture: Tensor,
     embedding: Tensor,
     embed: Callable[[Tensor], Tensor],
     sample_rate: int,
     window_seconds: float = SELECT_WINDOW_SECONDS,
     hop_seconds: float = SELECT_HOP_SECONDS,
     switch_penalty: float = SWITCH_PENALTY,
+    unsure_margin: float = UNSURE_MARGIN,
 ) -> Tensor:
     """The enrolled voice from a separator's outputs, chosen window by window.
 
     Args:
         sources: separated outputs, ``(B, S, T)``.
+        mixture: what was separated, ``(B, 1, T)``: each output is first scaled to it (least
+            squares; a separator trained on SI-SDR gives each output its own scale and sign).
         embedding: the enrollment's embedding from ``embed``'s net, ``(B, D)``.
         embed: speaker net, ``(N, 1, W) -> (N, D)``.
         sample_rate: rate of ``sources`` in Hz.
@@ -67,6 +75,8 @@ def select_voice(
     batch, count, length = sources.shape
     if count == 1:
         return sources
+    power = sources.pow(2).sum(-1, keepdim=True)
+    sources = sources * (sources * mixture).sum(-1, keepdim=True) / (power + 1e-12)
     window = max(1, round(window_seconds * sample_rate))
     hop = max(1, round(hop_seconds * sample_rate))
     centres = (length - 1) // hop + 2  # centres k * hop, the last one at or past the end
@@ -87,6 +97,11 @@ def select_voice(
     cosine = torch.where(quiet, best, cosine)  # a quiet output neither wins nor loses
     choice = F.one_hot(_best_path(cosine, switch_penalty), count).permute(0, 2, 1)
     choice = choice.to(sources.dtype)  # (B, S, n)
+    if unsure_margin > 0:  # where the voices score alike, keep the others too (the mixture)
+        chosen = (cosine * choice).sum(dim=1, keepdim=True)
+        gap = chosen - cosine.masked_fill(choice.bool(), -2.0).amax(dim=1, keepdim=True)
+        gap = gap.masked_fill(quiet.any(dim=1, keepdim=True), unsure_margin)  # no voice to doubt
+        choice = choice + (1 - choice) * (1 - gap / unsure_margin).clamp(0, 1)
     weights = F.interpolate(choice, size=(centres - 1) * hop + 1, mode="linear", align_corners=True)
     return (sources * weights[..., :length]).sum(dim=1, keepdim=True)
 
