@@ -62,7 +62,8 @@ def test_no_click_where_the_choice_changes():
 
 def test_a_doubtful_choice_keeps_the_mixture():
     """Two voices the speaker net cannot tell apart (same pitch band): rather than risk the
-    wrong one, the output keeps both; with no margin it picks one."""
+    wrong one, the output keeps both; with no margin, or where neither sounds like the target,
+    it picks one."""
     a = torch.from_numpy(synth_voice(3.0, LOW, seed=6))
     b = torch.from_numpy(synth_voice(3.0, LOW * 1.02, seed=7))
     outputs, mixture = torch.stack([a, b])[None], (a + b)[None, None]
@@ -71,6 +72,9 @@ def test_a_doubtful_choice_keeps_the_mixture():
     assert float(si_sdr(kept, mixture)) > 20.0
     picked = select_voice(outputs, mixture, embedding, EMBED, SAMPLE_RATE, unsure_margin=0.0)
     assert float(si_sdr(picked, mixture)) < 10.0
+    # neither voice is plausibly the target (cosines below the bar): no doubt, the pick stands
+    unlike = select_voice(outputs, mixture, embedding, EMBED, SAMPLE_RATE, plausible=1.01)
+    assert float(si_sdr(unlike, mixture)) < 10.0
 
 
 def test_one_stray_window_does_not_switch_outputs():

@@ -183,7 +183,8 @@ class Extractor(nn.Module):
         """Masked mixture for the speaker of ``embedding``: (B, 1, T), (B, D) -> (B, 1, T)."""
         if self.selects:
             sources = self.separator(mixture)
-            return select_voice(sources, mixture, embedding, self.speaker, self.sample_rate)
+            return select_voice(sources, mixture, embedding, self.speaker, self.sample_rate,
+                                plausible=self.config.track_close_cosine)  # fmt: skip
         return self.separator(mixture, embedding)
 
     def forward(self, mixture: torch.Tensor, enrollment: torch.Tensor) -> torch.Tensor:

@@ -52,6 +52,7 @@ def select_voice(
     hop_seconds: float = SELECT_HOP_SECONDS,
     switch_penalty: float = SWITCH_PENALTY,
     unsure_margin: float = UNSURE_MARGIN,
+    plausible: float = -1.0,
 ) -> Tensor:
     """The enrolled voice from a separator's outputs, chosen window by window.
 
@@ -62,6 +63,11 @@ def select_voice(
         embedding: the enrollment's embedding from ``embed``'s net, ``(B, D)``.
         embed: speaker net, ``(N, 1, W) -> (N, D)``.
         sample_rate: rate of ``sources`` in Hz.
+        window_seconds, hop_seconds, switch_penalty: see the module's constants.
+        unsure_margin: see :data:`UNSURE_MARGIN`.
+        plausible: the doubt of ``unsure_margin`` only counts where the chosen output's cosine
+            is at least this (the tracker's closing threshold: a voice that could be the
+            target); where none could, the choice stands.
 
     Returns:
         ``(B, 1, T)``: in each window the output whose embedding has the highest cosine with
@@ -100,8 +106,9 @@ def select_voice(
     if unsure_margin > 0:  # where the voices score alike, keep the others too (the mixture)
         chosen = (cosine * choice).sum(dim=1, keepdim=True)
         gap = chosen - cosine.masked_fill(choice.bool(), -2.0).amax(dim=1, keepdim=True)
-        gap = gap.masked_fill(quiet.any(dim=1, keepdim=True), unsure_margin)  # no voice to doubt
-        choice = choice + (1 - choice) * (1 - gap / unsure_margin).clamp(0, 1)
+        doubt = (1 - gap / unsure_margin).clamp(0, 1)
+        doubt = doubt.masked_fill(quiet.any(dim=1, keepdim=True) | (chosen < plausible), 0.0)
+        choice = choice + (1 - choice) * doubt  # none where no output sounds like the target
     weights = F.interpolate(choice, size=(centres - 1) * hop + 1, mode="linear", align_corners=True)
     return (sources * weights[..., :length]).sum(dim=1, keepdim=True)
 
