@@ -77,6 +77,18 @@ def test_a_doubtful_choice_keeps_the_mixture():
     assert float(si_sdr(unlike, mixture)) < 10.0
 
 
+def test_where_no_output_sounds_like_the_target_the_output_is_lowered():
+    a = torch.from_numpy(synth_voice(3.0, LOW, seed=6))
+    b = torch.from_numpy(synth_voice(3.0, LOW * 1.02, seed=7))
+    outputs, mixture = torch.stack([a, b])[None], (a + b)[None, None]
+    for pitch, lowered_by in ((HIGH, -20.0), (LOW, 0.0)):  # a stranger, then the target
+        embedding = EMBED(torch.from_numpy(synth_voice(2.0, pitch, seed=5))[None, None])
+        args = (outputs, mixture, embedding, EMBED, SAMPLE_RATE)
+        kept = select_voice(*args, plausible=0.5, unsure_margin=0.0)
+        lowered = select_voice(*args, plausible=0.5, unsure_margin=0.0, unlike_db=-20.0)
+        assert abs(20 * torch.log10(lowered.std() / kept.std()) - lowered_by) < 0.5
+
+
 def test_one_stray_window_does_not_switch_outputs():
     scores = torch.tensor([[[0.8, 0.8, 0.5, 0.8, 0.8], [0.2, 0.2, 0.9, 0.2, 0.2]]])
     assert _best_path(scores, 1.0).tolist() == [[0, 0, 0, 0, 0]]

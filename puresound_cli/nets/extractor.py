@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from puresound_cli.nets.convtasnet import ConvTasNet, ConvTasNetConfig
-from puresound_cli.nets.select import select_voice
+from puresound_cli.nets.select import UNLIKE_DB, select_voice
 from puresound_cli.nets.speaker import SpeakerNet, SpeakerNetConfig
 
 
@@ -184,7 +184,8 @@ class Extractor(nn.Module):
         if self.selects:
             sources = self.separator(mixture)
             return select_voice(sources, mixture, embedding, self.speaker, self.sample_rate,
-                                plausible=self.config.track_close_cosine)  # fmt: skip
+                                plausible=self.config.track_close_cosine,
+                                unlike_db=UNLIKE_DB)  # fmt: skip
         return self.separator(mixture, embedding)
 
     def forward(self, mixture: torch.Tensor, enrollment: torch.Tensor) -> torch.Tensor:

@@ -34,6 +34,9 @@ QUIET_DB = -30.0
 SWITCH_PENALTY = 1.0
 """Cosine a change of output must win by, summed over the windows it spans (Viterbi)."""
 
+UNLIKE_DB = -20.0
+"""Gain where no output sounds like the target (cosine below the tracker's closing threshold)."""
+
 UNSURE_MARGIN = 0.1
 """Where the chosen output's cosine beats the others' by less than this, they are kept too
 (all of them where the cosines tie): a doubtful choice falls back to the mixture."""
@@ -53,6 +56,7 @@ def select_voice(
     switch_penalty: float = SWITCH_PENALTY,
     unsure_margin: float = UNSURE_MARGIN,
     plausible: float = -1.0,
+    unlike_db: float = 0.0,
 ) -> Tensor:
     """The enrolled voice from a separator's outputs, chosen window by window.
 
@@ -68,6 +72,7 @@ def select_voice(
         plausible: the doubt of ``unsure_margin`` only counts where the chosen output's cosine
             is at least this (the tracker's closing threshold: a voice that could be the
             target); where none could, the choice stands.
+        unlike_db: gain (dB) of the windows where no output's cosine reaches ``plausible``.
 
     Returns:
         ``(B, 1, T)``: in each window the output whose embedding has the highest cosine with
@@ -109,6 +114,9 @@ def select_voice(
         doubt = (1 - gap / unsure_margin).clamp(0, 1)
         doubt = doubt.masked_fill(quiet.any(dim=1, keepdim=True) | (chosen < plausible), 0.0)
         choice = choice + (1 - choice) * doubt  # none where no output sounds like the target
+    if unlike_db < 0:  # no output sounds like the target there: lower it
+        chosen = (cosine * F.one_hot(cosine.argmax(dim=1), count).permute(0, 2, 1)).sum(1, True)
+        choice = choice * torch.where(chosen < plausible, 10 ** (unlike_db / 20), 1.0)
     weights = F.interpolate(choice, size=(centres - 1) * hop + 1, mode="linear", align_corners=True)
     return (sources * weights[..., :length]).sum(dim=1, keepdim=True)
 
