@@ -25,13 +25,13 @@ from torch import Tensor
 SELECT_WINDOW_SECONDS = 2.5
 """Length of the windows in which the outputs are compared by voice."""
 
-SELECT_HOP_SECONDS = 0.5
+SELECT_HOP_SECONDS = 1.0
 """Distance between window centres (the choice is blended linearly between them)."""
 
 QUIET_DB = -30.0
 """An output this far below the louder one in a window is not judged by voice."""
 
-SWITCH_PENALTY = 1.0
+SWITCH_PENALTY = 0.5
 """Cosine a change of output must win by, summed over the windows it spans (Viterbi)."""
 
 UNLIKE_DB = -20.0
