@@ -119,6 +119,7 @@ def main() -> None:
     meta["tracker"]["rescue_cosine"] = args.rescue
     if isinstance(model, ConvTasNet) and model.config.sources == 2:
         model = selecting(model, tracker, c, args.rescue)  # its outputs take the input's scale
+        meta["tracker"].pop("level_db", None)  # the donor's raise is not this model's
     else:
         model = attach(model, tracker, c.track_open_cosine, c.track_close_cosine,
                        c.track_adapt_cosine, rescue=args.rescue)  # fmt: skip

@@ -502,3 +502,23 @@ def test_enhance_8k_list_mixes_each_reference_at_the_stated_snrs(
         assert rate == 8000 and noisy.shape == ref.shape
         snr = 10 * np.log10(np.sum(ref**2) / np.sum((noisy - ref) ** 2))
         assert abs(snr - float(row["snr_db"])) < 0.5, (row, snr)
+
+
+def test_extractor_candidate_makes_a_two_talker_separator_a_selecting_extractor() -> None:
+    """``extractor_candidate.selecting``: the separator's weights untouched, the donor's tracking
+    net as the speaker net (stored once) with its thresholds; it extracts and tracks."""
+    selecting = _recipe("extractor_candidate").selecting
+    donor = _tracking_extractor()
+    separator = build("convtasnet", dataclasses.asdict(
+        dataclasses.replace(ConvTasNetConfig.tiny(), sources=2))).eval()  # fmt: skip
+    model = selecting(separator, donor.tracker, donor.config, rescue=None)
+    assert model.selects and model.tracks_by_default and model.tracker is None
+    assert model.track_thresholds == (0.7, 0.6)
+    for mine, theirs in ((model.separator, separator), (model.speaker, donor.tracker)):
+        a, b = mine.state_dict(), theirs.state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    mix = torch.randn(1, 1, 16000) * 0.1
+    with torch.no_grad():
+        out = model.separate(mix, model.embed(mix))
+        assert torch.equal(model.track_embed(mix), donor.track_embed(mix))
+    assert out.shape == (1, 1, 16000) and torch.isfinite(out).all()
