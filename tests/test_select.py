@@ -13,7 +13,7 @@ from test_tracking import HIGH, LOW, PitchExtractor
 
 from puresound_cli.losses import si_sdr
 from puresound_cli.nets import ConvTasNetConfig, ExtractorConfig, SpeakerNetConfig, build
-from puresound_cli.nets.select import _best_path, select_voice
+from puresound_cli.nets.select import best_path, select_voice
 
 EMBED = PitchExtractor().embed  # energy in the two test voices' pitch bands
 
@@ -38,7 +38,7 @@ def test_the_enrolled_voice_is_followed_across_outputs(pitch):
     with torch.no_grad():
         out = select_voice(outputs, (low + high)[None, None], embedding, EMBED, SAMPLE_RATE)
     assert out.shape == (1, 1, target.numel())
-    assert float(si_sdr(out, target[None, None])) > 8.0  # the blend at the swap costs some
+    assert float(si_sdr(out, target[None, None])) > 6.0  # the 1 s blend at the swap costs some
     # at the input's scale and sign, whichever output the voice was in
     assert float((out[0, 0] * target).sum()) > 0
     assert abs(20 * torch.log10(out.std() / target.std())) < 1.0
@@ -91,10 +91,10 @@ def test_where_no_output_sounds_like_the_target_the_output_is_lowered():
 
 def test_one_stray_window_does_not_switch_outputs():
     scores = torch.tensor([[[0.8, 0.8, 0.5, 0.8, 0.8], [0.2, 0.2, 0.9, 0.2, 0.2]]])
-    assert _best_path(scores, 1.0).tolist() == [[0, 0, 0, 0, 0]]
-    assert _best_path(scores, 0.0).tolist() == [[0, 0, 1, 0, 0]]  # penalty 0: per-window best
+    assert best_path(scores, 1.0).tolist() == [[0, 0, 0, 0, 0]]
+    assert best_path(scores, 0.0).tolist() == [[0, 0, 1, 0, 0]]  # penalty 0: per-window best
     lasting = torch.tensor([[[0.8, 0.8, 0.1, 0.1, 0.1], [0.2, 0.2, 0.9, 0.9, 0.9]]])
-    assert _best_path(lasting, 1.0).tolist() == [[0, 0, 1, 1, 1]]  # a lasting change is taken
+    assert best_path(lasting, 1.0).tolist() == [[0, 0, 1, 1, 1]]  # a lasting change is taken
 
 
 def two_talker_extractor_config() -> ExtractorConfig:

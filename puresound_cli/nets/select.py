@@ -106,7 +106,7 @@ def select_voice(
     quiet = energy < energy.amax(dim=1, keepdim=True) * 10 ** (QUIET_DB / 10)
     best = cosine.amax(dim=1, keepdim=True).expand_as(cosine)
     cosine = torch.where(quiet, best, cosine)  # a quiet output neither wins nor loses
-    choice = F.one_hot(_best_path(cosine, switch_penalty), count).permute(0, 2, 1)
+    choice = F.one_hot(best_path(cosine, switch_penalty), count).permute(0, 2, 1)
     choice = choice.to(sources.dtype)  # (B, S, n)
     if unsure_margin > 0:  # where the voices score alike, keep the others too (the mixture)
         chosen = (cosine * choice).sum(dim=1, keepdim=True)
@@ -127,7 +127,7 @@ def native_bf16() -> bool:
     return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())  # old torch: no
 
 
-def _best_path(scores: Tensor, penalty: float) -> Tensor:
+def best_path(scores: Tensor, penalty: float) -> Tensor:
     """Viterbi: the output index per window, ``(B, n)``, maximising the summed ``scores``
     ``(B, S, n)`` less ``penalty`` per change of output."""
     total = scores[:, :, 0]  # (B, S)
