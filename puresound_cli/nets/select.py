@@ -2,11 +2,14 @@
 
 A separator trained with permutation-invariant training (``train --task separate``) splits a
 mixture into two outputs but does not know which holds the enrolled voice, and the talker in
-one output may move to the other over a long recording. :func:`select_voice` embeds both outputs
-in short windows with the extractor's speaker net and keeps, in every window, the output closer
-to the enrollment; between window centres the choice is blended linearly (no clicks where it
-changes). An output far quieter than the other in a window is not judged by voice (its
-embedding would be of noise): the louder one is kept there.
+one output may move to the other over a long recording. :func:`select_voice` first scales each
+output to the mixture (least squares: such a separator leaves each output's scale and sign
+free), embeds both in short windows with the extractor's speaker net and follows, through a
+Viterbi path that charges each change of output, the one closer to the enrollment; between
+window centres the choice is blended linearly (no clicks where it changes). An output far
+quieter than the other in a window is not judged by voice (its embedding would be of noise).
+Where the two score alike and either could be the target, both are kept (the mixture, rather
+than the wrong voice); where neither could, the output is lowered.
 
 References:
     Yu et al., "Permutation invariant training of deep models for speaker-independent
@@ -75,8 +78,9 @@ def select_voice(
         unlike_db: gain (dB) of the windows where no output's cosine reaches ``plausible``.
 
     Returns:
-        ``(B, 1, T)``: in each window the output whose embedding has the highest cosine with
-        ``embedding``, blended linearly between window centres.
+        ``(B, 1, T)``: in each window the output on the best path (with the others where the
+        choice is doubtful, lowered where no output is plausible), blended linearly between
+        window centres.
     """
     if sources.dim() != 3 or embedding.dim() != 2 or embedding.shape[0] != sources.shape[0]:
         raise ValueError(
@@ -115,8 +119,8 @@ def select_voice(
         doubt = doubt.masked_fill(quiet.any(dim=1, keepdim=True) | (chosen < plausible), 0.0)
         choice = choice + (1 - choice) * doubt  # none where no output sounds like the target
     if unlike_db < 0:  # no output sounds like the target there: lower it
-        chosen = (cosine * F.one_hot(cosine.argmax(dim=1), count).permute(0, 2, 1)).sum(1, True)
-        choice = choice * torch.where(chosen < plausible, 10 ** (unlike_db / 20), 1.0)
+        top = cosine.amax(dim=1, keepdim=True)
+        choice = choice * torch.where(top < plausible, 10 ** (unlike_db / 20), 1.0)
     weights = F.interpolate(choice, size=(centres - 1) * hop + 1, mode="linear", align_corners=True)
     return (sources * weights[..., :length]).sum(dim=1, keepdim=True)
 
