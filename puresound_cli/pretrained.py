@@ -49,10 +49,10 @@ REGISTRY: dict[str, PretrainedModel] = {
         "extract-convtasnet-16k",
         "extract",
         "extract-convtasnet-16k/model.pt",
-        "babe6c369f0b0471e1dcaba8f6af8b4a5fab3dea8cbce966cf66ddc5a7fbd350",
+        "156b6b34c6e1ad041a5197e90dad5187698c58e5a10fb7e6d86daeef5bc7d585",
         16000,
-        3_671_445,
-        {"dev_si_sdri_db": 2.17, "dev_absent_db": -30.55, "talk_selectivity_db": 13.6},
+        2_942_504,
+        {"dev_si_sdri_db": 4.24, "dev_absent_db": -37.24, "talk_selectivity_db": 17.18},
     ),
     "enhance-causal-16k": PretrainedModel(
         "enhance-causal-16k",

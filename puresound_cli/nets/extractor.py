@@ -184,7 +184,7 @@ class Extractor(nn.Module):
         if self.selects:
             sources = self.separator(mixture)
             return select_voice(sources, mixture, embedding, self.speaker, self.sample_rate,
-                                plausible=self.config.track_close_cosine,
+                                plausible=self.config.track_open_cosine,
                                 unlike_db=UNLIKE_DB)  # fmt: skip
         return self.separator(mixture, embedding)
 

@@ -38,7 +38,7 @@ SWITCH_PENALTY = 0.5
 """Cosine a change of output must win by, summed over the windows it spans (Viterbi)."""
 
 UNLIKE_DB = -20.0
-"""Gain where no output sounds like the target (cosine below the tracker's closing threshold)."""
+"""Gain where no output sounds like the target (cosine below the tracker's opening threshold)."""
 
 UNSURE_MARGIN = 0.1
 """Where the chosen output's cosine beats the others' by less than this, they are kept too
@@ -73,7 +73,7 @@ def select_voice(
         window_seconds, hop_seconds, switch_penalty: see the module's constants.
         unsure_margin: see :data:`UNSURE_MARGIN`.
         plausible: the doubt of ``unsure_margin`` only counts where the chosen output's cosine
-            is at least this (the tracker's closing threshold: a voice that could be the
+            is at least this (the tracker's opening threshold: a voice that could be the
             target); where none could, the choice stands.
         unlike_db: gain (dB) of the windows where no output's cosine reaches ``plausible``.
 
