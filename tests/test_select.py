@@ -150,3 +150,23 @@ def test_export_refuses_a_two_talker_extractor_in_one_line(tmp_path):
     with pytest.raises(PuresoundError, match="separate-then-select"):
         export_model(model, tmp_path / "s.pt")
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_the_choice_is_set_by_the_model_config():
+    """The window, spacing, switching cost, margin and lowering are the model's (a checkpoint
+    without them takes the module's defaults), and out-of-range values are refused."""
+    config = two_talker_extractor_config()
+    assert config.select_window_seconds == 2.5 and config.select_unlike_db == -20.0
+    x = torch.randn(1, 1, 48000) * 0.1
+    model = build("extractor", dataclasses.asdict(config)).eval()
+    changed = dataclasses.replace(config, select_unlike_db=-40.0, track_open_cosine=1.0)
+    other = build("extractor", dataclasses.asdict(changed)).eval()
+    other.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        embedding = model.embed(x)
+        quiet = other.separate(x, embedding)  # no window reaches a cosine of 1: all lowered
+        loud = model.separate(x, embedding)
+    assert float(20 * torch.log10(quiet.std() / loud.std())) < -15.0
+    for bad in ({"select_hop_seconds": 3.0}, {"select_margin": -0.1}, {"select_unlike_db": 3.0}):
+        with pytest.raises(ValueError, match="select_"):
+            dataclasses.replace(config, **bad)

@@ -13,7 +13,14 @@ import torch
 from torch import nn
 
 from puresound_cli.nets.convtasnet import ConvTasNet, ConvTasNetConfig
-from puresound_cli.nets.select import UNLIKE_DB, select_voice
+from puresound_cli.nets.select import (
+    SELECT_HOP_SECONDS,
+    SELECT_WINDOW_SECONDS,
+    SWITCH_PENALTY,
+    UNLIKE_DB,
+    UNSURE_MARGIN,
+    select_voice,
+)
 from puresound_cli.nets.speaker import SpeakerNet, SpeakerNetConfig
 
 
@@ -38,6 +45,10 @@ class ExtractorConfig:
             recording (``tracking.adapted``); None: no adaptation.
         track_rescue_cosine: where a window scores at least this, the output is raised to the
             input's level (``talk.OutputGate``); None: no rescue.
+        select_window_seconds, select_hop_seconds, select_switch_cost, select_margin,
+        select_unlike_db: how a two-talker separator's output is chosen (:func:`.select_voice`:
+            window length and spacing, the cost of a change of output, the doubt margin, the
+            gain where no output reaches ``track_open_cosine``); unused otherwise.
     """
 
     separator: ConvTasNetConfig = field(default_factory=lambda: ConvTasNetConfig.seed(192))
@@ -48,6 +59,11 @@ class ExtractorConfig:
     track_adapt_cosine: float | None = None
     track_with_speaker: bool = False
     track_rescue_cosine: float | None = None
+    select_window_seconds: float = SELECT_WINDOW_SECONDS
+    select_hop_seconds: float = SELECT_HOP_SECONDS
+    select_switch_cost: float = SWITCH_PENALTY
+    select_margin: float = UNSURE_MARGIN
+    select_unlike_db: float = UNLIKE_DB
 
     def __post_init__(self) -> None:
         if self.tracker is not None and self.track_with_speaker:
@@ -59,6 +75,10 @@ class ExtractorConfig:
         for name in ("track_adapt_cosine", "track_rescue_cosine"):
             if getattr(self, name) is not None and not -1 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [-1, 1] (or None)")
+        if not 0 < self.select_hop_seconds <= self.select_window_seconds <= 10:
+            raise ValueError("need 0 < select_hop_seconds <= select_window_seconds <= 10")
+        if min(self.select_switch_cost, self.select_margin) < 0 or self.select_unlike_db > 0:
+            raise ValueError("need select_switch_cost, select_margin >= 0, select_unlike_db <= 0")
         if self.separator.sources > 1 and self.speaker.frontend == "shared":
             raise ValueError("a two-talker separator needs a speaker net with its own front end")
         if self.separator.sources == 1 and self.separator.speaker_dim != self.speaker.embed_dim:
@@ -182,10 +202,13 @@ class Extractor(nn.Module):
     def separate(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         """Masked mixture for the speaker of ``embedding``: (B, 1, T), (B, D) -> (B, 1, T)."""
         if self.selects:
-            sources = self.separator(mixture)
-            return select_voice(sources, mixture, embedding, self.speaker, self.sample_rate,
-                                plausible=self.config.track_open_cosine,
-                                unlike_db=UNLIKE_DB)  # fmt: skip
+            c, sources = self.config, self.separator(mixture)
+            return select_voice(
+                sources, mixture, embedding, self.speaker, self.sample_rate,
+                window_seconds=c.select_window_seconds, hop_seconds=c.select_hop_seconds,
+                switch_penalty=c.select_switch_cost, unsure_margin=c.select_margin,
+                plausible=c.track_open_cosine, unlike_db=c.select_unlike_db,
+            )  # fmt: skip
         return self.separator(mixture, embedding)
 
     def forward(self, mixture: torch.Tensor, enrollment: torch.Tensor) -> torch.Tensor:
