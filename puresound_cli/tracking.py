@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from puresound_cli.nets.contract import ExtractionModel, model_device
-from puresound_cli.nets.select import native_bf16
+from puresound_cli.runtime import native_bf16
 from puresound_cli.talk import GateFn, LevelMeter, Track, gate_for
 
 __all__ = [

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from puresound_cli.runtime import native_bf16
+
 SELECT_WINDOW_SECONDS = 2.5
 """Length of the windows in which the outputs are compared by voice."""
 
@@ -123,12 +125,6 @@ def select_voice(
         choice = choice * torch.where(top < plausible, 10 ** (unlike_db / 20), 1.0)
     weights = F.interpolate(choice, size=(centres - 1) * hop + 1, mode="linear", align_corners=True)
     return (sources * weights[..., :length]).sum(dim=1, keepdim=True)
-
-
-def native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively: speaker nets then run in it (1.7x faster,
-    embeddings within cosine 1e-4 of float32)."""
-    return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())  # old torch: no
 
 
 def best_path(scores: Tensor, penalty: float) -> Tensor:
