@@ -13,9 +13,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from puresound_cli.checkpoint import check_task
 from puresound_cli.enrollment import embed_recording, embed_speaker
 from puresound_cli.nets.contract import ExtractionModel, SeparationModel
-from puresound_cli.separate import Separator, check_task
+from puresound_cli.separate import Separator
 from puresound_cli.tracking import TrackConfig
 
 

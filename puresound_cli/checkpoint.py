@@ -26,6 +26,7 @@ from puresound_cli.errors import PuresoundError
 
 if TYPE_CHECKING:
     from puresound_cli.nets import ConvTasNet, Extractor, Network, PersonalVAD
+    from puresound_cli.nets.contract import SeparationModel
 
 FORMAT = 1
 
@@ -243,6 +244,16 @@ def load_separation_model(
     if isinstance(net, PersonalVAD):
         raise PuresoundError(f"{name_or_path} is a 'vad' model, which outputs no audio")
     return net
+
+
+def check_task(model: SeparationModel, task: str) -> None:
+    """Raise a PuresoundError if ``model`` is not for ``task`` (``"enhance"``/``"extract"``)."""
+    actual = model.task
+    if actual != task:
+        raise PuresoundError(
+            f"this is an {actual!r} model, not an {task!r} model; use `puresound {actual}` "
+            f"or pass an {task} checkpoint with --model"
+        )
 
 
 def load_vad_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> PersonalVAD:

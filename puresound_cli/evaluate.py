@@ -199,7 +199,7 @@ def evaluate(
         ``error`` and left out of the means.
     """
     from puresound_cli import api
-    from puresound_cli.separate import check_task
+    from puresound_cli.checkpoint import check_task
 
     task = task or model.task
     if task not in ("extract", "enhance"):
