@@ -19,7 +19,9 @@ the cosine ranges show how much the two kinds of trial overlap. A speaker net th
 and June and Carlo, see recipes/conversations.py): N utterances of at least 2 s per voice, every
 pair a trial, once as recorded ("same channel"), once with the second utterance of each pair
 through a telephone channel (300-3400 Hz, mu-law at 8 kHz: "across channels") and once with both
-through it ("both telephone", as in a call). ``--model
+through it ("both telephone", as in a call). ``--read-speech N`` does the same on the 30
+held-out LibriSpeech speakers (N pieces of 2 s of each one's recording: read speech, the kind
+of voices #22's first figures were measured on). ``--model
 resemblyzer`` scores the GE2E teacher of recipes/distill_speaker.py (in its environment).
 """
 
@@ -93,23 +95,49 @@ def embedder(name: str):  # noqa: ANN201 - (wav (T,) at 16 kHz) -> unit embeddin
     return embed
 
 
-def voice_trials(name: str, per_voice: int) -> dict:
-    """EER on held-out voices with many recordings, same channel and across channels."""
+def voice_utterances(per_voice: int) -> list[tuple[str, np.ndarray]]:
+    """(voice, 16 kHz utterance): ``per_voice`` lines of at least 2 s of each held-out voice with
+    many recordings (the Fish Fillets actors, June and Carlo)."""
     import conversations
 
     rng = np.random.default_rng(0)
     cache = Path("runs/debs")
-    voices = conversations.fillets_voices(cache) + conversations.asterisk_voices(cache)
-    embed = embedder(name)
-    labels, clean, phone = [], [], []
-    for voice in voices:
+    out = []
+    for voice in conversations.fillets_voices(cache) + conversations.asterisk_voices(cache):
         lines = [p for p in voice.lines if sf.info(str(p)).duration >= 2.0]
         for path in rng.choice(lines, size=min(per_voice, len(lines)), replace=False):
-            x = conversations.load(Path(path))
-            labels.append(voice.name)
-            clean.append(embed(x))
-            phone.append(embed(telephone(x, 16000)))
-    result = {"voices": len(voices), "utterances": len(labels)}
+            out.append((voice.name, conversations.load(Path(path))))
+    return out
+
+
+def read_speech_utterances(
+    per_voice: int, corpus: Path, data: Path
+) -> list[tuple[str, np.ndarray]]:
+    """(voice, 16 kHz piece): the held-out LibriSpeech speakers' one recording each (read
+    speech, as in #22's first measurement), trimmed and cut into up to ``per_voice``
+    non-overlapping pieces of 2 s."""
+    import conversations
+
+    out = []
+    for voice in conversations.librispeech_voices(corpus, data):
+        x = conversations.load(voice.lines[0])
+        a, b = conversations.trim(x)
+        piece = 2 * conversations.SR
+        for k in range(min(per_voice, (b - a) // piece)):
+            out.append((voice.name, x[a + k * piece : a + (k + 1) * piece]))
+    return out
+
+
+def voice_trials(name: str, utterances: list[tuple[str, np.ndarray]]) -> dict:
+    """EER over every pair of ``utterances`` (of different voices, or of one voice): same
+    channel, across channels (the second side through a telephone channel) and both telephone."""
+    embed = embedder(name)
+    labels, clean, phone = [], [], []
+    for voice, x in utterances:
+        labels.append(voice)
+        clean.append(embed(x))
+        phone.append(embed(telephone(x, 16000)))
+    result = {"voices": len(set(labels)), "utterances": len(labels)}
     conditions = (("same_channel", clean, clean), ("across_channels", clean, phone),
                   ("both_telephone", phone, phone))  # fmt: skip
     for condition, first, second in conditions:
@@ -131,11 +159,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=Path, nargs="+")
     parser.add_argument("--voices", type=int, default=0, help="utterances per held-out voice")
+    parser.add_argument(
+        "--read-speech",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N pieces of 2 s per held-out LibriSpeech speaker instead",
+    )
+    parser.add_argument("--corpus", type=Path, default=Path("../shared/corpus"))
+    parser.add_argument("--data", type=Path, default=Path("runs/data"))
     parser.add_argument("--model", default="extract-convtasnet-16k")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    if args.voices:
-        result = voice_trials(args.model, args.voices)
+    if args.voices or args.read_speech:
+        utterances = (
+            voice_utterances(args.voices)
+            if args.voices
+            else read_speech_utterances(args.read_speech, args.corpus, args.data)
+        )
+        result = voice_trials(args.model, utterances)
         if args.json:
             args.json.write_text(json.dumps(result, indent=2) + "\n")
         return
