@@ -27,6 +27,7 @@ from torch import Tensor
 
 from puresound_cli import audio
 from puresound_cli.apply import OverlapAdd, segment_samples
+from puresound_cli.checkpoint import check_task
 from puresound_cli.errors import PuresoundError
 from puresound_cli.nets.contract import ExtractionModel, SeparationModel, model_device
 from puresound_cli.pretrained import NARROWBAND_RATE
@@ -58,16 +59,6 @@ def normalising_gain(rms: float) -> float:
     """
     exponent = round(math.log2(TARGET_RMS / rms))
     return float(2.0 ** max(-MAX_GAIN_EXPONENT, min(MAX_GAIN_EXPONENT, exponent)))
-
-
-def check_task(model: SeparationModel, task: str) -> None:
-    """Raise a PuresoundError if ``model`` is not for ``task`` (``"enhance"``/``"extract"``)."""
-    actual = model.task
-    if actual != task:
-        raise PuresoundError(
-            f"this is an {actual!r} model, not an {task!r} model; use `puresound {actual}` "
-            f"or pass an {task} checkpoint with --model"
-        )
 
 
 class Separator:
@@ -113,6 +104,7 @@ class Separator:
         self.tracker = tracker if model.task == "extract" else None
         self.track_embedding = embedding if track_embedding is None else track_embedding
         self.last_track: Track | None = None
+        self._chunk_start = 0  # model-rate sample where the next chunk starts (_stream)
         self.block_frames = block_frames
         self.seg, self.ovl = segment_samples(model, segment, overlap)
         self.narrow_seg = (0, 0) if narrowband is None else segment_samples(narrowband, segment,
@@ -127,14 +119,22 @@ class Separator:
         return self.model
 
     def _chunk(self, batch: Tensor, net: SeparationModel) -> Tensor:
-        """The network on a (channels, 1, L) batch of mono signals, one channel at a time."""
-        outputs = []
+        """The network on a (channels, 1, L) batch of mono signals, one channel at a time; with
+        a track, its scores over the chunk go with it (chunks start one hop apart)."""
+        outputs, start = [], self._chunk_start
+        self._chunk_start += self.seg - self.ovl
+        track = self.last_track if getattr(net, "takes_evidence", False) else None
+        evidence = None  # only a model that asks for it (Extractor.takes_evidence) gets it
+        if track is not None:
+            scores = track.scores_at(start, batch.shape[-1], net.sample_rate)
+            evidence = torch.from_numpy(scores)[None].to(self.device)
         for row in batch.split(1, dim=0):  # (1, 1, L): bounded memory whatever the channel count
             x = row.to(self.device)
             if self.embedding is None or self.extractor is None:
                 y = net(x)
             else:
-                y = self.extractor.separate(x, self.embedding)
+                more = () if evidence is None else (evidence,)
+                y = self.extractor.separate(x, self.embedding, *more)
             outputs.append(y.to("cpu", torch.float32))
         return torch.cat(outputs, dim=0)
 
@@ -147,10 +147,10 @@ class Separator:
             return np.zeros_like(wav, dtype=np.float32)
         gain = normalising_gain(rms)
         parts: list[np.ndarray] = []
+        self.last_track = None if self.tracker is None else self._track([wav], sample_rate, gain)
         self._stream([wav], sample_rate, wav.shape[0], wav.shape[1], gain, parts.append)
         out = np.concatenate(parts, axis=1) if parts else np.zeros_like(wav, dtype=np.float32)
-        if self.tracker is not None:
-            self.last_track = self._track([wav], sample_rate, gain)
+        if self.last_track is not None:
             final = OutputGate(None, self.last_track, sample_rate, gain)
             out = np.concatenate([*final.push(out), *final.finish()], axis=1)
         return out
@@ -247,6 +247,7 @@ class Separator:
         down = audio.StreamResampler(rate, model_rate, channels)
         up = audio.StreamResampler(model_rate, rate, channels)
         ola = OverlapAdd(lambda batch: self._chunk(batch, net), seg, ovl, net.valid_length)
+        self._chunk_start = 0
         written = 0
 
         def emit(model_out: Tensor, last: bool) -> None:

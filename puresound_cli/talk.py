@@ -49,6 +49,13 @@ class Track:
     def talk_seconds(self) -> float:
         return float(sum(e - s for s, e in self.segments()))
 
+    def scores_at(self, start: int, frames: int, sample_rate: int) -> np.ndarray:
+        """The scores at samples ``start .. start + frames`` at ``sample_rate`` (float32),
+        interpolated linearly between window centres (held beyond the first and last)."""
+        t = (start + np.arange(frames)) / sample_rate
+        centres = np.arange(self.scores.size) * self.hop_seconds
+        return np.interp(t, centres, self.scores).astype(np.float32)
+
     def gain(self, start: int, frames: int, sample_rate: int) -> np.ndarray:
         """Per-sample gain of samples ``start .. start + frames`` at ``sample_rate`` (float32):
         exactly 1 where the target talks, ``floor_db`` elsewhere, raised-cosine ramps between."""

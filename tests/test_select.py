@@ -170,3 +170,84 @@ def test_the_choice_is_set_by_the_model_config():
     for bad in ({"select_hop_seconds": 3.0}, {"select_margin": -0.1}, {"select_unlike_db": 3.0}):
         with pytest.raises(ValueError, match="select_"):
             dataclasses.replace(config, **bad)
+
+
+def test_where_both_readings_say_no_the_output_is_silenced():
+    """The tracker's reading of the mixture (``evidence``) joins the outputs' cosines: where
+    both are below their bars the window goes to ``evidence_db``; where either reading says
+    "the target" (the separated voice matches, as where the target overlaps another talker)
+    nothing changes, and without evidence the output is what it was."""
+    a = torch.from_numpy(synth_voice(6.0, LOW, seed=6))
+    b = torch.from_numpy(synth_voice(6.0, HIGH, seed=7))
+    outputs, mixture = torch.stack([a, b])[None], (a + b)[None, None]
+    embedding = EMBED(torch.from_numpy(synth_voice(2.0, LOW, seed=5))[None, None])
+    args = (outputs, mixture, embedding, EMBED, SAMPLE_RATE)
+    plain = select_voice(*args)
+    sure = torch.ones(1, a.numel())
+    assert torch.equal(select_voice(*args, evidence=sure, evidence_bar=0.9, output_bar=1.1), plain)
+    # the mixture's reading says "not the target" in the second half only
+    half = a.numel() // 2
+    doubt = torch.cat([sure[:, :half], -sure[:, half:]], dim=1)
+    kept = select_voice(*args, evidence=doubt, evidence_bar=0.5, output_bar=0.5)
+    assert torch.equal(kept, plain)  # the chosen output matches the enrollment: it stays
+    out = select_voice(*args, evidence=doubt, evidence_bar=0.5, output_bar=1.1, evidence_db=-40.0)
+    first, last = slice(0, half - SAMPLE_RATE), slice(half + SAMPLE_RATE, None)
+    assert torch.allclose(out[..., first], plain[..., first])
+    level = 20 * torch.log10(out[..., last].std() / plain[..., last].std())
+    assert abs(float(level) + 40.0) < 1.0
+
+
+class EvidenceExtractor(PitchExtractor):
+    """Records the tracker's scores each chunk brings (a model that asks for them)."""
+
+    takes_evidence = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def separate(self, mixture, embedding, evidence=None):
+        self.seen.append(evidence)
+        return mixture * self.scale
+
+
+@pytest.mark.parametrize("via", ["array", "file"])
+def test_each_chunk_gets_the_track_scores_of_its_own_time(tmp_path, via):
+    from puresound_cli.separate import Separator
+    from puresound_cli.tracking import TrackConfig
+
+    model = EvidenceExtractor()
+    wav = np.concatenate([synth_voice(3.0, LOW, seed=1), synth_voice(3.0, HIGH, seed=2)])
+    embedding = model.embed(torch.from_numpy(synth_voice(2.0, LOW, seed=3))[None, None])
+    separator = Separator(model, embedding, segment=1.0, overlap=0.25, tracker=TrackConfig())
+    if via == "array":
+        separator.process(wav[None].astype(np.float32), SAMPLE_RATE)
+    else:
+        sf.write(tmp_path / "mix.wav", wav, SAMPLE_RATE)
+        separator.process_file(tmp_path / "mix.wav", tmp_path / "out.wav")
+    track = separator.last_track
+    assert track is not None and track.scores.max() - track.scores.min() > 0.3
+    hop = separator.seg - separator.ovl
+    assert len(model.seen) >= wav.size // hop
+    for i, evidence in enumerate(model.seen):
+        want = track.scores_at(i * hop, evidence.shape[-1], SAMPLE_RATE)
+        np.testing.assert_allclose(evidence[0].numpy(), want, atol=1e-6)
+
+
+def test_a_model_that_does_not_ask_gets_no_evidence():
+    from puresound_cli.separate import Separator
+    from puresound_cli.tracking import TrackConfig
+
+    model = PitchExtractor()  # separate(mixture, embedding) only: a plug-in of the contract
+    embedding = model.embed(torch.from_numpy(synth_voice(2.0, LOW, seed=3))[None, None])
+    separator = Separator(model, embedding, tracker=TrackConfig())
+    out = separator.process(synth_voice(2.0, LOW, seed=1)[None].astype(np.float32), SAMPLE_RATE)
+    assert out.shape == (1, 2 * SAMPLE_RATE)
+    config = two_talker_extractor_config()
+    assert not build("extractor", dataclasses.asdict(config)).takes_evidence
+    barred = dataclasses.replace(config, select_evidence_bar=0.6)
+    assert build("extractor", dataclasses.asdict(barred)).takes_evidence
+    for bad in ({"select_evidence_bar": 1.5}, {"select_output_bar": -2.0},
+                {"select_evidence_db": 1.0}):  # fmt: skip
+        with pytest.raises(ValueError, match="select_"):
+            dataclasses.replace(config, **bad)

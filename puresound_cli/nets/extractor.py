@@ -14,6 +14,7 @@ from torch import nn
 
 from puresound_cli.nets.convtasnet import ConvTasNet, ConvTasNetConfig
 from puresound_cli.nets.select import (
+    EVIDENCE_DB,
     SELECT_HOP_SECONDS,
     SELECT_WINDOW_SECONDS,
     SWITCH_PENALTY,
@@ -49,6 +50,10 @@ class ExtractorConfig:
         select_unlike_db: how a two-talker separator's output is chosen (:func:`.select_voice`:
             window length and spacing, the cost of a change of output, the doubt margin, the
             gain where no output reaches ``track_open_cosine``); unused otherwise.
+        select_evidence_bar, select_output_bar, select_evidence_db: with the tracker on, where
+            the tracker's cosine on the mixture over a window is below ``select_evidence_bar``
+            and the best output's cosine below ``select_output_bar``, the window's gain is at
+            most ``select_evidence_db`` (``select_evidence_bar`` None: not used).
     """
 
     separator: ConvTasNetConfig = field(default_factory=lambda: ConvTasNetConfig.seed(192))
@@ -64,6 +69,9 @@ class ExtractorConfig:
     select_switch_cost: float = SWITCH_PENALTY
     select_margin: float = UNSURE_MARGIN
     select_unlike_db: float = UNLIKE_DB
+    select_evidence_bar: float | None = None
+    select_output_bar: float = 1.0
+    select_evidence_db: float = EVIDENCE_DB
 
     def __post_init__(self) -> None:
         if self.tracker is not None and self.track_with_speaker:
@@ -79,6 +87,11 @@ class ExtractorConfig:
             raise ValueError("need 0 < select_hop_seconds <= select_window_seconds <= 10")
         if min(self.select_switch_cost, self.select_margin) < 0 or self.select_unlike_db > 0:
             raise ValueError("need select_switch_cost, select_margin >= 0, select_unlike_db <= 0")
+        bar, out = self.select_evidence_bar, self.select_output_bar
+        if (bar is not None and not -1 <= bar <= 1) or not -1 <= out <= 1:
+            raise ValueError("need select_evidence_bar (or None) and select_output_bar in [-1, 1]")
+        if self.select_evidence_db > 0:
+            raise ValueError(f"need select_evidence_db <= 0, got {self.select_evidence_db}")
         if self.separator.sources > 1 and self.speaker.frontend == "shared":
             raise ValueError("a two-talker separator needs a speaker net with its own front end")
         if self.separator.sources == 1 and self.separator.speaker_dim != self.speaker.embed_dim:
@@ -199,15 +212,28 @@ class Extractor(nn.Module):
         """Whether the separator is a two-talker one whose outputs are selected by voice."""
         return self.config.separator.sources > 1
 
-    def separate(self, mixture: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
-        """Masked mixture for the speaker of ``embedding``: (B, 1, T), (B, D) -> (B, 1, T)."""
+    @property
+    def takes_evidence(self) -> bool:
+        """Whether :meth:`separate` uses the tracker's scores (``select_evidence_bar``)."""
+        return self.selects and self.config.select_evidence_bar is not None
+
+    def separate(
+        self, mixture: torch.Tensor, embedding: torch.Tensor, evidence: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Masked mixture for the speaker of ``embedding``: (B, 1, T), (B, D) -> (B, 1, T).
+        ``evidence``: the tracker's cosine on the mixture at every sample, ``(B, T)``, used by a
+        selecting model with ``select_evidence_bar`` (ignored otherwise)."""
         if self.selects:
             c, sources = self.config, self.separator(mixture)
+            bar = c.select_evidence_bar if evidence is not None else None
             return select_voice(
                 sources, mixture, embedding, self.speaker, self.sample_rate,
                 window_seconds=c.select_window_seconds, hop_seconds=c.select_hop_seconds,
                 switch_penalty=c.select_switch_cost, unsure_margin=c.select_margin,
                 plausible=c.track_open_cosine, unlike_db=c.select_unlike_db,
+                evidence=None if bar is None else evidence,
+                evidence_bar=-1.0 if bar is None else bar, output_bar=c.select_output_bar,
+                evidence_db=c.select_evidence_db,
             )  # fmt: skip
         return self.separator(mixture, embedding)
 

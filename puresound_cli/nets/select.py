@@ -9,7 +9,11 @@ Viterbi path that charges each change of output, the one closer to the enrollmen
 window centres the choice is blended linearly (no clicks where it changes). An output far
 quieter than the other in a window is not judged by voice (its embedding would be of noise).
 Where the two score alike and either could be the target, both are kept (the mixture, rather
-than the wrong voice); where neither could, the output is lowered.
+than the wrong voice); where neither could, the output is lowered. With the tracker's reading of
+the mixture as further evidence, the output is silenced where both readings say the enrolled
+voice is not there: one voice judged alone in a noisy window, or the mixture alone, is often
+mistaken; both together much less often. (Where the target overlaps another talker the
+mixture's reading is low while the separated target's stays high: the output stays.)
 
 References:
     Yu et al., "Permutation invariant training of deep models for speaker-independent
@@ -46,6 +50,9 @@ UNSURE_MARGIN = 0.1
 """Where the chosen output's cosine beats the others' by less than this, they are kept too
 (all of them where the cosines tie): a doubtful choice falls back to the mixture."""
 
+EVIDENCE_DB = -40.0
+"""Gain where both readings are below their bars (the tracker's floor)."""
+
 BATCH_WINDOWS = 64
 """Windows embedded per call of the speaker net (bounds memory on long inputs)."""
 
@@ -62,6 +69,10 @@ def select_voice(
     unsure_margin: float = UNSURE_MARGIN,
     plausible: float = -1.0,
     unlike_db: float = 0.0,
+    evidence: Tensor | None = None,
+    evidence_bar: float = -1.0,
+    output_bar: float = -1.0,
+    evidence_db: float = EVIDENCE_DB,
 ) -> Tensor:
     """The enrolled voice from a separator's outputs, chosen window by window.
 
@@ -78,6 +89,9 @@ def select_voice(
             is at least this (the tracker's opening threshold: a voice that could be the
             target); where none could, the choice stands.
         unlike_db: gain (dB) of the windows where no output's cosine reaches ``plausible``.
+        evidence: the tracker's cosine on the mixture at every sample, ``(B, T)`` (None: none);
+            where its mean over a window is below ``evidence_bar`` and the window's best
+            output cosine is below ``output_bar``, the window's gain is at most ``evidence_db``.
 
     Returns:
         ``(B, 1, T)``: in each window the output on the best path (with the others where the
@@ -120,9 +134,17 @@ def select_voice(
         doubt = (1 - gap / unsure_margin).clamp(0, 1)
         doubt = doubt.masked_fill(quiet.any(dim=1, keepdim=True) | (chosen < plausible), 0.0)
         choice = choice + (1 - choice) * doubt  # none where no output sounds like the target
-    if unlike_db < 0:  # no output sounds like the target there: lower it
-        top = cosine.amax(dim=1, keepdim=True)
-        choice = choice * torch.where(top < plausible, 10 ** (unlike_db / 20), 1.0)
+    top = cosine.amax(dim=1, keepdim=True)  # (B, 1, n)
+    gain = torch.where(top < plausible, 10 ** (min(unlike_db, 0.0) / 20), 1.0)
+    if evidence is not None:  # the mixture's reading, averaged over each window, as well
+        spans = F.pad(
+            torch.stack([evidence, torch.ones_like(evidence)], dim=1).float(),
+            (window // 2, window - window // 2 + hop),
+        ).unfold(-1, window, hop)
+        spans = spans[:, :, :centres].sum(-1)  # (B, 2, n): sum of the scores, samples
+        unlike = (spans[:, :1] / spans[:, 1:].clamp_min(1.0) < evidence_bar) & (top < output_bar)
+        gain = torch.minimum(gain, torch.where(unlike, 10 ** (evidence_db / 20), 1.0))
+    choice = choice * gain
     weights = F.interpolate(choice, size=(centres - 1) * hop + 1, mode="linear", align_corners=True)
     return (sources * weights[..., :length]).sum(dim=1, keepdim=True)
 
