@@ -522,3 +522,39 @@ def test_extractor_candidate_makes_a_two_talker_separator_a_selecting_extractor(
         out = model.separate(mix, model.embed(mix))
         assert torch.equal(model.track_embed(mix), donor.track_embed(mix))
     assert out.shape == (1, 1, 16000) and torch.isfinite(out).all()
+
+
+def test_calibrate_evidence_picks_the_most_silencing_bars_within_the_loss() -> None:
+    pick = _recipe("calibrate_evidence").pick
+
+    def row(kept: float, others: float, absent: float) -> dict:
+        return {"target_kept_db": kept, "others_kept_db": others, "absent_db": absent}
+
+    table = {"none": row(-0.5, -10, -20), "0.55:0.66": row(-0.55, -11, -25),
+             "0.60:0.66": row(-0.7, -12, -30), "0.60:0.70": row(-1.2, -15, -40)}  # fmt: skip
+    assert pick(table, 0.3) == "0.60:0.66"
+    assert pick(table, 1.0) == "0.60:0.70"
+    assert pick(table, 0.01) == "none"
+
+
+def test_calibrate_evidence_sets_the_bar_of_a_selecting_model_only(tmp_path: Path) -> None:
+    from puresound_cli.checkpoint import load_model
+    from puresound_cli.nets import SpeakerNetConfig
+
+    with_bar = _recipe("calibrate_evidence").with_bar
+    speaker = dataclasses.replace(SpeakerNetConfig.tiny(), frontend="mel", window=400, hop=160,
+                                  n_mels=20)  # fmt: skip
+    config = ExtractorConfig(separator=dataclasses.replace(ConvTasNetConfig.tiny(), sources=2),
+                             speaker=speaker, track_with_speaker=True)  # fmt: skip
+    save_checkpoint(tmp_path / "s.pt", build("extractor", dataclasses.asdict(config)))
+    barred = with_bar(load_checkpoint(tmp_path / "s.pt"), 0.64, 0.7, -30.0)
+    torch.save(barred, tmp_path / "b.pt")
+    model = load_model(tmp_path / "b.pt")
+    assert model.takes_evidence and model.config.select_evidence_bar == 0.64
+    assert model.config.select_output_bar == 0.7
+    assert model.config.select_evidence_db == -30.0
+    assert not load_model(tmp_path / "s.pt").takes_evidence  # the source is left as it was
+    save_checkpoint(tmp_path / "c.pt", build("extractor", dataclasses.asdict(
+        ExtractorConfig.tiny())))  # fmt: skip
+    with pytest.raises(SystemExit, match="separate-then-select"):
+        with_bar(load_checkpoint(tmp_path / "c.pt"), 0.64)
