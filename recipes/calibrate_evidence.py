@@ -8,12 +8,15 @@ the output bar (puresound_cli/nets/select.py). Higher bars silence more of the o
 and of recordings without the target, and more of the target too. Each pair of the grid is
 scored through the whole ``extract`` pipeline (recipes/score_conversations.py) on every
 calibration conversation; the pick is the pair that lowers others kept plus target absent the
-most while its target kept is at most ``--loss`` dB below the model's without the bars.
+most while neither its target kept nor its SI-SDRi where the target overlaps another talker is
+more than ``--loss`` dB below the model's without the bars (the output must stay where the
+target talks, alone or not).
 
     .venv/bin/python recipes/calibrate_evidence.py models/extract-convtasnet-16k/model.pt \\
         --list runs/data/conversations-calib/conversations.tsv --out runs/evidence.pt
 
-``--out`` receives the model with the picked bar (the weights unchanged); ``--json`` the table.
+``--out`` receives the model with the picked bars (the weights unchanged); ``--json`` the table,
+which ``--table`` reads back to pick again (another ``--loss``) without scoring.
 """
 
 from __future__ import annotations
@@ -46,11 +49,15 @@ def with_bar(
     return out
 
 
+KEEP = ("target_kept_db", "overlap_si_sdri_db")
+"""What the bars may lower by at most ``--loss`` dB."""
+
+
 def pick(table: dict[str, dict], loss: float) -> str:
     """The key of ``table`` ("none": the model without bars) with the lowest others kept plus
-    target absent among those whose target kept is at most ``loss`` dB below "none"'s."""
-    floor = table["none"]["target_kept_db"] - loss
-    fits = [k for k, v in table.items() if v["target_kept_db"] >= floor]
+    target absent among those whose :data:`KEEP` figures are at most ``loss`` dB below
+    "none"'s."""
+    fits = [k for k, v in table.items() if all(v[m] >= table["none"][m] - loss for m in KEEP)]
     return min(fits, key=lambda k: table[k]["others_kept_db"] + table[k]["absent_db"])
 
 
@@ -66,15 +73,19 @@ def main() -> None:
     parser.add_argument("--loss", type=float, default=0.3, help="dB of target kept to give up")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--table", type=Path, default=None, help="an earlier --json: no scoring")
     args = parser.parse_args()
     checkpoint = load_checkpoint(args.model)
     with open(args.list, newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     options = argparse.Namespace(no_track=False, score_output=False, track=TrackConfig.for_model)
     table: dict[str, dict] = {}
+    if args.table:
+        table = json.loads(args.table.read_text())["table"]
+        args.bars = args.output_bars = []
     with tempfile.TemporaryDirectory() as tmp:
         grid = [(b, o) for b in args.bars for o in args.output_bars]
-        for bar, output_bar in [(None, 1.0), *grid]:
+        for bar, output_bar in [] if args.table else [(None, 1.0), *grid]:
             name = "none" if bar is None else f"{bar:.2f}:{output_bar:.2f}"
             options.model = str(Path(tmp) / "candidate.pt")
             torch.save(with_bar(checkpoint, bar, output_bar, args.db), options.model)
@@ -82,12 +93,23 @@ def main() -> None:
             table[name] = summary(results)["all"]
             print(name, json.dumps(table[name]), flush=True)
     chosen = pick(table, args.loss)
-    print(f"pick: {chosen} (evidence:output bars; target kept within {args.loss} dB of none)")
+    print(f"pick: {chosen} (evidence:output bars; target kept and overlap SI-SDRi within "
+          f"{args.loss} dB of none)")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps({"table": table, "pick": chosen}, indent=1) + "\n")
     if args.out and chosen != "none":
         bar, output_bar = (float(v) for v in chosen.split(":"))
-        torch.save(with_bar(checkpoint, bar, output_bar, args.db), args.out)
+        picked = with_bar(checkpoint, bar, output_bar, args.db)
+        picked["meta"] = dict(
+            picked.get("meta") or {},
+            evidence_calibration={
+                "list": str(args.list),
+                "loss_db": args.loss,
+                "pick": chosen,
+                "table": table,
+            },
+        )
+        torch.save(picked, args.out)
         print(f"wrote {args.out}")
 
 

@@ -527,14 +527,17 @@ def test_extractor_candidate_makes_a_two_talker_separator_a_selecting_extractor(
 def test_calibrate_evidence_picks_the_most_silencing_bars_within_the_loss() -> None:
     pick = _recipe("calibrate_evidence").pick
 
-    def row(kept: float, others: float, absent: float) -> dict:
-        return {"target_kept_db": kept, "others_kept_db": others, "absent_db": absent}
+    def row(kept: float, others: float, absent: float, overlap: float = 2.0) -> dict:
+        return {"target_kept_db": kept, "others_kept_db": others, "absent_db": absent,
+                "overlap_si_sdri_db": overlap}  # fmt: skip
 
     table = {"none": row(-0.5, -10, -20), "0.55:0.66": row(-0.55, -11, -25),
              "0.60:0.66": row(-0.7, -12, -30), "0.60:0.70": row(-1.2, -15, -40)}  # fmt: skip
     assert pick(table, 0.3) == "0.60:0.66"
     assert pick(table, 1.0) == "0.60:0.70"
     assert pick(table, 0.01) == "none"
+    table["0.60:0.66"] = row(-0.7, -12, -30, overlap=1.2)  # the overlapped target lowered
+    assert pick(table, 0.3) == "0.55:0.66"
 
 
 def test_calibrate_evidence_sets_the_bar_of_a_selecting_model_only(tmp_path: Path) -> None:
