@@ -49,10 +49,10 @@ REGISTRY: dict[str, PretrainedModel] = {
         "extract-convtasnet-16k",
         "extract",
         "extract-convtasnet-16k/model.pt",
-        "156b6b34c6e1ad041a5197e90dad5187698c58e5a10fb7e6d86daeef5bc7d585",
+        "b57f1cdfe3dca2b5e4829f71681dc889984635809391b5cfb57a66aaf351879a",
         16000,
         2_942_504,
-        {"dev_si_sdri_db": 4.24, "dev_absent_db": -37.24, "talk_selectivity_db": 17.18},
+        {"dev_si_sdri_db": 4.13, "dev_absent_db": -55.19, "talk_selectivity_db": 19.2},
     ),
     "enhance-causal-16k": PretrainedModel(
         "enhance-causal-16k",
