@@ -141,8 +141,11 @@ TrackOpt = Annotated[
     typer.Option(
         "--track/--no-track",
         help="Track who talks when and silence the output where the enrolled voice does not "
-        "talk (--json reports its talk segments). Default: when the model carries a calibrated "
-        "tracking net, as the shipped extractor does. Not with --stream.",
+        "talk (--json reports its talk segments); the shipped extractor also silences what "
+        "neither the tracker nor its separated voices find like the enrollment (on held-out "
+        "conversations: others 19 dB below the target, a recording without it 28 dB below the "
+        "input on average). Default: when the model carries a calibrated tracking net, as the "
+        "shipped extractor does. Not with --stream.",
         show_default=False,
     ),
 ]
