@@ -51,7 +51,8 @@ class OverlapAdd:
 
     Push waveform blocks in order with :meth:`push`; each call returns the output samples that
     no later segment can change. :meth:`flush` processes what is left and returns the rest. The
-    concatenated outputs have exactly the length of the concatenated inputs.
+    concatenated outputs have exactly the length of the concatenated inputs. While ``fn`` runs,
+    :attr:`segment_start` is the input sample where its segment starts.
 
     Args:
         fn: network applied to each segment, ``(B, C, L) -> (B, C, L)``.
@@ -85,6 +86,8 @@ class OverlapAdd:
         self._num: Tensor | None = None  # weighted output carried over the overlap (float64)
         self._den: Tensor | None = None  # weight sum carried over the overlap (float64)
         self._processed_any = False
+        self._consumed = 0  # input samples before ``_pending``
+        self.segment_start = 0  # input sample where the segment ``fn`` is given starts
 
     def _run(self, chunk: Tensor) -> tuple[Tensor, Tensor]:
         """Run one segment; return its weighted output and weights (float64)."""
@@ -126,12 +129,14 @@ class OverlapAdd:
         start = 0
         while pending.shape[-1] - start >= self.segment:
             chunk = pending[..., start : start + self.segment]
+            self.segment_start = self._consumed + start
             weighted, window = self._accumulate(*self._run(chunk))
             outputs.append((weighted[..., : self.hop] / window[: self.hop]).to(block.dtype))
             self._num = weighted[..., self.hop :]
             self._den = window[self.hop :]
             start += self.hop
         self._pending = pending[..., start:]
+        self._consumed += start
         if outputs:
             return torch.cat(outputs, dim=-1)
         return block[..., :0]
@@ -150,12 +155,14 @@ class OverlapAdd:
             if pending.shape[-1] == 0:
                 out = pending
             else:
+                self.segment_start = self._consumed
                 weighted, window = self._accumulate(*self._run(pending))
                 out = (weighted / window).to(pending.dtype)
         else:  # the last segment already reached the end: only the carried overlap is left
             assert self._num is not None and self._den is not None
             out = (self._num / self._den).to(pending.dtype)
         self._pending = pending[..., :0]
+        self._consumed += pending.shape[-1]
         self._num = self._den = None
         return out
 

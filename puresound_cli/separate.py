@@ -104,7 +104,6 @@ class Separator:
         self.tracker = tracker if model.task == "extract" else None
         self.track_embedding = embedding if track_embedding is None else track_embedding
         self.last_track: Track | None = None
-        self._chunk_start = 0  # model-rate sample where the next chunk starts (_stream)
         self.block_frames = block_frames
         self.seg, self.ovl = segment_samples(model, segment, overlap)
         self.narrow_seg = (0, 0) if narrowband is None else segment_samples(narrowband, segment,
@@ -118,11 +117,10 @@ class Separator:
             return self.narrowband
         return self.model
 
-    def _chunk(self, batch: Tensor, net: SeparationModel) -> Tensor:
+    def _chunk(self, batch: Tensor, net: SeparationModel, start: int) -> Tensor:
         """The network on a (channels, 1, L) batch of mono signals, one channel at a time; with
-        a track, its scores over the chunk go with it (chunks start one hop apart)."""
-        outputs, start = [], self._chunk_start
-        self._chunk_start += self.seg - self.ovl
+        a track, its scores over the chunk (from model-rate sample ``start``) go with it."""
+        outputs = []
         track = self.last_track if getattr(net, "takes_evidence", False) else None
         evidence = None  # only a model that asks for it (Extractor.takes_evidence) gets it
         if track is not None:
@@ -246,8 +244,9 @@ class Separator:
         model_rate = net.sample_rate
         down = audio.StreamResampler(rate, model_rate, channels)
         up = audio.StreamResampler(model_rate, rate, channels)
-        ola = OverlapAdd(lambda batch: self._chunk(batch, net), seg, ovl, net.valid_length)
-        self._chunk_start = 0
+        ola = OverlapAdd(
+            lambda batch: self._chunk(batch, net, ola.segment_start), seg, ovl, net.valid_length
+        )
         written = 0
 
         def emit(model_out: Tensor, last: bool) -> None:

@@ -76,6 +76,26 @@ def test_streaming_equals_one_shot(block: int) -> None:
     assert torch.allclose(out, ref, atol=1e-6)
 
 
+@pytest.mark.parametrize("block", [1, 100, 333, 2345])
+def test_segment_start_is_where_each_segment_begins_in_the_input(block: int) -> None:
+    """``segment_start`` names the input sample each segment ``fn`` gets starts at, however the
+    input arrives (the extractor reads the tracker's scores of that stretch by it)."""
+    wav = torch.arange(2345, dtype=torch.float32)[None, None]
+    seen: list[tuple[int, float]] = []
+
+    def record(segment: torch.Tensor) -> torch.Tensor:
+        seen.append((stream.segment_start, float(segment[0, 0, 0])))
+        return segment
+
+    stream = OverlapAdd(record, 256, 64)
+    for i in range(0, wav.shape[-1], block):
+        stream.push(wav[..., i : i + block])
+    stream.flush()
+    # one hop (192) apart; the last full segment starts at 1920, flush runs the rest from 2112
+    assert [start for start, _ in seen] == list(range(0, 2113, 192))
+    assert all(start == first for start, first in seen)  # the segment's first sample is there
+
+
 def test_window_strictly_positive() -> None:
     for n in (1, 2, 3, 10, 11):
         w = triangular_window(n)
