@@ -57,8 +57,30 @@ def pick(table: dict[str, dict], loss: float) -> str:
     """The key of ``table`` ("none": the model without bars) with the lowest others kept plus
     target absent among those whose :data:`KEEP` figures are at most ``loss`` dB below
     "none"'s."""
-    fits = [k for k, v in table.items() if all(v[m] >= table["none"][m] - loss for m in KEEP)]
-    return min(fits, key=lambda k: table[k]["others_kept_db"] + table[k]["absent_db"])
+    base = table["none"]
+    kept = [m for m in KEEP if base[m] is not None]  # a list may lack overlap or references
+    fits = [k for k, v in table.items() if all(v[m] >= base[m] - loss for m in kept)]
+    silenced = ("others_kept_db", "absent_db")  # None where the list has no such talk
+    return min(fits, key=lambda k: sum(table[k][m] or 0.0 for m in silenced))
+
+
+def scored(
+    checkpoint: dict, calibration: Path, grid: list[tuple[float | None, float]], db: float | None
+) -> dict[str, dict]:
+    """The conversations' summary (all of them) for each (evidence bar, output bar) of ``grid``,
+    keyed "EVIDENCE:OUTPUT" ("none" for an evidence bar None)."""
+    with open(calibration, newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    options = argparse.Namespace(no_track=False, score_output=False, track=TrackConfig.for_model)
+    table: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        options.model = str(Path(tmp) / "candidate.pt")
+        for bar, output_bar in grid:
+            name = "none" if bar is None else f"{bar:.2f}:{output_bar:.2f}"
+            torch.save(with_bar(checkpoint, bar, output_bar, db), options.model)
+            table[name] = summary([score(r, calibration.parent, options, []) for r in rows])["all"]
+            print(name, json.dumps(table[name]), flush=True)
+    return table
 
 
 def main() -> None:
@@ -76,22 +98,11 @@ def main() -> None:
     parser.add_argument("--table", type=Path, default=None, help="an earlier --json: no scoring")
     args = parser.parse_args()
     checkpoint = load_checkpoint(args.model)
-    with open(args.list, newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
-    options = argparse.Namespace(no_track=False, score_output=False, track=TrackConfig.for_model)
-    table: dict[str, dict] = {}
     if args.table:
         table = json.loads(args.table.read_text())["table"]
-        args.bars = args.output_bars = []
-    with tempfile.TemporaryDirectory() as tmp:
+    else:
         grid = [(b, o) for b in args.bars for o in args.output_bars]
-        for bar, output_bar in [] if args.table else [(None, 1.0), *grid]:
-            name = "none" if bar is None else f"{bar:.2f}:{output_bar:.2f}"
-            options.model = str(Path(tmp) / "candidate.pt")
-            torch.save(with_bar(checkpoint, bar, output_bar, args.db), options.model)
-            results = [score(r, args.list.parent, options, []) for r in rows]
-            table[name] = summary(results)["all"]
-            print(name, json.dumps(table[name]), flush=True)
+        table = scored(checkpoint, args.list, [(None, 1.0), *grid], args.db)
     chosen = pick(table, args.loss)
     print(f"pick: {chosen} (evidence:output bars; target kept and overlap SI-SDRi within "
           f"{args.loss} dB of none)")  # fmt: skip

@@ -538,6 +538,9 @@ def test_calibrate_evidence_picks_the_most_silencing_bars_within_the_loss() -> N
     assert pick(table, 0.01) == "none"
     table["0.60:0.66"] = row(-0.7, -12, -30, overlap=1.2)  # the overlapped target lowered
     assert pick(table, 0.3) == "0.55:0.66"
+    for v in table.values():  # a list without target-absent conversations
+        v["absent_db"] = None
+    assert pick(table, 0.3) == "0.55:0.66"
 
 
 def test_calibrate_evidence_sets_the_bar_of_a_selecting_model_only(tmp_path: Path) -> None:
