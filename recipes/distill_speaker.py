@@ -148,6 +148,25 @@ def pick_by_voice(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.nd
     return np.array([rng.choice(np.flatnonzero(labels == v)) for v in voices])
 
 
+def paired_picks(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` file indices in ``n // 2`` pairs of one voice (each a file of it drawn on its own:
+    two recordings where the voice has several, else two crops of one)."""
+    voices = np.repeat(rng.integers(int(labels.max()) + 1, size=(n + 1) // 2), 2)[:n]
+    return np.array([rng.choice(np.flatnonzero(labels == v)) for v in voices])
+
+
+def relational_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """1 - the correlation of the two cosine matrices over the distinct pairs of the batch: the
+    student's cosines rank pairs as the teacher's do, on a scale of their own (its cosines
+    between voices sit lower than GE2E's, a wider spread that verification does not lose)."""
+    s = F.normalize(student, dim=1)
+    off = ~torch.eye(len(s), dtype=torch.bool)
+    s = (s @ s.T)[off]
+    t = (teacher @ teacher.T)[off]  # teacher embeddings are unit vectors
+    s, t = s - s.mean(), t - t.mean()
+    return 1 - (s * t).sum() / (s.norm() * t.norm() + 1e-8)
+
+
 def fit_head(model, teacher, wavs: list[np.ndarray], n: int, rng: np.random.Generator):  # noqa: ANN001, ANN201
     """A linear map from the student's embedding to the teacher's, fitted by least squares on
     ``n`` clean crops (a fresh head, trained by gradient, first drags the student towards it)."""
@@ -215,6 +234,12 @@ def main() -> None:
         "on the student's embedding of what it hears); crops are then drawn voice by voice",
     )  # fmt: skip
     parser.add_argument("--aam-margin", type=float, default=0.2)
+    parser.add_argument(
+        "--relational", type=float, default=0.0,
+        help="weight of a relational term: the student's own cosines between the crops of a "
+        "batch (its raw embedding, the space the tracker scores in) matched to the teacher's; "
+        "crops are then drawn in pairs of one voice, so that half the pairs share a voice",
+    )  # fmt: skip
     parser.add_argument(
         "--fit-head", type=int, default=0,
         help="fit a fresh projection head by least squares on this many clean crops first",
@@ -303,6 +328,7 @@ def main() -> None:
             "degrade": args.degrade,
             "aam": args.aam,
             "aam_margin": args.aam_margin,
+            "relational": args.relational,
             "voices": len(voices),
             "speech": [str(f) for f in args.speech],
             "noise": [str(f) for f in args.noise],
@@ -323,6 +349,8 @@ def main() -> None:
     cosines = probe_cosines()
     for step in range(first, args.steps + 1):
         picks = pick_by_voice(labels, args.batch_size, rng) if args.aam else None
+        if args.relational:
+            picks = paired_picks(labels, args.batch_size, rng)
         clean = crops(wavs, args.batch_size, float(rng.uniform(1.5, 4.0)), rng, picks)
         target = teacher_embed(teacher, clean)
         heard = np.stack([degrade(x, rng, noises, rirs) if rng.random() < args.degrade else x
@@ -332,6 +360,8 @@ def main() -> None:
         if args.aam:
             assert picks is not None
             loss = loss + args.aam * classifier(embedding, torch.from_numpy(labels[picks]))
+        if args.relational:
+            loss = loss + args.relational * relational_loss(embedding, target)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 5.0)

@@ -442,6 +442,31 @@ def test_distill_pick_by_voice_draws_voices_alike() -> None:
     assert 0.45 < float(np.mean(picks == 999)) < 0.55  # voice 1's only file, half the draws
 
 
+def test_distill_paired_picks_come_in_pairs_of_one_voice() -> None:
+    """``--relational``: crops come two by two from one voice, the voices drawn alike."""
+    pick = _recipe("distill_speaker").paired_picks
+    labels = np.array([0] * 99 + [1] + [2] * 5)
+    picks = pick(labels, 3000, np.random.default_rng(0))
+    assert picks.shape == (3000,)
+    voices = labels[picks].reshape(-1, 2)
+    assert (voices[:, 0] == voices[:, 1]).all()
+    assert 0.28 < float(np.mean(voices[:, 0] == 1)) < 0.39  # the one-file voice, a third
+    assert pick(labels, 5, np.random.default_rng(0)).shape == (5,)  # an odd batch
+
+
+def test_distill_relational_loss_ignores_scale_but_not_order() -> None:
+    """The relational term is zero for a student whose cosines are an affine function of the
+    teacher's, and grows when the student ranks the pairs otherwise."""
+    relational = _recipe("distill_speaker").relational_loss
+    torch.manual_seed(0)
+    teacher = torch.nn.functional.normalize(torch.randn(16, 8), dim=1)
+    # cosines of [a t, sqrt(1 - a^2) u] with orthonormal u per row: a^2 (t.t') for distinct rows
+    same_shape = torch.cat([0.6 * teacher, 0.8 * torch.eye(16)], dim=1)
+    assert relational(same_shape, teacher).item() < 1e-5
+    shuffled = teacher[torch.randperm(16)]
+    assert relational(shuffled, teacher).item() > 0.3
+
+
 def test_distill_fit_head_recovers_a_linear_teacher(monkeypatch: pytest.MonkeyPatch) -> None:
     """``--fit-head``: the least-squares head maps the student's embedding onto a teacher that
     is a linear function of it, on crops it was not fitted on, and leaves the student as it was."""
