@@ -21,7 +21,12 @@ pair a trial, once as recorded ("same channel"), once with the second utterance 
 through a telephone channel (300-3400 Hz, mu-law at 8 kHz: "across channels") and once with both
 through it ("both telephone", as in a call). ``--read-speech N`` does the same on the 30
 held-out LibriSpeech speakers (N pieces of 2 s of each one's recording: read speech, the kind
-of voices #22's first figures were measured on). ``--model
+of voices #22's first figures were measured on). ``--phone-voices N`` scores voices recorded
+for the telephone, none in any training view: June and Carlo (8 kHz prompts) and two voices of
+Debian's GSM prompt packages, Armelle Desjardins (``asterisk-prompt-fr-armelle``, BSD-style
+licence) and July Jiménez (``asterisk-prompt-es-co``, GPL-2), N lines of at least 2 s each,
+every pair a trial as recorded ("recorded telephone": both sides a call's channel for real, not
+a simulation). ``--model
 resemblyzer`` scores the GE2E teacher of recipes/distill_speaker.py (in its environment).
 """
 
@@ -128,18 +133,54 @@ def read_speech_utterances(
     return out
 
 
-def voice_trials(name: str, utterances: list[tuple[str, np.ndarray]]) -> dict:
+GSM_VOICES = {"asterisk-prompt-fr-armelle": "Armelle", "asterisk-prompt-es-co": "July"}
+
+
+def phone_voice_utterances(per_voice: int, cache: Path) -> list[tuple[str, np.ndarray]]:
+    """(voice, 16 kHz line): ``per_voice`` lines of at least 2 s of each held-out voice recorded
+    for the telephone: June and Carlo, and the two GSM prompt voices (raw GSM 06.10 at 8 kHz)."""
+    import conversations
+    import debs
+
+    from puresound_cli.audio import resample
+
+    rng = np.random.default_rng(0)
+    out = []
+    for voice in conversations.asterisk_voices(cache):
+        lines = [p for p in voice.lines if sf.info(str(p)).duration >= 2.0]
+        for path in rng.choice(lines, size=min(per_voice, len(lines)), replace=False):
+            out.append((voice.name, conversations.load(Path(path))))
+    for package, name in GSM_VOICES.items():
+        folder = debs.unpack(debs.download(package, cache), cache / package)
+        lines = []
+        for path in sorted(p for p in folder.rglob("*.gsm") if "/silence/" not in p.as_posix()):
+            x, _ = sf.read(path, format="RAW", subtype="GSM610", samplerate=8000, channels=1,
+                           dtype="float32")  # fmt: skip
+            if x.size >= 2 * 8000 and np.sqrt(np.mean(np.square(x))) >= 10 ** (-50 / 20):
+                lines.append(resample(x[None], 8000, 16000)[0])
+        for k in rng.choice(len(lines), size=min(per_voice, len(lines)), replace=False):
+            out.append((name, lines[int(k)]))
+    return out
+
+
+def voice_trials(
+    name: str, utterances: list[tuple[str, np.ndarray]], recorded_phone: bool = False
+) -> dict:
     """EER over every pair of ``utterances`` (of different voices, or of one voice): same
-    channel, across channels (the second side through a telephone channel) and both telephone."""
+    channel, across channels (the second side through a telephone channel) and both telephone;
+    with ``recorded_phone`` (telephone recordings) the pairs as recorded only."""
     embed = embedder(name)
     labels, clean, phone = [], [], []
     for voice, x in utterances:
         labels.append(voice)
         clean.append(embed(x))
-        phone.append(embed(telephone(x, 16000)))
+        if not recorded_phone:
+            phone.append(embed(telephone(x, 16000)))
     result = {"voices": len(set(labels)), "utterances": len(labels)}
     conditions = (("same_channel", clean, clean), ("across_channels", clean, phone),
                   ("both_telephone", phone, phone))  # fmt: skip
+    if recorded_phone:
+        conditions = (("recorded_telephone", clean, clean),)
     for condition, first, second in conditions:
         same, other = [], []
         for i in range(len(labels)):
@@ -166,23 +207,32 @@ def main() -> None:
         metavar="N",
         help="N pieces of 2 s per held-out LibriSpeech speaker instead",
     )
+    parser.add_argument(
+        "--phone-voices",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N lines per held-out voice recorded for the telephone instead",
+    )
+    parser.add_argument("--cache", type=Path, default=Path("runs/debs"))
     parser.add_argument("--corpus", type=Path, default=Path("../shared/corpus"))
     parser.add_argument("--data", type=Path, default=Path("runs/data"))
     parser.add_argument("--model", default="extract-convtasnet-16k")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    if args.voices or args.read_speech:
-        utterances = (
-            voice_utterances(args.voices)
-            if args.voices
-            else read_speech_utterances(args.read_speech, args.corpus, args.data)
-        )
-        result = voice_trials(args.model, utterances)
+    if args.voices or args.read_speech or args.phone_voices:
+        if args.voices:
+            utterances = voice_utterances(args.voices)
+        elif args.read_speech:
+            utterances = read_speech_utterances(args.read_speech, args.corpus, args.data)
+        else:
+            utterances = phone_voice_utterances(args.phone_voices, args.cache)
+        result = voice_trials(args.model, utterances, recorded_phone=bool(args.phone_voices))
         if args.json:
             args.json.write_text(json.dumps(result, indent=2) + "\n")
         return
     if not args.pairs:
-        parser.error("give --pairs or --voices")
+        parser.error("give --pairs, --voices, --read-speech or --phone-voices")
     model = load_model(args.model)
     rows = [r for pairs in args.pairs for r in embeddings(model, pairs)]
     same, other = [], []

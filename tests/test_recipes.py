@@ -276,6 +276,35 @@ def test_speaker_eer_equal_error_rate() -> None:
     assert eer(np.array([0.1, 0.2]), np.array([0.9, 0.8]))[0] == 1.0  # scores upside down
 
 
+def test_speaker_eer_voice_trials_conditions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Voice trials score every ordered pair under each condition; recordings made for the
+    telephone are scored as recorded only, never sent through the simulated channel again."""
+    import numpy as np
+
+    recipe = _recipe("speaker_eer")
+    heard: list[np.ndarray] = []
+
+    def embedder(_: str):  # noqa: ANN202 - a voice's embedding is its first sample's sign
+        def embed(x: np.ndarray) -> torch.Tensor:
+            heard.append(x)
+            return torch.tensor([1.0, 0.0]) if x[0] > 0 else torch.tensor([0.0, 1.0])
+
+        return embed
+
+    monkeypatch.setattr(recipe, "embedder", embedder)
+    monkeypatch.setattr(recipe, "telephone", lambda x, rate: x)
+    utterances = [(v, np.full(16000, s, np.float32)) for v, s in
+                  (("a", 1.0), ("a", 1.0), ("b", -1.0), ("b", -1.0))]  # fmt: skip
+    result = recipe.voice_trials("stub", utterances)
+    assert set(result) >= {"same_channel", "across_channels", "both_telephone"}
+    assert result["same_channel"]["trials"] == 12 and result["same_channel"]["eer"] == 0.0
+    assert len(heard) == 8  # each utterance as recorded and through the channel
+    heard.clear()
+    phone = recipe.voice_trials("stub", utterances, recorded_phone=True)
+    assert "recorded_telephone" in phone and "across_channels" not in phone
+    assert phone["recorded_telephone"]["trials"] == 12 and len(heard) == 4
+
+
 def test_window_scores_pit_reads_the_better_of_two_outputs() -> None:
     """``window_scores --pit``: each window gets the better tracker score of the two-talker
     separator's outputs, whichever output slot the voice comes out of, at the mixture's rate."""
