@@ -149,8 +149,8 @@ def pick_by_voice(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.nd
 
 
 def paired_picks(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` file indices in ``n // 2`` pairs of one voice (each a file of it drawn on its own:
-    two recordings where the voice has several, else two crops of one)."""
+    """``n`` file indices, two by two of one voice (each a file of it drawn on its own: two
+    recordings where the voice has several, else two crops of one); an odd ``n`` ends alone."""
     voices = np.repeat(rng.integers(int(labels.max()) + 1, size=(n + 1) // 2), 2)[:n]
     return np.array([rng.choice(np.flatnonzero(labels == v)) for v in voices])
 

@@ -177,10 +177,11 @@ def voice_trials(
         if not recorded_phone:
             phone.append(embed(telephone(x, 16000)))
     result = {"voices": len(set(labels)), "utterances": len(labels)}
-    conditions = (("same_channel", clean, clean), ("across_channels", clean, phone),
-                  ("both_telephone", phone, phone))  # fmt: skip
     if recorded_phone:
         conditions = (("recorded_telephone", clean, clean),)
+    else:
+        conditions = (("same_channel", clean, clean), ("across_channels", clean, phone),
+                      ("both_telephone", phone, phone))  # fmt: skip
     for condition, first, second in conditions:
         same, other = [], []
         for i in range(len(labels)):
