@@ -251,3 +251,48 @@ def test_a_model_that_does_not_ask_gets_no_evidence():
                 {"select_evidence_db": 1.0}):  # fmt: skip
         with pytest.raises(ValueError, match="select_"):
             dataclasses.replace(config, **bad)
+
+
+def lowpassed(x: torch.Tensor, cutoff: float = 3400.0) -> torch.Tensor:
+    """``x`` with nothing above ``cutoff`` Hz (at SAMPLE_RATE): a telephone-band copy."""
+    spec = torch.fft.rfft(x)
+    spec[..., torch.fft.rfftfreq(x.shape[-1], 1 / SAMPLE_RATE) > cutoff] = 0
+    return torch.fft.irfft(spec, x.shape[-1])
+
+
+def test_narrow_band_tells_a_telephone_band_chunk_from_a_wideband_one():
+    from puresound_cli.nets.select import narrow_band
+
+    wide = torch.randn(1, 1, 2 * SAMPLE_RATE) * 0.1
+    hum = torch.sin(torch.arange(wide.shape[-1]) * 2 * torch.pi * 200 / SAMPLE_RATE)[None, None]
+    batch = torch.cat([wide, lowpassed(wide), hum + 0.2 * wide, hum, torch.zeros_like(wide)])
+    # noise 31 dB below a hum still spreads over the band above 4.2 kHz; silence is not a channel
+    assert narrow_band(batch, SAMPLE_RATE).tolist() == [False, True, False, True, False]
+    assert narrow_band(wide, 8000).tolist() == [True]  # an 8 kHz recording is narrow-band
+
+
+def test_narrowband_chunks_are_judged_by_their_own_bars():
+    """``select_narrowband_bars`` replace the two bars where a chunk is telephone-band, and only
+    there: a wideband chunk's output is exactly what it is without them."""
+    # the usual bars are never both crossed, the narrow-band ones always
+    config = dataclasses.replace(
+        two_talker_extractor_config(), select_evidence_bar=0.0, select_output_bar=-1.0
+    )
+    plain = build("extractor", dataclasses.asdict(config)).eval()
+    phone = dataclasses.replace(config, select_narrowband_bars=(0.0, 1.0))
+    model = build("extractor", dataclasses.asdict(phone)).eval()
+    model.load_state_dict(plain.state_dict())
+    wide = torch.randn(1, 1, 3 * SAMPLE_RATE) * 0.1
+    unlike = -torch.ones(1, wide.shape[-1])  # the mixture's reading: not the target
+    with torch.no_grad():
+        embedding = plain.embed(wide)
+        assert torch.equal(model.separate(wide, embedding, unlike),
+                           plain.separate(wide, embedding, unlike))  # fmt: skip
+        narrow = lowpassed(wide)
+        barred = model.separate(narrow, embedding, unlike)
+        kept = plain.separate(narrow, embedding, unlike)
+    assert float(20 * torch.log10(barred.std() / kept.std())) < -15.0
+    for bad in ({"select_narrowband_bars": (0.5, 1.5)},
+                {"select_evidence_bar": None, "select_narrowband_bars": (0.5, 0.5)}):  # fmt: skip
+        with pytest.raises(ValueError, match="select_narrowband_bars"):
+            dataclasses.replace(config, **bad)

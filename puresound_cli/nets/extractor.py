@@ -20,6 +20,7 @@ from puresound_cli.nets.select import (
     SWITCH_PENALTY,
     UNLIKE_DB,
     UNSURE_MARGIN,
+    narrow_band,
     select_voice,
 )
 from puresound_cli.nets.speaker import SpeakerNet, SpeakerNetConfig
@@ -54,6 +55,8 @@ class ExtractorConfig:
             the tracker's cosine on the mixture over a window is below ``select_evidence_bar``
             and the best output's cosine below ``select_output_bar``, the window's gain is at
             most ``select_evidence_db`` (``select_evidence_bar`` None: not used).
+        select_narrowband_bars: the two bars (mixture, output) that replace those for a
+            telephone-band chunk (:func:`.narrow_band`); None: the same bars everywhere.
     """
 
     separator: ConvTasNetConfig = field(default_factory=lambda: ConvTasNetConfig.seed(192))
@@ -72,6 +75,7 @@ class ExtractorConfig:
     select_evidence_bar: float | None = None
     select_output_bar: float = 1.0
     select_evidence_db: float = EVIDENCE_DB
+    select_narrowband_bars: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.tracker is not None and self.track_with_speaker:
@@ -90,6 +94,13 @@ class ExtractorConfig:
         bar, out = self.select_evidence_bar, self.select_output_bar
         if (bar is not None and not -1 <= bar <= 1) or not -1 <= out <= 1:
             raise ValueError("need select_evidence_bar (or None) and select_output_bar in [-1, 1]")
+        narrow = self.select_narrowband_bars
+        if narrow is not None and (
+            bar is None or len(narrow) != 2 or not all(-1 <= b <= 1 for b in narrow)
+        ):
+            raise ValueError(
+                "select_narrowband_bars: two bars in [-1, 1], with select_evidence_bar"
+            )
         if self.select_evidence_db > 0:
             raise ValueError(f"need select_evidence_db <= 0, got {self.select_evidence_db}")
         if self.separator.sources > 1 and self.speaker.frontend == "shared":
@@ -225,14 +236,20 @@ class Extractor(nn.Module):
         selecting model with ``select_evidence_bar`` (ignored otherwise)."""
         if self.selects:
             c, sources = self.config, self.separator(mixture)
-            bar = c.select_evidence_bar if evidence is not None else None
+            bar: float | torch.Tensor | None = c.select_evidence_bar
+            bar = None if evidence is None else bar
+            out: float | torch.Tensor = c.select_output_bar
+            if bar is not None and c.select_narrowband_bars is not None:
+                narrow = narrow_band(mixture, self.sample_rate)[:, None, None]  # (B, 1, 1)
+                bar = torch.where(narrow, c.select_narrowband_bars[0], bar)
+                out = torch.where(narrow, c.select_narrowband_bars[1], out)
             return select_voice(
                 sources, mixture, embedding, self.speaker, self.sample_rate,
                 window_seconds=c.select_window_seconds, hop_seconds=c.select_hop_seconds,
                 switch_penalty=c.select_switch_cost, unsure_margin=c.select_margin,
                 plausible=c.track_open_cosine, unlike_db=c.select_unlike_db,
                 evidence=None if bar is None else evidence,
-                evidence_bar=-1.0 if bar is None else bar, output_bar=c.select_output_bar,
+                evidence_bar=-1.0 if bar is None else bar, output_bar=out,
                 evidence_db=c.select_evidence_db,
             )  # fmt: skip
         return self.separator(mixture, embedding)

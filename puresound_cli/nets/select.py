@@ -70,8 +70,8 @@ def select_voice(
     plausible: float = -1.0,
     unlike_db: float = 0.0,
     evidence: Tensor | None = None,
-    evidence_bar: float = -1.0,
-    output_bar: float = -1.0,
+    evidence_bar: float | Tensor = -1.0,
+    output_bar: float | Tensor = -1.0,
     evidence_db: float = EVIDENCE_DB,
 ) -> Tensor:
     """The enrolled voice from a separator's outputs, chosen window by window.
@@ -91,7 +91,8 @@ def select_voice(
         unlike_db: gain (dB) of the windows where no output's cosine reaches ``plausible``.
         evidence: the tracker's cosine on the mixture at every sample, ``(B, T)`` (None: none);
             where its mean over a window is below ``evidence_bar`` and the window's best
-            output cosine is below ``output_bar``, the window's gain is at most ``evidence_db``.
+            output cosine is below ``output_bar``, the window's gain is at most ``evidence_db``
+            (each bar one number, or one per item, ``(B, 1, 1)``).
 
     Returns:
         ``(B, 1, T)``: in each window the output on the best path (with the others where the
@@ -147,6 +148,26 @@ def select_voice(
     choice = choice * gain
     weights = F.interpolate(choice, size=(centres - 1) * hop + 1, mode="linear", align_corners=True)
     return (sources * weights[..., :length]).sum(dim=1, keepdim=True)
+
+
+NARROW_CUTOFF_HZ = 4200.0
+"""Above this a telephone-band recording holds (next to) nothing."""
+
+NARROW_FLOOR_DB = -42.0
+"""A recording whose energy above :data:`NARROW_CUTOFF_HZ` is below this, relative to its whole
+energy, is narrow-band (wideband speech has -15 to -25 dB there)."""
+
+
+def narrow_band(x: Tensor, sample_rate: int) -> Tensor:
+    """Whether each item of ``x`` ``(B, 1, T)`` is telephone-band, ``(B,)`` bool: at most 8 kHz,
+    or next to no energy above :data:`NARROW_CUTOFF_HZ` (digital silence counts as wideband)."""
+    flat = x.float().reshape(x.shape[0], -1)
+    if sample_rate <= 2 * NARROW_CUTOFF_HZ:
+        return torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+    power = torch.fft.rfft(flat).abs().pow(2)
+    high = power[:, torch.fft.rfftfreq(flat.shape[-1], 1 / sample_rate) > NARROW_CUTOFF_HZ]
+    total = power.sum(-1)
+    return (total > 0) & (high.sum(-1) < total * 10 ** (NARROW_FLOOR_DB / 10))
 
 
 def best_path(scores: Tensor, penalty: float) -> Tensor:
