@@ -105,10 +105,18 @@ def voice_utterances(per_voice: int) -> list[tuple[str, np.ndarray]]:
     many recordings (the Fish Fillets actors, June and Carlo)."""
     import conversations
 
-    rng = np.random.default_rng(0)
     cache = Path("runs/debs")
+    voices = conversations.fillets_voices(cache) + conversations.asterisk_voices(cache)
+    return some_lines(voices, per_voice, np.random.default_rng(0))
+
+
+def some_lines(voices: list, per_voice: int, rng: np.random.Generator) -> list:
+    """(voice, 16 kHz line): ``per_voice`` lines of at least 2 s of each of ``voices``
+    (recipes/conversations.py's ``Voice``), drawn at random."""
+    import conversations
+
     out = []
-    for voice in conversations.fillets_voices(cache) + conversations.asterisk_voices(cache):
+    for voice in voices:
         lines = [p for p in voice.lines if sf.info(str(p)).duration >= 2.0]
         for path in rng.choice(lines, size=min(per_voice, len(lines)), replace=False):
             out.append((voice.name, conversations.load(Path(path))))
@@ -143,20 +151,17 @@ def phone_voice_utterances(per_voice: int, cache: Path) -> list[tuple[str, np.nd
     import debs
 
     from puresound_cli.audio import resample
+    from puresound_cli.data.signals import rms
 
     rng = np.random.default_rng(0)
-    out = []
-    for voice in conversations.asterisk_voices(cache):
-        lines = [p for p in voice.lines if sf.info(str(p)).duration >= 2.0]
-        for path in rng.choice(lines, size=min(per_voice, len(lines)), replace=False):
-            out.append((voice.name, conversations.load(Path(path))))
+    out = some_lines(conversations.asterisk_voices(cache), per_voice, rng)
     for package, name in GSM_VOICES.items():
         folder = debs.unpack(debs.download(package, cache), cache / package)
         lines = []
         for path in sorted(p for p in folder.rglob("*.gsm") if "/silence/" not in p.as_posix()):
             x, _ = sf.read(path, format="RAW", subtype="GSM610", samplerate=8000, channels=1,
                            dtype="float32")  # fmt: skip
-            if x.size >= 2 * 8000 and np.sqrt(np.mean(np.square(x))) >= 10 ** (-50 / 20):
+            if x.size >= 2 * 8000 and rms(x) >= 10 ** (-50 / 20):
                 lines.append(resample(x[None], 8000, 16000)[0])
         for k in rng.choice(len(lines), size=min(per_voice, len(lines)), replace=False):
             out.append((name, lines[int(k)]))
