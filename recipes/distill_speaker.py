@@ -144,7 +144,11 @@ def teacher_embed(teacher, batch: np.ndarray) -> torch.Tensor:
 def pick_by_voice(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` file indices: a voice drawn uniformly, then one of its files (so that a voice with
     thousands of files and one with a single file are drawn alike)."""
-    voices = rng.integers(int(labels.max()) + 1, size=n)
+    return one_file_each(labels, rng.integers(int(labels.max()) + 1, size=n), rng)
+
+
+def one_file_each(labels: np.ndarray, voices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A file index of each voice in ``voices``, drawn among that voice's files."""
     return np.array([rng.choice(np.flatnonzero(labels == v)) for v in voices])
 
 
@@ -152,7 +156,7 @@ def paired_picks(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.nda
     """``n`` file indices, two by two of one voice (each a file of it drawn on its own: two
     recordings where the voice has several, else two crops of one); an odd ``n`` ends alone."""
     voices = np.repeat(rng.integers(int(labels.max()) + 1, size=(n + 1) // 2), 2)[:n]
-    return np.array([rng.choice(np.flatnonzero(labels == v)) for v in voices])
+    return one_file_each(labels, voices, rng)
 
 
 def relational_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:

@@ -236,8 +236,7 @@ class Extractor(nn.Module):
         selecting model with ``select_evidence_bar`` (ignored otherwise)."""
         if self.selects:
             c, sources = self.config, self.separator(mixture)
-            bar: float | torch.Tensor | None = c.select_evidence_bar
-            bar = None if evidence is None else bar
+            bar: float | torch.Tensor | None = None if evidence is None else c.select_evidence_bar
             out: float | torch.Tensor = c.select_output_bar
             if bar is not None and c.select_narrowband_bars is not None:
                 narrow = narrow_band(mixture, self.sample_rate)[:, None, None]  # (B, 1, 1)
